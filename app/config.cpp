@@ -1,0 +1,173 @@
+#include "app/config.hpp"
+
+#include <charconv>
+#include <cstdlib>
+
+namespace pp {
+
+namespace {
+
+using Problem = std::optional<std::string>;
+
+Problem parse_size(const std::string& v, std::size_t min, std::size_t max, std::size_t& out) {
+  std::size_t n = 0;
+  const auto r = std::from_chars(v.data(), v.data() + v.size(), n);
+  if (r.ec != std::errc{} || r.ptr != v.data() + v.size()) {
+    return "\"" + v + "\" is not a whole number";
+  }
+  if (n < min || n > max) {
+    return std::to_string(n) + " is outside " + std::to_string(min) + ".." + std::to_string(max);
+  }
+  out = n;
+  return std::nullopt;
+}
+
+Problem parse_bool(const std::string& v, bool& out) {
+  if (v == "true" || v == "1" || v == "yes" || v == "on") {
+    out = true;
+  } else if (v == "false" || v == "0" || v == "no" || v == "off") {
+    out = false;
+  } else {
+    return "\"" + v + "\" is not true or false";
+  }
+  return std::nullopt;
+}
+
+Problem parse_mqtt_address(const std::string& v, std::string& out) {
+  const auto sep = v.find("://");
+  if (sep == std::string::npos) return "\"" + v + "\" is not scheme://host:port";
+  const std::string scheme = v.substr(0, sep);
+  if (scheme != "tcp" && scheme != "mqtt") {
+    return "scheme \"" + scheme + "\" is not supported (use tcp://host:port)";
+  }
+  const std::string rest = v.substr(sep + 3);
+  const auto colon = rest.rfind(':');
+  if (rest.empty() || colon == 0 || rest.find('/') != std::string::npos) {
+    return "\"" + v + "\" is not scheme://host[:port]";
+  }
+  if (colon != std::string::npos) {
+    std::size_t port = 0;
+    if (parse_size(rest.substr(colon + 1), 1, 65535, port)) {
+      return "\"" + v + "\" has an invalid port";
+    }
+  }
+  out = "tcp://" + rest;  // Paho's name for plain MQTT over TCP
+  return std::nullopt;
+}
+
+Problem parse_channels(const std::string& v, std::vector<std::string>& out) {
+  out.clear();
+  std::size_t start = 0;
+  while (start <= v.size()) {
+    const auto comma = std::min(v.find(',', start), v.size());
+    std::string ch = v.substr(start, comma - start);
+    if (ch.empty()) return "\"" + v + "\" has an empty channel";
+    if (ch.find_first_of("/+#") != std::string::npos) {
+      return "channel \"" + ch + "\" contains '/', '+' or '#'";
+    }
+    out.push_back(std::move(ch));
+    start = comma + 1;
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+const std::vector<Setting>& settings() {
+  static const std::vector<Setting> table = {
+      {"PROPLET_MQTT_ADDRESS", "tcp://localhost:1883", "MQTT broker address",
+       [](Config& c, const std::string& v) { return parse_mqtt_address(v, c.mqtt_address); }},
+      {"PROPLET_THING_ID", "", "MQTT client id and username",
+       [](Config& c, const std::string& v) -> Problem {
+         c.thing_id = v;
+         return std::nullopt;
+       }},
+      {"PROPLET_THING_KEY", "", "MQTT password",
+       [](Config& c, const std::string& v) -> Problem {
+         c.thing_key = v;
+         return std::nullopt;
+       }},
+      {"PROPLET_CHANNEL_ID", nullptr, "channel whose registry topics the proxy serves",
+       [](Config& c, const std::string& v) { return parse_channels(v, c.channels); }},
+      {"PROXY_REGISTRY_URL", nullptr,
+       "default registry (http:// for plain HTTP); references without a host use it",
+       [](Config& c, const std::string& v) -> Problem {
+         auto url = oci::parse_registry_url(v);
+         if (!url) return url.error().message;
+         c.registry_url = std::move(url).value();
+         return std::nullopt;
+       }},
+      {"PROXY_AUTHENTICATE", "false", "send PROXY_REGISTRY_USERNAME/PASSWORD to the registry",
+       [](Config& c, const std::string& v) { return parse_bool(v, c.authenticate); }},
+      {"PROXY_REGISTRY_USERNAME", "", "registry username",
+       [](Config& c, const std::string& v) -> Problem {
+         c.registry_username = v;
+         return std::nullopt;
+       }},
+      {"PROXY_REGISTRY_PASSWORD", "", "registry password",
+       [](Config& c, const std::string& v) -> Problem {
+         c.registry_password = v;
+         return std::nullopt;
+       }},
+      {"PROXY_REGISTRY_TOKEN", "", "static bearer token for the registry",
+       [](Config& c, const std::string& v) -> Problem {
+         c.registry_token = v;
+         return std::nullopt;
+       }},
+      {"PROXY_CHUNK_SIZE", "512000", "blob bytes per chunk (before base64)",
+       [](Config& c, const std::string& v) {
+         return parse_size(v, 1, 64 * 1024 * 1024, c.chunk_size);
+       }},
+      {"PROXY_CHUNK_WINDOW", "10", "chunks in flight (cut, not yet acknowledged by the broker)",
+       [](Config& c, const std::string& v) { return parse_size(v, 1, 10000, c.chunk_window); }},
+      {"PROXY_MAX_TRANSFERS", "16", "transfers in progress at once",
+       [](Config& c, const std::string& v) { return parse_size(v, 1, 10000, c.max_transfers); }},
+      {"PROXY_MQTT_QOS", "1", "QoS of chunk publishes (0, 1 or 2)",
+       [](Config& c, const std::string& v) -> Problem {
+         std::size_t qos = 0;
+         if (auto p = parse_size(v, 0, 2, qos)) return p;
+         c.mqtt_qos = static_cast<int>(qos);
+         return std::nullopt;
+       }},
+      {"PROXY_LOG_LEVEL", "info", "debug, info, warn or error",
+       [](Config& c, const std::string& v) -> Problem {
+         if (v != "debug" && v != "info" && v != "warn" && v != "error") {
+           return "\"" + v + "\" is not debug, info, warn or error";
+         }
+         c.log_level = v;
+         return std::nullopt;
+       }},
+  };
+  return table;
+}
+
+EnvLookup process_environment() {
+  return [](const char* name) -> std::optional<std::string> {
+    const char* v = std::getenv(name);
+    if (!v || !*v) return std::nullopt;
+    return std::string(v);
+  };
+}
+
+Expected<Config> load_config(const EnvLookup& env) {
+  Config config;
+  for (const Setting& s : settings()) {
+    std::optional<std::string> value = env(s.env);
+    if (!value) {
+      if (!s.default_value) return Error{"invalid_config", std::string(s.env) + ": is required"};
+      value = s.default_value;
+    }
+    if (auto problem = s.apply(config, *value)) {
+      return Error{"invalid_config", std::string(s.env) + ": " + *problem};
+    }
+  }
+  if (config.authenticate && config.registry_token.empty() &&
+      (config.registry_username.empty() || config.registry_password.empty())) {
+    return Error{"invalid_config",
+                 "PROXY_REGISTRY_USERNAME: PROXY_AUTHENTICATE is true but no username and "
+                 "password (or PROXY_REGISTRY_TOKEN) are set"};
+  }
+  return config;
+}
+
+}  // namespace pp

@@ -1,0 +1,68 @@
+#pragma once
+// The failure vocabulary shared by every stage: a stable machine-readable code (it goes into status
+// messages and metrics) and a human sentence (it goes into the log line and the status message).
+
+#include <cassert>
+#include <string>
+#include <utility>
+#include <variant>
+
+namespace pp {
+
+struct Error {
+  std::string code;
+  std::string message;
+};
+
+// Codes are part of the wire protocol (status messages): never rename one.
+namespace errc {
+inline constexpr const char* invalid_request = "invalid_request";
+inline constexpr const char* invalid_reference = "invalid_reference";
+inline constexpr const char* manifest_unknown = "manifest_unknown";
+inline constexpr const char* blob_unknown = "blob_unknown";
+inline constexpr const char* unauthorized = "unauthorized";
+inline constexpr const char* registry_unavailable = "registry_unavailable";
+inline constexpr const char* registry_error = "registry_error";
+inline constexpr const char* invalid_manifest = "invalid_manifest";
+inline constexpr const char* unsupported_manifest = "unsupported_manifest";
+inline constexpr const char* no_layer = "no_layer";
+inline constexpr const char* size_mismatch = "size_mismatch";
+inline constexpr const char* digest_mismatch = "digest_mismatch";
+inline constexpr const char* publish_failed = "publish_failed";
+inline constexpr const char* shutting_down = "shutting_down";
+}  // namespace errc
+
+// A value or the Error that prevented it (std::expected arrives with C++23; GCC 12 is C++20).
+template <class T>
+class Expected {
+ public:
+  Expected(T value) : v_(std::move(value)) {}       // NOLINT(google-explicit-constructor)
+  Expected(Error error) : v_(std::move(error)) {}   // NOLINT(google-explicit-constructor)
+
+  bool ok() const { return v_.index() == 0; }
+  explicit operator bool() const { return ok(); }
+
+  T& value() & {
+    assert(ok());
+    return std::get<0>(v_);
+  }
+  const T& value() const& {
+    assert(ok());
+    return std::get<0>(v_);
+  }
+  T&& value() && {
+    assert(ok());
+    return std::get<0>(std::move(v_));
+  }
+  const Error& error() const {
+    assert(!ok());
+    return std::get<1>(v_);
+  }
+  T* operator->() { return &value(); }
+  const T* operator->() const { return &value(); }
+
+ private:
+  std::variant<T, Error> v_;
+};
+
+}  // namespace pp

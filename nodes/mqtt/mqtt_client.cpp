@@ -1,0 +1,225 @@
+#include "nodes/mqtt/mqtt_client.hpp"
+
+#include <MQTTAsync.h>
+#include <spdlog/spdlog.h>
+
+#include <memory>
+#include <stdexcept>
+#include <thread>
+
+namespace pp::mqtt {
+
+namespace {
+
+Client& self(void* context) { return *static_cast<Client*>(context); }
+
+void on_connect_success(void* context, MQTTAsync_successData*) { self(context).handle_connected(); }
+void on_connect_failure(void* context, MQTTAsync_failureData* data) {
+  self(context).handle_connect_failed(data && data->message ? data->message : "connection refused");
+}
+void on_reconnected(void* context, char*) { self(context).handle_connected(); }
+void on_subscribe_success(void* context, MQTTAsync_successData*) {
+  self(context).handle_subscribed(true);
+}
+void on_subscribe_failure(void* context, MQTTAsync_failureData*) {
+  self(context).handle_subscribed(false);
+}
+void on_connection_lost(void* context, char* cause) { self(context).handle_lost(cause); }
+int on_message_arrived(void* context, char* topic, int topic_len, MQTTAsync_message* message) {
+  return self(context).handle_message(topic, topic_len, message);
+}
+
+struct PublishContext {
+  Client::PublishDone done;
+};
+void on_publish_success(void* context, MQTTAsync_successData*) {
+  std::unique_ptr<PublishContext> ctx(static_cast<PublishContext*>(context));
+  ctx->done(true, {});
+}
+void on_publish_failure(void* context, MQTTAsync_failureData* data) {
+  std::unique_ptr<PublishContext> ctx(static_cast<PublishContext*>(context));
+  std::string reason = "publish failed (code " + std::to_string(data ? data->code : -1) + ")";
+  if (data && data->message) reason += ": " + std::string(data->message);
+  ctx->done(false, std::move(reason));
+}
+
+}  // namespace
+
+Client::Client(ClientOptions options) : options_(std::move(options)) {
+  MQTTAsync_createOptions create = MQTTAsync_createOptions_initializer;
+  create.MQTTVersion = MQTTVERSION_3_1_1;
+  create.maxBufferedMessages = options_.max_buffered;
+  MQTTAsync client = nullptr;
+  const int rc = MQTTAsync_createWithOptions(&client, options_.address.c_str(),
+                                             options_.client_id.c_str(),
+                                             MQTTCLIENT_PERSISTENCE_NONE, nullptr, &create);
+  if (rc != MQTTASYNC_SUCCESS) {
+    throw std::runtime_error("cannot create MQTT client for " + options_.address + ": " +
+                             MQTTAsync_strerror(rc));
+  }
+  client_ = client;
+  MQTTAsync_setCallbacks(client, this, on_connection_lost, on_message_arrived, nullptr);
+  MQTTAsync_setConnected(client, this, on_reconnected);
+}
+
+Client::~Client() {
+  stop();
+  MQTTAsync client = client_;
+  MQTTAsync_destroy(&client);
+}
+
+void Client::start(std::vector<std::string> subscriptions) {
+  subscriptions_ = std::move(subscriptions);
+  retrier_ = std::thread([this] { retry_connects(); });
+  connect();
+}
+
+// Paho's automatic reconnect only covers connections that once succeeded: the first one is retried
+// here, once a second, until it succeeds or stop() is called.
+void Client::retry_connects() {
+  std::unique_lock lock(mutex_);
+  for (;;) {
+    changed_.wait(lock, [this] { return stopping_ || retry_pending_; });
+    if (stopping_) return;
+    if (changed_.wait_for(lock, std::chrono::seconds(1), [this] { return stopping_; })) return;
+    retry_pending_ = false;
+    lock.unlock();
+    connect();
+    lock.lock();
+  }
+}
+
+void Client::connect() {
+  MQTTAsync_connectOptions opts = MQTTAsync_connectOptions_initializer;
+  opts.keepAliveInterval = options_.keepalive_s;
+  opts.cleansession = 1;
+  opts.automaticReconnect = 1;
+  opts.minRetryInterval = 1;
+  opts.maxRetryInterval = 30;
+  opts.connectTimeout = 10;
+  if (!options_.username.empty()) opts.username = options_.username.c_str();
+  if (!options_.password.empty()) opts.password = options_.password.c_str();
+  opts.onSuccess = on_connect_success;
+  opts.onFailure = on_connect_failure;
+  opts.context = this;
+  const int rc = MQTTAsync_connect(client_, &opts);
+  if (rc != MQTTASYNC_SUCCESS) handle_connect_failed(MQTTAsync_strerror(rc));
+}
+
+void Client::handle_connected() {
+  {
+    // Paho reports a first connection twice (onSuccess and the connected callback).
+    std::lock_guard lock(mutex_);
+    if (connected_) return;
+    connected_ = true;
+  }
+  spdlog::info("connected to MQTT broker {}", options_.address);
+  for (const auto& topic : subscriptions_) {
+    MQTTAsync_responseOptions opts = MQTTAsync_responseOptions_initializer;
+    opts.onSuccess = on_subscribe_success;
+    opts.onFailure = on_subscribe_failure;
+    opts.context = this;
+    const int rc = MQTTAsync_subscribe(client_, topic.c_str(), 1, &opts);
+    if (rc != MQTTASYNC_SUCCESS) handle_subscribed(false);
+  }
+  if (subscriptions_.empty()) set_ready(true);
+}
+
+void Client::handle_connect_failed(const char* reason) {
+  {
+    std::lock_guard lock(mutex_);
+    if (stopping_) return;
+    retry_pending_ = true;
+  }
+  changed_.notify_all();
+  spdlog::warn("cannot connect to MQTT broker {}: {}; retrying in 1 s", options_.address, reason);
+}
+
+void Client::handle_subscribed(bool ok) {
+  if (!ok) {
+    spdlog::error("the MQTT broker {} refused a subscription", options_.address);
+    return;
+  }
+  set_ready(true);
+}
+
+void Client::handle_lost(const char* cause) {
+  {
+    std::lock_guard lock(mutex_);
+    connected_ = false;
+  }
+  set_ready(false);
+  spdlog::warn("lost the MQTT broker {}: {}; reconnecting", options_.address,
+               cause ? cause : "connection closed");
+}
+
+int Client::handle_message(char* topic, int topic_len, void* message) {
+  auto* msg = static_cast<MQTTAsync_message*>(message);
+  std::string t = topic_len > 0 ? std::string(topic, static_cast<std::size_t>(topic_len))
+                                : std::string(topic);
+  std::string payload(static_cast<const char*>(msg->payload),
+                      static_cast<std::size_t>(msg->payloadlen));
+  MQTTAsync_freeMessage(&msg);
+  MQTTAsync_free(topic);
+  if (on_message_) on_message_(std::move(t), std::move(payload));
+  return 1;
+}
+
+void Client::set_ready(bool ready) {
+  {
+    std::lock_guard lock(mutex_);
+    ready_ = ready;
+  }
+  changed_.notify_all();
+}
+
+bool Client::ready() const {
+  std::lock_guard lock(mutex_);
+  return ready_;
+}
+
+bool Client::wait_ready(std::chrono::milliseconds timeout) {
+  std::unique_lock lock(mutex_);
+  return changed_.wait_for(lock, timeout, [this] { return ready_; });
+}
+
+void Client::publish(const std::string& topic, std::string_view payload, int qos, PublishDone done) {
+  auto ctx = std::make_unique<PublishContext>(PublishContext{std::move(done)});
+  MQTTAsync_message msg = MQTTAsync_message_initializer;
+  msg.payload = const_cast<char*>(payload.data());
+  msg.payloadlen = static_cast<int>(payload.size());
+  msg.qos = qos;
+  MQTTAsync_responseOptions opts = MQTTAsync_responseOptions_initializer;
+  opts.onSuccess = on_publish_success;
+  opts.onFailure = on_publish_failure;
+  opts.context = ctx.get();
+  const int rc = MQTTAsync_sendMessage(client_, topic.c_str(), &msg, &opts);
+  if (rc != MQTTASYNC_SUCCESS) {
+    ctx->done(false, std::string("publish refused: ") + MQTTAsync_strerror(rc));
+    return;
+  }
+  ctx.release();  // owned by the Paho callback now
+}
+
+void Client::stop(std::chrono::milliseconds timeout) {
+  {
+    std::lock_guard lock(mutex_);
+    if (stopping_) return;
+    stopping_ = true;
+  }
+  changed_.notify_all();
+  if (retrier_.joinable()) retrier_.join();
+  if (MQTTAsync_isConnected(client_)) {
+    MQTTAsync_disconnectOptions opts = MQTTAsync_disconnectOptions_initializer;
+    opts.timeout = static_cast<int>(timeout.count());
+    MQTTAsync_disconnect(client_, &opts);
+    // MQTTAsync_disconnect is asynchronous: wait for Paho to finish before the client goes away.
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (MQTTAsync_isConnected(client_) && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+  }
+  set_ready(false);
+}
+
+}  // namespace pp::mqtt

@@ -1,0 +1,77 @@
+#pragma once
+// A thin, thread-safe wrapper over Paho's MQTT C async client. Paho owns the sockets and its own
+// threads; nothing here blocks except start()'s optional wait and stop().
+
+#include <chrono>
+#include <condition_variable>
+#include <functional>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+namespace pp::mqtt {
+
+struct ClientOptions {
+  std::string address;    // tcp://host:port
+  std::string client_id;
+  std::string username;   // empty: anonymous
+  std::string password;
+  int keepalive_s = 30;
+  int max_buffered = 1000;  // Paho's queue of unsent publishes (applies while connected too)
+};
+
+class Client {
+ public:
+  using MessageHandler = std::function<void(std::string topic, std::string payload)>;
+  // ok=false with a reason when the broker or the connection refused the publish.
+  using PublishDone = std::function<void(bool ok, std::string reason)>;
+
+  explicit Client(ClientOptions options);
+  ~Client();
+  Client(const Client&) = delete;
+  Client& operator=(const Client&) = delete;
+
+  // Set before start(); runs on Paho's thread, so it must only hand the message on.
+  void on_message(MessageHandler handler) { on_message_ = std::move(handler); }
+
+  // Connects in the background (retrying until stop()) and subscribes `subscriptions` at QoS 1 on
+  // every connection.
+  void start(std::vector<std::string> subscriptions);
+  bool wait_ready(std::chrono::milliseconds timeout);  // connected and subscribed
+  bool ready() const;
+
+  // Non-blocking; the payload is copied. `done` runs on Paho's thread once the broker acknowledged
+  // (QoS 1: PUBACK, QoS 2: PUBCOMP) or the message was written (QoS 0), or on failure.
+  void publish(const std::string& topic, std::string_view payload, int qos, PublishDone done);
+
+  // Disconnects cleanly (waiting up to `timeout` for outstanding publishes).
+  void stop(std::chrono::milliseconds timeout = std::chrono::seconds(5));
+
+  // Paho C callbacks (public only so the C trampolines in the .cpp can reach them).
+  void handle_connected();
+  void handle_connect_failed(const char* reason);
+  void handle_subscribed(bool ok);
+  void handle_lost(const char* cause);
+  int handle_message(char* topic, int topic_len, void* message);
+
+ private:
+  void connect();
+  void retry_connects();
+  void set_ready(bool ready);
+
+  ClientOptions options_;
+  void* client_ = nullptr;  // MQTTAsync
+  MessageHandler on_message_;
+  std::vector<std::string> subscriptions_;
+  mutable std::mutex mutex_;
+  std::condition_variable changed_;
+  bool connected_ = false;      // this connection's subscriptions have been sent
+  bool ready_ = false;          // connected and subscribed
+  bool retry_pending_ = false;  // the first connection failed: try again
+  bool stopping_ = false;
+  std::thread retrier_;
+};
+
+}  // namespace pp::mqtt

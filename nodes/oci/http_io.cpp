@@ -1,0 +1,239 @@
+#include "nodes/oci/http_io.hpp"
+
+#include <curl/curl.h>
+
+#include <algorithm>
+#include <cctype>
+#include <charconv>
+#include <stdexcept>
+#include <string_view>
+
+namespace pp::oci {
+
+static_assert(HttpHandler::kPause == CURL_WRITEFUNC_PAUSE);
+
+struct HttpIo::Exchange {
+  Id id = 0;
+  CURL* easy = nullptr;
+  curl_slist* headers = nullptr;
+  std::shared_ptr<HttpHandler> handler;
+  HttpHead head;
+  char error[CURL_ERROR_SIZE] = {};
+
+  ~Exchange() {
+    if (easy) curl_easy_cleanup(easy);
+    if (headers) curl_slist_free_all(headers);
+  }
+};
+
+namespace {
+
+struct CurlGlobal {
+  CurlGlobal() {
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+      throw std::runtime_error("curl_global_init failed");
+    }
+  }
+};
+
+bool iequals(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return std::tolower(static_cast<unsigned char>(x)) ==
+                  std::tolower(static_cast<unsigned char>(y));
+         });
+}
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
+  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
+  return s;
+}
+
+// Every response (each redirect hop, each 100-continue) starts with a status line, which resets
+// what we know: the handler only ever sees the head of the final response.
+void parse_header_line(HttpHead& head, std::string_view line) {
+  line = trim(line);
+  if (line.starts_with("HTTP/")) {
+    head = HttpHead{};
+    const auto sp = line.find(' ');
+    if (sp != std::string_view::npos) {
+      const auto code = line.substr(sp + 1, 3);
+      std::from_chars(code.data(), code.data() + code.size(), head.status);
+    }
+    return;
+  }
+  const auto colon = line.find(':');
+  if (colon == std::string_view::npos) return;
+  const auto name = line.substr(0, colon);
+  const auto value = trim(line.substr(colon + 1));
+  if (iequals(name, "content-type")) {
+    head.content_type = value;
+  } else if (iequals(name, "content-length")) {
+    std::uint64_t n = 0;
+    if (std::from_chars(value.data(), value.data() + value.size(), n).ec == std::errc{}) {
+      head.content_length = n;
+    }
+  } else if (iequals(name, "www-authenticate")) {
+    head.www_authenticate = value;
+  } else if (iequals(name, "location")) {
+    head.location = value;
+  } else if (iequals(name, "docker-content-digest")) {
+    head.docker_content_digest = value;
+  }
+}
+
+std::size_t on_header(char* data, std::size_t size, std::size_t n, void* user) {
+  auto* ex = static_cast<HttpIo::Exchange*>(user);
+  parse_header_line(ex->head, std::string_view(data, size * n));
+  return size * n;
+}
+
+std::size_t on_write(char* data, std::size_t size, std::size_t n, void* user) {
+  auto* ex = static_cast<HttpIo::Exchange*>(user);
+  return ex->handler->on_body(ex->head, data, size * n);
+}
+
+}  // namespace
+
+HttpIo::HttpIo() {
+  static CurlGlobal global;
+  multi_ = curl_multi_init();
+  if (!multi_) throw std::runtime_error("curl_multi_init failed");
+  thread_ = std::thread([this] { run(); });
+}
+
+HttpIo::~HttpIo() {
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = true;
+  }
+  curl_multi_wakeup(static_cast<CURLM*>(multi_));
+  thread_.join();
+  curl_multi_cleanup(static_cast<CURLM*>(multi_));
+}
+
+void HttpIo::enqueue(std::function<void()> command) {
+  {
+    std::lock_guard lock(mutex_);
+    commands_.push_back(std::move(command));
+  }
+  curl_multi_wakeup(static_cast<CURLM*>(multi_));
+}
+
+HttpIo::Id HttpIo::start(HttpRequest request, std::shared_ptr<HttpHandler> handler) {
+  Id id = 0;
+  {
+    std::lock_guard lock(mutex_);
+    id = next_id_++;
+  }
+  enqueue([this, id, request = std::move(request), handler = std::move(handler)]() mutable {
+    begin(id, std::move(request), std::move(handler));
+  });
+  return id;
+}
+
+void HttpIo::resume(Id id) {
+  enqueue([this, id] {
+    const auto it = exchanges_.find(id);
+    if (it == exchanges_.end()) return;
+    // May call on_body right here with the bytes kept while paused.
+    const CURLcode rc = curl_easy_pause(it->second->easy, CURLPAUSE_CONT);
+    if (rc != CURLE_OK) finish(id, std::string("resume failed: ") + curl_easy_strerror(rc));
+  });
+}
+
+void HttpIo::cancel(Id id) {
+  enqueue([this, id] {
+    if (exchanges_.count(id)) finish(id, "cancelled");
+  });
+}
+
+void HttpIo::post(std::function<void()> task) { enqueue(std::move(task)); }
+
+void HttpIo::begin(Id id, HttpRequest request, std::shared_ptr<HttpHandler> handler) {
+  auto ex = std::make_unique<Exchange>();
+  ex->id = id;
+  ex->handler = std::move(handler);
+  ex->easy = curl_easy_init();
+  CURL* e = ex->easy;
+  for (const auto& h : request.headers) ex->headers = curl_slist_append(ex->headers, h.c_str());
+  curl_easy_setopt(e, CURLOPT_URL, request.url.c_str());
+  if (request.method == "HEAD") {
+    curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
+  } else if (request.method != "GET") {
+    curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, request.method.c_str());
+  }
+  curl_easy_setopt(e, CURLOPT_HTTPHEADER, ex->headers);
+  if (!request.username.empty()) {
+    curl_easy_setopt(e, CURLOPT_HTTPAUTH, CURLAUTH_BASIC);
+    curl_easy_setopt(e, CURLOPT_USERNAME, request.username.c_str());
+    curl_easy_setopt(e, CURLOPT_PASSWORD, request.password.c_str());
+  }
+  curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
+  curl_easy_setopt(e, CURLOPT_HEADERDATA, ex.get());
+  curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_write);
+  curl_easy_setopt(e, CURLOPT_WRITEDATA, ex.get());
+  curl_easy_setopt(e, CURLOPT_ERRORBUFFER, ex->error);
+  curl_easy_setopt(e, CURLOPT_PRIVATE, ex.get());
+  curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
+  curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, request.connect_timeout_ms);
+  curl_easy_setopt(e, CURLOPT_BUFFERSIZE, static_cast<long>(request.receive_buffer));
+  curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+  if (request.follow_redirects) {
+    // curl drops Authorization (ours is a custom header) when a redirect changes host, so
+    // credentials never reach the object store a registry redirects blob downloads to.
+    curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 1L);
+    curl_easy_setopt(e, CURLOPT_MAXREDIRS, request.max_redirects);
+    curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+  }
+  const CURLMcode rc = curl_multi_add_handle(static_cast<CURLM*>(multi_), e);
+  if (rc != CURLM_OK) {
+    auto handler_copy = ex->handler;
+    handler_copy->on_done(ex->head, std::string("cannot start request: ") + curl_multi_strerror(rc));
+    return;
+  }
+  exchanges_.emplace(id, std::move(ex));
+}
+
+void HttpIo::finish(Id id, std::optional<std::string> error) {
+  const auto it = exchanges_.find(id);
+  if (it == exchanges_.end()) return;
+  std::unique_ptr<Exchange> ex = std::move(it->second);
+  exchanges_.erase(it);
+  curl_multi_remove_handle(static_cast<CURLM*>(multi_), ex->easy);
+  ex->handler->on_done(ex->head, std::move(error));
+}
+
+void HttpIo::run() {
+  auto* multi = static_cast<CURLM*>(multi_);
+  for (;;) {
+    std::vector<std::function<void()>> commands;
+    bool stopping = false;
+    {
+      std::lock_guard lock(mutex_);
+      commands.swap(commands_);
+      stopping = stopping_;
+    }
+    for (auto& command : commands) command();
+    if (stopping) break;
+
+    int running = 0;
+    curl_multi_perform(multi, &running);
+    int queued = 0;
+    while (CURLMsg* msg = curl_multi_info_read(multi, &queued)) {
+      if (msg->msg != CURLMSG_DONE) continue;
+      Exchange* ex = nullptr;
+      curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, &ex);
+      std::optional<std::string> error;
+      if (msg->data.result != CURLE_OK) {
+        error = ex->error[0] ? std::string(ex->error) : curl_easy_strerror(msg->data.result);
+      }
+      finish(ex->id, std::move(error));
+    }
+    curl_multi_poll(multi, nullptr, 0, 1000, nullptr);
+  }
+  while (!exchanges_.empty()) finish(exchanges_.begin()->first, "shutting down");
+}
+
+}  // namespace pp::oci

@@ -1,0 +1,90 @@
+#pragma once
+// All HTTP of the process runs here: one I/O thread drives libcurl's multi interface, so no TBB worker
+// ever waits on the network. Other threads hand it work (start, resume, cancel, post) through a
+// command queue and curl_multi_wakeup; every Handler callback runs on the I/O thread.
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+namespace pp::oci {
+
+struct HttpRequest {
+  std::string method = "GET";
+  std::string url;
+  std::vector<std::string> headers;  // "Name: value"
+  // Basic credentials: curl sends them to the request's host only, never across a redirect.
+  std::string username;
+  std::string password;
+  bool follow_redirects = false;     // blobs only: registries redirect them to object storage
+  long max_redirects = 5;
+  long connect_timeout_ms = 10'000;
+  std::size_t receive_buffer = 128 * 1024;  // upper bound of one on_body call, except after a resume
+};
+
+// What the response said before its body (the final response, after any redirects).
+struct HttpHead {
+  long status = 0;
+  std::string content_type;
+  std::optional<std::uint64_t> content_length;
+  std::string www_authenticate;
+  std::string location;
+  std::string docker_content_digest;
+};
+
+class HttpHandler {
+ public:
+  // Returned by on_body to pause: curl keeps the bytes and hands them over again after resume().
+  static constexpr std::size_t kPause = 0x10000001;  // CURL_WRITEFUNC_PAUSE, checked in http_io.cpp
+
+  virtual ~HttpHandler() = default;
+  // Body bytes of the final response. Return `size` (consumed), kPause, or anything else to abort.
+  virtual std::size_t on_body(const HttpHead& head, const char* data, std::size_t size) = 0;
+  // The exchange is over: `transport_error` is empty when a complete response arrived (any status).
+  virtual void on_done(const HttpHead& head, std::optional<std::string> transport_error) = 0;
+};
+
+class HttpIo {
+ public:
+  using Id = std::uint64_t;
+
+  HttpIo();
+  ~HttpIo();  // stops the thread; unfinished exchanges get on_done("shutting down")
+  HttpIo(const HttpIo&) = delete;
+  HttpIo& operator=(const HttpIo&) = delete;
+
+  // Thread-safe; the exchange begins on the I/O thread.
+  Id start(HttpRequest request, std::shared_ptr<HttpHandler> handler);
+  // Thread-safe: undoes an on_body kPause.
+  void resume(Id id);
+  // Thread-safe: ends the exchange with on_done("cancelled") unless it already ended.
+  void cancel(Id id);
+  // Thread-safe: runs `task` on the I/O thread (where handlers may be touched without locks).
+  void post(std::function<void()> task);
+
+ // One request in progress (opaque; defined in http_io.cpp).
+  struct Exchange;
+
+ private:
+  void run();
+  void begin(Id id, HttpRequest request, std::shared_ptr<HttpHandler> handler);
+  void finish(Id id, std::optional<std::string> error);
+  void enqueue(std::function<void()> command);
+
+  void* multi_ = nullptr;  // CURLM*
+  std::mutex mutex_;
+  std::vector<std::function<void()>> commands_;
+  bool stopping_ = false;
+  Id next_id_ = 1;
+  std::unordered_map<Id, std::unique_ptr<Exchange>> exchanges_;  // I/O thread only
+  std::thread thread_;
+};
+
+}  // namespace pp::oci

@@ -1,0 +1,63 @@
+#pragma once
+// Manifest parsing and wasm layer selection (OCI image manifest, Docker schema 2 manifest).
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "nodes/error.hpp"
+
+namespace pp::oci {
+
+namespace media {
+inline constexpr const char* oci_manifest = "application/vnd.oci.image.manifest.v1+json";
+inline constexpr const char* oci_index = "application/vnd.oci.image.index.v1+json";
+inline constexpr const char* docker_manifest = "application/vnd.docker.distribution.manifest.v2+json";
+inline constexpr const char* docker_manifest_list =
+    "application/vnd.docker.distribution.manifest.list.v2+json";
+// docker-registry answers 404 to */* for OCI types and downgrades schema 2 to schema 1 unless the
+// exact types are named, so every manifest request sends all four.
+inline constexpr const char* manifest_accept =
+    "application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json, "
+    "application/vnd.docker.distribution.manifest.v2+json, "
+    "application/vnd.docker.distribution.manifest.list.v2+json";
+}  // namespace media
+
+// The layer media types that mark a layer as the wasm module itself, in no particular order.
+inline constexpr const char* wasm_layer_media_types[] = {
+    "application/wasm",
+    "application/vnd.wasm.content.layer.v1+wasm",
+    "application/vnd.module.wasm.content.layer.v1+wasm",
+};
+
+inline constexpr std::uint64_t max_json_integer = (std::uint64_t{1} << 53);
+
+struct Descriptor {
+  std::string media_type;
+  std::string digest;  // "sha256:<64 lowercase hex>" (validated)
+  std::uint64_t size = 0;
+};
+
+struct Manifest {
+  std::string media_type;  // one of media::oci_manifest, media::docker_manifest
+  Descriptor config;
+  std::vector<Descriptor> layers;
+};
+
+// True when `media_type` names an index / manifest list (resolved by a later stage, not here).
+bool is_index_media_type(std::string_view media_type);
+
+// `content_type` is the response's Content-Type (parameters allowed); the body's "mediaType" is used
+// when the header is missing or generic. Errors: errc::invalid_manifest (not JSON, wrong field types,
+// bad digest or size), errc::unsupported_manifest (schema 1, an index, anything else unknown).
+Expected<Manifest> parse_manifest(std::string_view body, std::string_view content_type);
+
+// The wasm layer: the first layer with a wasm media type, else the largest layer (the first of equals).
+// errc::no_layer when the manifest has no layers.
+Expected<Descriptor> select_wasm_layer(const Manifest& manifest);
+
+// "sha256:" followed by exactly 64 lowercase hex digits.
+bool is_sha256_digest(std::string_view digest);
+
+}  // namespace pp::oci

@@ -1,0 +1,239 @@
+#include "nodes/oci/registry_client.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <cctype>
+#include <utility>
+
+#include "nodes/oci/sha256.hpp"
+
+namespace pp::oci {
+
+namespace {
+
+constexpr std::size_t kMaxManifestBytes = 4 * 1024 * 1024;
+constexpr std::size_t kMaxErrorBodyBytes = 64 * 1024;
+
+bool is_success(long status) { return status >= 200 && status < 300; }
+
+// Collects a small body (a manifest, an error document) with a hard size limit.
+class BufferedExchange : public HttpHandler {
+ public:
+  using Done = std::function<void(const HttpHead&, std::string body, std::optional<Error>)>;
+  BufferedExchange(std::size_t limit, std::string what, Done done)
+      : limit_(limit), what_(std::move(what)), done_(std::move(done)) {}
+
+  std::size_t on_body(const HttpHead& head, const char* data, std::size_t size) override {
+    const std::size_t limit = is_success(head.status) ? limit_ : kMaxErrorBodyBytes;
+    if (body_.size() + size > limit) {
+      oversized_ = is_success(head.status);
+      if (!oversized_) return size;  // an error document is only read for its message: truncate
+      return 0;
+    }
+    body_.append(data, size);
+    return size;
+  }
+
+  void on_done(const HttpHead& head, std::optional<std::string> transport_error) override {
+    if (oversized_) {
+      done_(head, {},
+            Error{errc::invalid_manifest, what_ + " is larger than " +
+                                              std::to_string(limit_ / (1024 * 1024)) + " MiB"});
+    } else if (transport_error) {
+      done_(head, {}, Error{errc::registry_unavailable, what_ + ": " + *transport_error});
+    } else {
+      done_(head, std::move(body_), std::nullopt);
+    }
+  }
+
+ private:
+  std::size_t limit_;
+  std::string what_;
+  Done done_;
+  std::string body_;
+  bool oversized_ = false;
+};
+
+// Hands a 2xx body to the sink; anything else becomes the sink's error.
+class BlobExchange : public HttpHandler {
+ public:
+  BlobExchange(std::shared_ptr<BlobSink> sink, std::string what)
+      : sink_(std::move(sink)), what_(std::move(what)) {}
+
+  std::size_t on_body(const HttpHead& head, const char* data, std::size_t size) override {
+    if (is_success(head.status)) return sink_->on_data(data, size);
+    if (error_body_.size() + size <= kMaxErrorBodyBytes) error_body_.append(data, size);
+    return size;
+  }
+
+  void on_done(const HttpHead& head, std::optional<std::string> transport_error) override {
+    if (transport_error) {
+      sink_->on_end(Error{errc::registry_unavailable, what_ + ": " + *transport_error});
+    } else if (!is_success(head.status)) {
+      sink_->on_end(registry_error(head.status, error_body_, what_, errc::blob_unknown));
+    } else {
+      sink_->on_end(std::nullopt);
+    }
+  }
+
+ private:
+  std::shared_ptr<BlobSink> sink_;
+  std::string what_;
+  std::string error_body_;
+};
+
+// The registry's own words, from {"errors":[{"code":…,"message":…}]}; empty if the body has none.
+std::string registry_error_text(std::string_view body) {
+  const auto doc = nlohmann::json::parse(body, nullptr, false);
+  if (doc.is_discarded() || !doc.is_object()) return {};
+  const auto errors = doc.find("errors");
+  if (errors == doc.end() || !errors->is_array()) return {};
+  std::string out;
+  for (const auto& e : *errors) {
+    if (!e.is_object()) continue;
+    const auto code = e.find("code");
+    const auto message = e.find("message");
+    if (!out.empty()) out += "; ";
+    if (code != e.end() && code->is_string()) out += code->get<std::string>();
+    if (message != e.end() && message->is_string()) out += ": " + message->get<std::string>();
+  }
+  return out;
+}
+
+// host[:port]: a DNS name or IPv4 address (letters, digits, '.', '-') or a bracketed IPv6 literal.
+// Unlike in a reference, a bare single-label name ("registry", a compose service) is a host here.
+bool is_valid_host(std::string_view host_port) {
+  std::string_view host = host_port;
+  if (host.starts_with('[')) {
+    const auto close = host.find(']');
+    if (close == std::string_view::npos || close == 1) return false;
+    if (host.substr(1, close - 1).find_first_not_of("0123456789abcdefABCDEF:.") !=
+        std::string_view::npos) {
+      return false;
+    }
+    host_port = host.substr(close + 1);
+    host = {};
+  } else {
+    const auto colon = host.find(':');
+    host_port = colon == std::string_view::npos ? std::string_view{} : host.substr(colon);
+    host = host.substr(0, colon);
+    if (host.empty() || host.front() == '-' || host.front() == '.' || host.back() == '.') return false;
+    for (const char c : host) {
+      if (!std::isalnum(static_cast<unsigned char>(c)) && c != '.' && c != '-') return false;
+    }
+  }
+  if (host_port.empty()) return true;
+  if (host_port.front() != ':' || host_port.size() < 2 || host_port.size() > 6) return false;
+  std::uint32_t port = 0;
+  for (const char c : host_port.substr(1)) {
+    if (c < '0' || c > '9') return false;
+    port = port * 10 + static_cast<std::uint32_t>(c - '0');
+  }
+  return port >= 1 && port <= 65535;
+}
+
+}  // namespace
+
+Error registry_error(long status, std::string_view body, std::string_view what,
+                     const char* not_found_code) {
+  std::string message = std::string(what) + ": HTTP " + std::to_string(status);
+  if (const auto text = registry_error_text(body); !text.empty()) message += " (" + text + ")";
+  const char* code = errc::registry_error;
+  if (status == 401 || status == 403) code = errc::unauthorized;
+  if (status == 404) code = not_found_code;
+  return Error{code, std::move(message)};
+}
+
+Expected<RegistryUrl> parse_registry_url(std::string_view text) {
+  RegistryUrl url;
+  std::string_view rest = text;
+  if (const auto pos = rest.find("://"); pos != std::string_view::npos) {
+    url.scheme = rest.substr(0, pos);
+    rest.remove_prefix(pos + 3);
+    if (url.scheme != "http" && url.scheme != "https") {
+      return Error{errc::invalid_reference,
+                   "scheme \"" + url.scheme + "\" is not http or https in \"" +
+                       std::string(text) + "\""};
+    }
+  }
+  if (rest.ends_with('/')) rest.remove_suffix(1);
+  if (rest.empty()) return Error{errc::invalid_reference, "no host in \"" + std::string(text) + "\""};
+  if (rest.find_first_of("/?#@ \t") != std::string_view::npos) {
+    return Error{errc::invalid_reference,
+                 "\"" + std::string(text) + "\" must be scheme://host[:port] with no path"};
+  }
+  if (!is_valid_host(rest)) {
+    return Error{errc::invalid_reference, "invalid host in \"" + std::string(text) + "\""};
+  }
+  url.host = rest;
+  // The same canonical name references get, so that credentials match the references they serve.
+  if (url.host == "docker.io" || url.host == "index.docker.io") url.host = "registry-1.docker.io";
+  if (url.scheme.empty()) url.scheme = is_loopback_host(url.host) ? "http" : "https";
+  return url;
+}
+
+RegistryClient::RegistryClient(HttpIo& io, RegistryOptions options)
+    : io_(io), options_(std::move(options)) {}
+
+HttpRequest RegistryClient::request_for(const Reference& ref, std::string path) const {
+  HttpRequest req;
+  const bool own_registry = ref.registry == options_.url.host;
+  // Plain HTTP only where the operator said so (PROXY_REGISTRY_URL) or on this very machine.
+  const std::string scheme =
+      own_registry ? options_.url.scheme : (is_loopback_host(ref.registry) ? "http" : "https");
+  req.url = scheme + "://" + ref.registry + path;
+  req.headers.push_back("User-Agent: " + options_.user_agent);
+  // Credentials belong to PROXY_REGISTRY_URL's host and are never sent anywhere else.
+  if (own_registry) {
+    if (!options_.token.empty()) {
+      req.headers.push_back("Authorization: Bearer " + options_.token);
+    } else if (options_.authenticate && !options_.username.empty()) {
+      req.username = options_.username;
+      req.password = options_.password;
+    }
+  }
+  return req;
+}
+
+void RegistryClient::fetch_manifest(const Reference& ref, ManifestCallback done) {
+  HttpRequest req =
+      request_for(ref, "/v2/" + ref.repository + "/manifests/" + ref.manifest_selector());
+  req.headers.push_back(std::string("Accept: ") + media::manifest_accept);
+  const std::string what = "manifest " + ref.str();
+  auto handler = std::make_shared<BufferedExchange>(
+      kMaxManifestBytes, what,
+      [ref, what, done = std::move(done)](const HttpHead& head, std::string body,
+                                          std::optional<Error> error) {
+        if (error) return done(std::move(*error));
+        if (!is_success(head.status)) {
+          return done(registry_error(head.status, body, what, errc::manifest_unknown));
+        }
+        Sha256 hasher;
+        hasher.update(body);
+        std::string digest = hasher.finish_digest();
+        if (!ref.digest.empty() && digest != ref.digest) {
+          return done(Error{errc::digest_mismatch,
+                            what + ": the registry served a manifest whose digest is " + digest});
+        }
+        auto manifest = parse_manifest(body, head.content_type);
+        if (!manifest) {
+          const Error& e = manifest.error();
+          return done(Error{e.code, what + ": " + e.message});
+        }
+        done(ResolvedManifest{std::move(manifest).value(), std::move(digest)});
+      });
+  io_.start(std::move(req), std::move(handler));
+}
+
+HttpIo::Id RegistryClient::fetch_blob(const Reference& ref, const std::string& digest,
+                                      std::shared_ptr<BlobSink> sink) {
+  HttpRequest req = request_for(ref, "/v2/" + ref.repository + "/blobs/" + digest);
+  req.follow_redirects = true;
+  return io_.start(std::move(req),
+                   std::make_shared<BlobExchange>(std::move(sink),
+                                                  "blob " + digest + " of " + ref.registry + "/" +
+                                                      ref.repository));
+}
+
+}  // namespace pp::oci

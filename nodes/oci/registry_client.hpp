@@ -1,0 +1,84 @@
+#pragma once
+// The OCI distribution client the pipeline talks to. It composes the small units (references,
+// manifest parsing, credentials, HTTP) and nothing above it knows how a request is authorised or how
+// a registry reports an error: callers get a Manifest or a stream of verified-size blob bytes, or an
+// Error with an errc code. Authentication challenges, token caching, index resolution and retries
+// slot in here without changing that interface.
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "nodes/error.hpp"
+#include "nodes/oci/http_io.hpp"
+#include "nodes/oci/manifest.hpp"
+#include "nodes/oci/reference.hpp"
+
+namespace pp::oci {
+
+struct RegistryUrl {
+  std::string scheme;  // "http" or "https"
+  std::string host;    // host[:port]
+};
+
+// "http://host[:port]" or "https://host[:port]" (a trailing '/' is allowed, a path is not); a bare
+// "host[:port]" means https, or http for a loopback host. The error message says what is wrong.
+Expected<RegistryUrl> parse_registry_url(std::string_view text);
+
+struct RegistryOptions {
+  RegistryUrl url;  // PROXY_REGISTRY_URL: the default registry, and the one credentials belong to
+  bool authenticate = false;
+  std::string username;
+  std::string password;
+  std::string token;  // static bearer token
+  std::string user_agent = "propeller-proxy";
+};
+
+struct ResolvedManifest {
+  Manifest manifest;
+  std::string digest;  // sha256 of the manifest bytes as served
+};
+
+// Receives a blob's bytes on the I/O thread. on_data has HttpHandler::on_body's contract (consume,
+// HttpHandler::kPause, or abort); on_end is called exactly once.
+class BlobSink {
+ public:
+  virtual ~BlobSink() = default;
+  virtual std::size_t on_data(const char* data, std::size_t size) = 0;
+  // nullopt: the registry sent a complete 2xx body. A sink that aborted gets its own abort back as
+  // an error and may ignore it.
+  virtual void on_end(std::optional<Error> error) = 0;
+};
+
+class RegistryClient {
+ public:
+  RegistryClient(HttpIo& io, RegistryOptions options);
+
+  const std::string& default_registry() const { return options_.url.host; }
+  HttpIo& io() { return io_; }
+
+  using ManifestCallback = std::function<void(Expected<ResolvedManifest>)>;
+  // Fetches and parses the manifest `ref` names. When `ref` pins a digest, the bytes must hash to it.
+  // `done` runs on the I/O thread.
+  void fetch_manifest(const Reference& ref, ManifestCallback done);
+
+  // Streams blob `digest` of `ref`'s repository into `sink`. Returns the exchange id for
+  // io().resume() after the sink paused.
+  HttpIo::Id fetch_blob(const Reference& ref, const std::string& digest,
+                        std::shared_ptr<BlobSink> sink);
+
+ private:
+  HttpRequest request_for(const Reference& ref, std::string path) const;
+
+  HttpIo& io_;
+  RegistryOptions options_;
+};
+
+// Maps a registry's answer to an Error: status, the registry's {"errors":[…]} body, what was asked.
+Error registry_error(long status, std::string_view body, std::string_view what,
+                     const char* not_found_code);
+
+}  // namespace pp::oci

@@ -1,0 +1,80 @@
+#include "nodes/track.hpp"
+
+#include <spdlog/spdlog.h>
+
+namespace pp {
+
+namespace {
+long long elapsed_ms(const Transfer& t) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t.request.received)
+      .count();
+}
+}  // namespace
+
+TransferPtr Tracker::on_event(const TrackEvent& event) {
+  return std::visit(
+      [this](const auto& e) -> TransferPtr {
+        using E = std::decay_t<decltype(e)>;
+        if constexpr (std::is_same_v<E, ChunkSettled>) {
+          return settle(e);
+        } else if constexpr (std::is_same_v<E, TransferFailed>) {
+          return fail(e);
+        } else {
+          reject(e);
+          return nullptr;
+        }
+      },
+      event);
+}
+
+void Tracker::record_failure(Transfer& t, const Error& e) {
+  t.failed.store(true);  // stops the download at its next bytes
+  if (!t.error) t.error = e;
+}
+
+TransferPtr Tracker::settle(const ChunkSettled& s) {
+  Transfer& t = *s.transfer;
+  t.in_flight.fetch_sub(1);
+  window_.release();
+  if (s.delivered) ++t.delivered;
+  if (s.error) record_failure(t, *s.error);
+  if (s.last) t.terminal_seen = true;
+  return maybe_finish(s.transfer);
+}
+
+TransferPtr Tracker::fail(const TransferFailed& f) {
+  Transfer& t = *f.transfer;
+  record_failure(t, f.error);
+  t.terminal_seen = true;
+  return maybe_finish(f.transfer);
+}
+
+TransferPtr Tracker::maybe_finish(const TransferPtr& ptr) {
+  Transfer& t = *ptr;
+  if (!t.terminal_seen || t.in_flight.load() != 0) return nullptr;
+  if (!t.error && t.delivered != t.total_chunks) {
+    // Cannot happen while the download emits every index once; never report it as complete.
+    t.error = Error{errc::publish_failed, "only " + std::to_string(t.delivered) + " of " +
+                                              std::to_string(t.total_chunks) + " chunks delivered"};
+  }
+  if (t.error) {
+    spdlog::error("transfer failed: app_name={} channel={} code={} error=\"{}\" duration_ms={}",
+                  t.request.app_name, t.request.channel, t.error->code, t.error->message,
+                  elapsed_ms(t));
+  } else {
+    spdlog::info("transfer completed: app_name={} channel={} digest={} size={} chunks={} "
+                 "duration_ms={}",
+                 t.request.app_name, t.request.channel, t.blob.digest, t.blob.size, t.total_chunks,
+                 elapsed_ms(t));
+  }
+  if (on_outcome_) on_outcome_(Outcome{ptr, nullptr, t.error});
+  return ptr;
+}
+
+void Tracker::reject(const RequestRejected& r) {
+  spdlog::warn("request rejected: topic={} app_name={} code={} error=\"{}\"", r.incoming.topic,
+               r.app_name, r.error.code, r.error.message);
+  if (on_outcome_) on_outcome_(Outcome{nullptr, &r, r.error});
+}
+
+}  // namespace pp

@@ -1,0 +1,42 @@
+#pragma once
+// The track stage (serial): settles chunk flights, records the first failure of each transfer and
+// decides when a transfer is over: its download has ended and none of its chunks is in flight.
+// It is the one place that reports outcomes, so every request ends in exactly one log line.
+
+#include <functional>
+#include <optional>
+
+#include "pipeline/transfer.hpp"
+#include "pipeline/window.hpp"
+
+namespace pp {
+
+struct Outcome {
+  TransferPtr transfer;        // null for a request refused before it became a transfer
+  const RequestRejected* rejected = nullptr;
+  std::optional<Error> error;  // nullopt: every chunk delivered and the digest verified
+};
+
+class Tracker {
+ public:
+  using OutcomeHook = std::function<void(const Outcome&)>;
+
+  // `on_outcome` is where status messages to the requester will be published.
+  Tracker(ChunkWindow& window, OutcomeHook on_outcome = {})
+      : window_(window), on_outcome_(std::move(on_outcome)) {}
+
+  // Returns the transfer `event` ended (its place in the transfer limit is free again), else null.
+  TransferPtr on_event(const TrackEvent& event);
+
+ private:
+  TransferPtr settle(const ChunkSettled& s);
+  TransferPtr fail(const TransferFailed& f);
+  void reject(const RequestRejected& r);
+  TransferPtr maybe_finish(const TransferPtr& t);
+  static void record_failure(Transfer& t, const Error& e);
+
+  ChunkWindow& window_;
+  OutcomeHook on_outcome_;
+};
+
+}  // namespace pp

@@ -1,0 +1,262 @@
+#include "pipeline/graph.hpp"
+
+#include <oneapi/tbb/flow_graph.h>
+#include <spdlog/spdlog.h>
+
+#include <tuple>
+
+#include "nodes/blob_download.hpp"
+#include "nodes/publish.hpp"
+#include "nodes/request.hpp"
+#include "nodes/track.hpp"
+#include "pipeline/window.hpp"
+
+namespace pp {
+
+namespace flow = oneapi::tbb::flow;
+using ChunkPtr = std::shared_ptr<Chunk>;
+
+// What the manifest-resolve gateway hands back from the I/O thread.
+struct ManifestResolved {
+  TransferPtr transfer;
+  std::optional<oci::ResolvedManifest> manifest;
+  std::optional<Error> error;
+};
+
+struct Pipeline::Graph {
+  using Routed = std::tuple<TransferPtr, TrackEvent>;
+
+  Graph(Pipeline& owner, PipelineOptions options, oci::RegistryClient& registry,
+        mqtt::Client& mqtt);
+
+  Pipeline& owner;
+  const PipelineOptions options;
+  oci::RegistryClient& registry;
+  ChunkWindow window;
+  ChunkPublisher publisher;
+  Tracker tracker;
+  std::atomic<std::uint64_t> next_transfer_id{1};
+  std::atomic<std::uint64_t> next_seq{0};
+
+  flow::graph g;
+  flow::multifunction_node<Incoming, Routed> request;
+  flow::queue_node<TransferPtr> admission;
+  flow::limiter_node<TransferPtr> transfer_limit;
+  flow::multifunction_node<TransferPtr, Routed> fetch;
+  flow::async_node<TransferPtr, ManifestResolved> manifest_resolve;
+  flow::multifunction_node<ManifestResolved, Routed> layer_select;
+  flow::async_node<TransferPtr, ChunkPtr> blob_download;
+  flow::function_node<ChunkPtr, ChunkPtr> chunk_encode;
+  flow::sequencer_node<ChunkPtr> cut_order;
+  flow::multifunction_node<ChunkPtr, std::tuple<PublicationPtr, TrackEvent>> verify;
+  flow::async_node<PublicationPtr, TrackEvent> publish;
+  flow::multifunction_node<TrackEvent, std::tuple<flow::continue_msg>> track;
+
+  // Stage bodies, in graph order.
+  void on_request(const Incoming& in, flow::multifunction_node<Incoming, Routed>::output_ports_type& out);
+  void on_fetch(const TransferPtr& t, flow::multifunction_node<TransferPtr, Routed>::output_ports_type& out);
+  void on_manifest(const TransferPtr& t, flow::async_node<TransferPtr, ManifestResolved>::gateway_type& gw);
+  void on_layer_select(const ManifestResolved& m, flow::multifunction_node<ManifestResolved, Routed>::output_ports_type& out);
+  void on_download(const TransferPtr& t, flow::async_node<TransferPtr, ChunkPtr>::gateway_type& gw);
+  void on_publish(const PublicationPtr& p, flow::async_node<PublicationPtr, TrackEvent>::gateway_type& gw);
+};
+
+// The whole pipeline, top to bottom: request → fetch → manifest-resolve → blob-download →
+// chunk-encode → (cut order) → verify → publish → track, with the transfer limit between request
+// and fetch and the chunk window between the download's cut and the broker's ack.
+Pipeline::Graph::Graph(Pipeline& owner_, PipelineOptions options_, oci::RegistryClient& registry_,
+                       mqtt::Client& mqtt)
+    : owner(owner_),
+      options(options_),
+      registry(registry_),
+      window(options_.window),
+      publisher(mqtt, options_.qos),
+      tracker(window),
+      request(g, flow::unlimited, [this](const Incoming& in, auto& out) { on_request(in, out); }),
+      admission(g),
+      transfer_limit(g, options_.max_transfers),
+      fetch(g, flow::unlimited, [this](const TransferPtr& t, auto& out) { on_fetch(t, out); }),
+      manifest_resolve(g, flow::unlimited,
+                       [this](const TransferPtr& t, auto& gw) { on_manifest(t, gw); }),
+      layer_select(g, flow::unlimited,
+                   [this](const ManifestResolved& m, auto& out) { on_layer_select(m, out); }),
+      blob_download(g, flow::unlimited,
+                    [this](const TransferPtr& t, auto& gw) { on_download(t, gw); }),
+      // base64 + JSON framing: the CPU-heavy step, run in parallel across chunks and transfers.
+      chunk_encode(g, flow::unlimited,
+                   [](const ChunkPtr& c) {
+                     if (!c->failure) c->message = c->transfer->framer->frame(c->idx, c->bytes);
+                     return c;
+                   }),
+      // Restores cut order after the parallel encode: sha256 needs it, and proplets get chunks of
+      // a transfer in chunk_idx order.
+      cut_order(g, [](const ChunkPtr& c) { return c->seq; }),
+      verify(g, flow::serial,
+             [](const ChunkPtr& c, auto& out) {
+               Verified v = verify_chunk(std::move(*c));
+               if (v.publish) std::get<0>(out).try_put(std::make_shared<Publication>(std::move(*v.publish)));
+               if (v.settle) std::get<1>(out).try_put(std::move(*v.settle));
+             }),
+      publish(g, flow::unlimited,
+              [this](const PublicationPtr& p, auto& gw) { on_publish(p, gw); }),
+      track(g, flow::serial, [this](const TrackEvent& e, auto& out) {
+        const TransferPtr finished = tracker.on_event(e);
+        if (!finished) return;
+        owner.forget(finished->id);
+        std::get<0>(out).try_put(flow::continue_msg());  // frees its place in the transfer limit
+      }) {
+  flow::make_edge(flow::output_port<0>(request), admission);
+  flow::make_edge(flow::output_port<1>(request), track);
+  flow::make_edge(admission, transfer_limit);
+  flow::make_edge(transfer_limit, fetch);
+  flow::make_edge(flow::output_port<0>(fetch), manifest_resolve);
+  flow::make_edge(flow::output_port<1>(fetch), track);
+  flow::make_edge(manifest_resolve, layer_select);
+  flow::make_edge(flow::output_port<0>(layer_select), blob_download);
+  flow::make_edge(flow::output_port<1>(layer_select), track);
+  flow::make_edge(blob_download, chunk_encode);
+  flow::make_edge(chunk_encode, cut_order);
+  flow::make_edge(cut_order, verify);
+  flow::make_edge(flow::output_port<0>(verify), publish);
+  flow::make_edge(flow::output_port<1>(verify), track);
+  flow::make_edge(publish, track);
+  flow::make_edge(flow::output_port<0>(track), transfer_limit.decrementer());
+}
+
+void Pipeline::Graph::on_request(const Incoming& in,
+                                 flow::multifunction_node<Incoming, Routed>::output_ports_type& out) {
+  ParsedRequest parsed = parse_request(in);
+  if (parsed.error) {
+    std::get<1>(out).try_put(RequestRejected{in, parsed.request.app_name, parsed.request.channel,
+                                             std::move(*parsed.error)});
+    return;
+  }
+  auto t = std::make_shared<Transfer>(next_transfer_id.fetch_add(1), std::move(parsed.request),
+                                      options.chunk_size);
+  owner.remember(t);
+  spdlog::debug("request accepted: app_name={} channel={} transfer={}", t->request.app_name,
+                t->request.channel, t->id);
+  std::get<0>(out).try_put(std::move(t));
+}
+
+void Pipeline::Graph::on_fetch(const TransferPtr& t,
+                               flow::multifunction_node<TransferPtr, Routed>::output_ports_type& out) {
+  if (t->failed.load()) {
+    std::get<1>(out).try_put(TransferFailed{t, Error{errc::shutting_down, "transfer cancelled"}});
+    return;
+  }
+  auto ref = oci::parse_reference(t->request.app_name, registry.default_registry());
+  if (!ref) {
+    std::get<1>(out).try_put(TransferFailed{t, ref.error()});
+    return;
+  }
+  t->ref = std::move(ref).value();
+  std::get<0>(out).try_put(t);
+}
+
+void Pipeline::Graph::on_manifest(
+    const TransferPtr& t, flow::async_node<TransferPtr, ManifestResolved>::gateway_type& gw) {
+  // The answer arrives on the I/O thread: keep the graph's wait count up until it is back.
+  gw.reserve_wait();
+  registry.fetch_manifest(t->ref, [t, &gw](Expected<oci::ResolvedManifest> result) {
+    ManifestResolved m{t, std::nullopt, std::nullopt};
+    if (result) {
+      m.manifest = std::move(result).value();
+    } else {
+      m.error = result.error();
+    }
+    gw.try_put(std::move(m));
+    gw.release_wait();
+  });
+}
+
+void Pipeline::Graph::on_layer_select(
+    const ManifestResolved& m, flow::multifunction_node<ManifestResolved, Routed>::output_ports_type& out) {
+  const TransferPtr& t = m.transfer;
+  if (m.error) {
+    std::get<1>(out).try_put(TransferFailed{t, *m.error});
+    return;
+  }
+  if (t->failed.load()) {
+    std::get<1>(out).try_put(TransferFailed{t, Error{errc::shutting_down, "transfer cancelled"}});
+    return;
+  }
+  auto layer = oci::select_wasm_layer(m.manifest->manifest);
+  if (!layer) {
+    std::get<1>(out).try_put(
+        TransferFailed{t, Error{layer.error().code, "manifest " + t->ref.str() + ": " +
+                                                       layer.error().message}});
+    return;
+  }
+  t->manifest_digest = m.manifest->digest;
+  t->blob = std::move(layer).value();
+  t->total_chunks = total_chunks(t->blob.size, t->chunk_size);
+  t->framer.emplace(t->request.app_name, t->blob.digest, t->blob.size, t->total_chunks);
+  spdlog::debug("resolved: app_name={} manifest={} digest={} size={} chunks={}",
+                t->request.app_name, t->manifest_digest, t->blob.digest, t->blob.size,
+                t->total_chunks);
+  std::get<0>(out).try_put(t);
+}
+
+void Pipeline::Graph::on_download(const TransferPtr& t,
+                                  flow::async_node<TransferPtr, ChunkPtr>::gateway_type& gw) {
+  gw.reserve_wait();
+  auto cutter = std::make_shared<ChunkCutter>(
+      t, window, registry, next_seq, [&gw](Chunk chunk) {
+        const bool last = chunk.last;
+        gw.try_put(std::make_shared<Chunk>(std::move(chunk)));
+        if (last) gw.release_wait();
+      });
+  registry.io().post([cutter] { cutter->begin(); });
+}
+
+void Pipeline::Graph::on_publish(const PublicationPtr& p,
+                                 flow::async_node<PublicationPtr, TrackEvent>::gateway_type& gw) {
+  gw.reserve_wait();
+  publisher.publish(p, [&gw](ChunkSettled settled) {
+    gw.try_put(TrackEvent{std::move(settled)});
+    gw.release_wait();
+  });
+}
+
+Pipeline::Pipeline(PipelineOptions options, oci::RegistryClient& registry, mqtt::Client& mqtt)
+    : graph_(std::make_unique<Graph>(*this, options, registry, mqtt)) {}
+
+Pipeline::~Pipeline() { graph_->g.wait_for_all(); }
+
+void Pipeline::submit(Incoming incoming) { graph_->request.try_put(std::move(incoming)); }
+
+void Pipeline::remember(const TransferPtr& t) {
+  std::lock_guard lock(mutex_);
+  active_.emplace(t->id, t);
+}
+
+void Pipeline::forget(std::uint64_t id) {
+  std::lock_guard lock(mutex_);
+  active_.erase(id);
+}
+
+std::size_t Pipeline::active() const {
+  std::lock_guard lock(mutex_);
+  return active_.size();
+}
+
+void Pipeline::cancel_all(const Error& error) {
+  std::vector<TransferPtr> transfers;
+  {
+    std::lock_guard lock(mutex_);
+    for (const auto& [id, weak] : active_) {
+      if (auto t = weak.lock()) transfers.push_back(std::move(t));
+    }
+  }
+  for (const auto& t : transfers) {
+    if (!t->failed.exchange(true)) {
+      spdlog::warn("cancelling transfer: app_name={} reason=\"{}\"", t->request.app_name,
+                   error.message);
+    }
+  }
+}
+
+void Pipeline::wait_idle() { graph_->g.wait_for_all(); }
+
+}  // namespace pp

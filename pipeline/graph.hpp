@@ -1,0 +1,50 @@
+#pragma once
+// The pipeline: one tbb::flow::graph, built once, through which every transfer flows as messages.
+
+#include <atomic>
+#include <cstddef>
+#include <memory>
+#include <mutex>
+#include <unordered_map>
+
+#include "nodes/mqtt/mqtt_client.hpp"
+#include "nodes/oci/registry_client.hpp"
+#include "pipeline/transfer.hpp"
+
+namespace pp {
+
+struct PipelineOptions {
+  std::size_t chunk_size = 512000;
+  std::size_t window = 10;         // chunks in flight, across all transfers
+  std::size_t max_transfers = 16;  // transfers past the request stage at once
+  int qos = 1;
+};
+
+class Pipeline {
+ public:
+  Pipeline(PipelineOptions options, oci::RegistryClient& registry, mqtt::Client& mqtt);
+  ~Pipeline();
+  Pipeline(const Pipeline&) = delete;
+  Pipeline& operator=(const Pipeline&) = delete;
+
+  // Thread-safe, non-blocking: called from Paho's thread for every request message.
+  void submit(Incoming incoming);
+
+  // Requests accepted and not yet answered (queued or in transfer).
+  std::size_t active() const;
+  // Fails every active transfer with `error` (their downloads stop; their requesters are told).
+  void cancel_all(const Error& error);
+  // Blocks until every message in the graph has been processed (call after intake stopped).
+  void wait_idle();
+
+ private:
+  struct Graph;
+  void remember(const TransferPtr& t);
+  void forget(std::uint64_t id);
+
+  std::unique_ptr<Graph> graph_;
+  mutable std::mutex mutex_;
+  std::unordered_map<std::uint64_t, std::weak_ptr<Transfer>> active_;
+};
+
+}  // namespace pp

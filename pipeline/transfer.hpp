@@ -1,0 +1,115 @@
+#pragma once
+// A transfer is one request being answered: it flows through the graph as a shared pointer, and the
+// messages below carry it from stage to stage. Each mutable field says which stage owns it; the
+// graph's edges order those stages, so only the fields shared with the I/O thread are atomic.
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <variant>
+
+#include "nodes/chunk.hpp"
+#include "nodes/error.hpp"
+#include "nodes/oci/manifest.hpp"
+#include "nodes/oci/reference.hpp"
+#include "nodes/oci/sha256.hpp"
+
+namespace pp {
+
+using Clock = std::chrono::steady_clock;
+
+// An MQTT message as it arrived on a request topic.
+struct Incoming {
+  std::string topic;
+  std::string payload;
+  Clock::time_point received = Clock::now();
+};
+
+// A validated request: what to fetch, and where to answer.
+struct Request {
+  std::string app_name;  // echoed verbatim in every chunk: proplets key on it
+  std::string channel;
+  Clock::time_point received;
+};
+
+struct Transfer {
+  Transfer(std::uint64_t id_, Request request_, std::size_t chunk_size_)
+      : id(id_), request(std::move(request_)), chunk_size(chunk_size_) {}
+
+  const std::uint64_t id;
+  const Request request;
+  const std::size_t chunk_size;
+
+  // Set by fetch and manifest-resolve, read-only once the download starts.
+  oci::Reference ref;
+  std::string manifest_digest;
+  oci::Descriptor blob;
+  std::uint64_t total_chunks = 0;
+  std::optional<ChunkFramer> framer;
+
+  // Set by whichever stage first sees the transfer fail; the download stops at its next bytes.
+  std::atomic<bool> failed{false};
+  // Chunks put into the graph and not yet settled: incremented by the download, decremented by track.
+  std::atomic<std::uint64_t> in_flight{0};
+
+  // Owned by the verify stage (chunks reach it in order).
+  oci::Sha256 hasher;
+
+  // Owned by the track stage.
+  std::uint64_t delivered = 0;
+  bool terminal_seen = false;  // the download's last item (last chunk or failure) has been settled
+  std::optional<Error> error;  // the first failure
+};
+
+using TransferPtr = std::shared_ptr<Transfer>;
+
+// A cut chunk on its way to publication, or the failure that ended a download. `seq` numbers every
+// item the downloads emit, across transfers and without gaps, so that the sequencer can restore cut
+// order after the parallel encode stage.
+struct Chunk {
+  TransferPtr transfer;
+  std::uint64_t seq = 0;
+  std::uint64_t idx = 0;
+  bool last = false;           // the download's final item: nothing of this transfer follows
+  std::string bytes;           // blob bytes (freed after verify)
+  std::string message;         // the framed MQTT payload (set by encode)
+  std::optional<Error> failure;  // set on a failure item, which carries no bytes and no credit
+};
+
+// A verified chunk message, ready for the broker.
+struct Publication {
+  TransferPtr transfer;
+  std::uint64_t idx = 0;
+  bool last = false;
+  std::string message;
+};
+
+// A chunk's flight is over (acknowledged, refused by the broker, or dropped): its credit returns.
+struct ChunkSettled {
+  TransferPtr transfer;
+  std::uint64_t idx = 0;
+  bool last = false;
+  bool delivered = false;
+  std::optional<Error> error;  // why it was not delivered, when that failed the transfer
+};
+
+// The transfer failed with no chunk in hand; nothing more of it will come from the download.
+struct TransferFailed {
+  TransferPtr transfer;
+  Error error;
+};
+
+// A request refused before it became a transfer.
+struct RequestRejected {
+  Incoming incoming;
+  std::string app_name;  // when the payload had one
+  std::string channel;   // when the topic had one
+  Error error;
+};
+
+using TrackEvent = std::variant<ChunkSettled, TransferFailed, RequestRejected>;
+
+}  // namespace pp
