@@ -74,9 +74,9 @@ int main() {
 
   pp::oci::HttpIo http;
   pp::oci::RegistryClient registry(
-      http, pp::oci::RegistryOptions{config.registry_url, config.authenticate,
-                                     config.registry_username, config.registry_password,
-                                     config.registry_token});
+      http,
+      pp::oci::RegistryOptions{config.registry_url, config.authenticate, config.registry_username,
+                               config.registry_password, config.registry_token});
   pp::mqtt::Client mqtt(pp::mqtt::ClientOptions{
       config.mqtt_address, config.thing_id.empty() ? default_client_id() : config.thing_id,
       config.thing_id, config.thing_key, 30,

@@ -69,10 +69,9 @@ std::size_t ChunkCutter::on_data(const char* data, std::size_t size) {
   if (waiting_) return oci::HttpHandler::kPause;
   const std::uint64_t size_limit = transfer_->blob.size;
   if (received_ + size > size_limit) {
-    abort_reason_ = Error{errc::size_mismatch, "the registry sent more than the " +
-                                                   std::to_string(size_limit) +
-                                                   " bytes the descriptor of " +
-                                                   transfer_->blob.digest + " announces"};
+    abort_reason_ = Error{errc::size_mismatch,
+                          "the registry sent more than the " + std::to_string(size_limit) +
+                              " bytes the descriptor of " + transfer_->blob.digest + " announces"};
     return 0;
   }
   received_ += size;
@@ -161,10 +160,10 @@ Verified verify_chunk(Chunk chunk) {
     const std::string actual = t.hasher.finish_digest();
     if (actual != t.blob.digest) {
       t.failed.store(true);
-      return {std::nullopt,
-              ChunkSettled{chunk.transfer, chunk.idx, true, false,
-                           Error{errc::digest_mismatch, "blob content hashes to " + actual +
-                                                            ", the manifest says " + t.blob.digest}}};
+      return {std::nullopt, ChunkSettled{chunk.transfer, chunk.idx, true, false,
+                                         Error{errc::digest_mismatch,
+                                               "blob content hashes to " + actual +
+                                                   ", the manifest says " + t.blob.digest}}};
     }
   }
   return {Publication{chunk.transfer, chunk.idx, chunk.last, std::move(chunk.message)},

@@ -49,14 +49,14 @@ class ChunkCutter : public oci::BlobSink, public std::enable_shared_from_this<Ch
   Emit emit_;
 
   oci::HttpIo::Id exchange_ = 0;
-  std::string current_;       // the chunk being filled
-  bool has_credit_ = false;   // current_ holds a window credit
-  bool waiting_ = false;      // a credit has been asked for and not yet granted
-  std::string carry_;         // bytes received while out of credit (at most one read's worth)
+  std::string current_;      // the chunk being filled
+  bool has_credit_ = false;  // current_ holds a window credit
+  bool waiting_ = false;     // a credit has been asked for and not yet granted
+  std::string carry_;        // bytes received while out of credit (at most one read's worth)
   std::uint64_t next_idx_ = 0;
   std::uint64_t received_ = 0;
-  bool ended_ = false;        // the registry's response is over
-  bool done_ = false;         // the final item has been emitted
+  bool ended_ = false;                 // the registry's response is over
+  bool done_ = false;                  // the final item has been emitted
   std::optional<Error> abort_reason_;  // why we aborted the exchange ourselves
 };
 

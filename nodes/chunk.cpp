@@ -37,12 +37,15 @@ constexpr auto kPairs = make_pair_table();
 
 }  // namespace
 
-std::size_t base64_encoded_length(std::size_t n) { return (n + 2) / 3 * 4; }
+std::size_t base64_encoded_length(std::size_t n) {
+  return (n + 2) / 3 * 4;
+}
 
 void base64_encode(const unsigned char* in, std::size_t n, char* out) {
   std::size_t i = 0;
   for (; i + 3 <= n; i += 3) {
-    const std::uint32_t v = (std::uint32_t{in[i]} << 16) | (std::uint32_t{in[i + 1]} << 8) | in[i + 2];
+    const std::uint32_t v =
+        (std::uint32_t{in[i]} << 16) | (std::uint32_t{in[i + 1]} << 8) | in[i + 2];
     const std::uint16_t a = kPairs[v >> 12];
     const std::uint16_t b = kPairs[v & 0xfff];
     std::memcpy(out, &a, 2);
@@ -71,11 +74,21 @@ void append_json_string(std::string& out, std::string_view s) {
   for (const char c : s) {
     const auto u = static_cast<unsigned char>(c);
     switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
       default:
         if (u < 0x20) {
           out += "\\u00";

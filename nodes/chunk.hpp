@@ -1,6 +1,7 @@
 #pragma once
-// Chunk arithmetic and the chunk message's wire format. This is the per-chunk CPU path: it builds the
-// JSON text directly (one exact-size allocation, base64 written in place) rather than through a DOM.
+// Chunk arithmetic and the chunk message's wire format. This is the per-chunk CPU path: it builds
+// the JSON text directly (one exact-size allocation, base64 written in place) rather than through a
+// DOM.
 
 #include <cstddef>
 #include <cstdint>

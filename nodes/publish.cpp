@@ -4,7 +4,8 @@
 
 namespace pp {
 
-void ChunkPublisher::publish(const PublicationPtr& chunk, std::function<void(ChunkSettled)> settled) {
+void ChunkPublisher::publish(const PublicationPtr& chunk,
+                             std::function<void(ChunkSettled)> settled) {
   const TransferPtr& t = chunk->transfer;
   client_.publish(mqtt::Topics::server(t->request.channel), chunk->message, qos_,
                   [t, idx = chunk->idx, last = chunk->last, settled = std::move(settled)](

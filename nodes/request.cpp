@@ -7,7 +7,9 @@
 namespace pp {
 
 namespace {
-Error invalid(std::string message) { return Error{errc::invalid_request, std::move(message)}; }
+Error invalid(std::string message) {
+  return Error{errc::invalid_request, std::move(message)};
+}
 }  // namespace
 
 ParsedRequest parse_request(const Incoming& incoming) {
@@ -48,7 +50,8 @@ ParsedRequest parse_request(const Incoming& incoming) {
     return out;
   }
   if (name.size() > kMaxAppNameBytes) {
-    out.error = invalid("\"app_name\" is longer than " + std::to_string(kMaxAppNameBytes) + " bytes");
+    out.error =
+        invalid("\"app_name\" is longer than " + std::to_string(kMaxAppNameBytes) + " bytes");
     return out;
   }
   for (const char c : name) {

@@ -58,22 +58,23 @@ TransferPtr Tracker::maybe_finish(const TransferPtr& ptr) {
                                               std::to_string(t.total_chunks) + " chunks delivered"};
   }
   if (t.error) {
-    spdlog::error("transfer failed: app_name={} channel={} code={} error=\"{}\" duration_ms={}",
-                  t.request.app_name, t.request.channel, t.error->code, t.error->message,
-                  elapsed_ms(t));
+    spdlog::error("transfer failed: app_name={} channel={} code={} duration_ms={}: {}",
+                  t.request.app_name, t.request.channel, t.error->code, elapsed_ms(t),
+                  t.error->message);
   } else {
-    spdlog::info("transfer completed: app_name={} channel={} digest={} size={} chunks={} "
-                 "duration_ms={}",
-                 t.request.app_name, t.request.channel, t.blob.digest, t.blob.size, t.total_chunks,
-                 elapsed_ms(t));
+    spdlog::info(
+        "transfer completed: app_name={} channel={} digest={} size={} chunks={} "
+        "duration_ms={}",
+        t.request.app_name, t.request.channel, t.blob.digest, t.blob.size, t.total_chunks,
+        elapsed_ms(t));
   }
   if (on_outcome_) on_outcome_(Outcome{ptr, nullptr, t.error});
   return ptr;
 }
 
 void Tracker::reject(const RequestRejected& r) {
-  spdlog::warn("request rejected: topic={} app_name={} code={} error=\"{}\"", r.incoming.topic,
-               r.app_name, r.error.code, r.error.message);
+  spdlog::warn("request rejected: topic={} app_name={} code={}: {}", r.incoming.topic, r.app_name,
+               r.error.code, r.error.message);
   if (on_outcome_) on_outcome_(Outcome{nullptr, &r, r.error});
 }
 

@@ -12,7 +12,7 @@
 namespace pp {
 
 struct Outcome {
-  TransferPtr transfer;        // null for a request refused before it became a transfer
+  TransferPtr transfer;  // null for a request refused before it became a transfer
   const RequestRejected* rejected = nullptr;
   std::optional<Error> error;  // nullopt: every chunk delivered and the digest verified
 };

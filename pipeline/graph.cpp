@@ -53,12 +53,17 @@ struct Pipeline::Graph {
   flow::multifunction_node<TrackEvent, std::tuple<flow::continue_msg>> track;
 
   // Stage bodies, in graph order.
-  void on_request(const Incoming& in, flow::multifunction_node<Incoming, Routed>::output_ports_type& out);
-  void on_fetch(const TransferPtr& t, flow::multifunction_node<TransferPtr, Routed>::output_ports_type& out);
-  void on_manifest(const TransferPtr& t, flow::async_node<TransferPtr, ManifestResolved>::gateway_type& gw);
-  void on_layer_select(const ManifestResolved& m, flow::multifunction_node<ManifestResolved, Routed>::output_ports_type& out);
+  void on_request(const Incoming& in,
+                  flow::multifunction_node<Incoming, Routed>::output_ports_type& out);
+  void on_fetch(const TransferPtr& t,
+                flow::multifunction_node<TransferPtr, Routed>::output_ports_type& out);
+  void on_manifest(const TransferPtr& t,
+                   flow::async_node<TransferPtr, ManifestResolved>::gateway_type& gw);
+  void on_layer_select(const ManifestResolved& m,
+                       flow::multifunction_node<ManifestResolved, Routed>::output_ports_type& out);
   void on_download(const TransferPtr& t, flow::async_node<TransferPtr, ChunkPtr>::gateway_type& gw);
-  void on_publish(const PublicationPtr& p, flow::async_node<PublicationPtr, TrackEvent>::gateway_type& gw);
+  void on_publish(const PublicationPtr& p,
+                  flow::async_node<PublicationPtr, TrackEvent>::gateway_type& gw);
 };
 
 // The whole pipeline, top to bottom: request → fetch → manifest-resolve → blob-download →
@@ -94,11 +99,13 @@ Pipeline::Graph::Graph(Pipeline& owner_, PipelineOptions options_, oci::Registry
       verify(g, flow::serial,
              [](const ChunkPtr& c, auto& out) {
                Verified v = verify_chunk(std::move(*c));
-               if (v.publish) std::get<0>(out).try_put(std::make_shared<Publication>(std::move(*v.publish)));
+               if (v.publish)
+                 std::get<0>(out).try_put(std::make_shared<Publication>(std::move(*v.publish)));
                if (v.settle) std::get<1>(out).try_put(std::move(*v.settle));
              }),
-      publish(g, flow::unlimited,
-              [this](const PublicationPtr& p, auto& gw) { on_publish(p, gw); }),
+      // Serial keeps each transfer's chunks in chunk_idx order on the wire (the body only queues
+      // the message with Paho, so one at a time costs nothing).
+      publish(g, flow::serial, [this](const PublicationPtr& p, auto& gw) { on_publish(p, gw); }),
       track(g, flow::serial, [this](const TrackEvent& e, auto& out) {
         const TransferPtr finished = tracker.on_event(e);
         if (!finished) return;
@@ -123,8 +130,8 @@ Pipeline::Graph::Graph(Pipeline& owner_, PipelineOptions options_, oci::Registry
   flow::make_edge(flow::output_port<0>(track), transfer_limit.decrementer());
 }
 
-void Pipeline::Graph::on_request(const Incoming& in,
-                                 flow::multifunction_node<Incoming, Routed>::output_ports_type& out) {
+void Pipeline::Graph::on_request(
+    const Incoming& in, flow::multifunction_node<Incoming, Routed>::output_ports_type& out) {
   ParsedRequest parsed = parse_request(in);
   if (parsed.error) {
     std::get<1>(out).try_put(RequestRejected{in, parsed.request.app_name, parsed.request.channel,
@@ -139,8 +146,8 @@ void Pipeline::Graph::on_request(const Incoming& in,
   std::get<0>(out).try_put(std::move(t));
 }
 
-void Pipeline::Graph::on_fetch(const TransferPtr& t,
-                               flow::multifunction_node<TransferPtr, Routed>::output_ports_type& out) {
+void Pipeline::Graph::on_fetch(
+    const TransferPtr& t, flow::multifunction_node<TransferPtr, Routed>::output_ports_type& out) {
   if (t->failed.load()) {
     std::get<1>(out).try_put(TransferFailed{t, Error{errc::shutting_down, "transfer cancelled"}});
     return;
@@ -171,7 +178,8 @@ void Pipeline::Graph::on_manifest(
 }
 
 void Pipeline::Graph::on_layer_select(
-    const ManifestResolved& m, flow::multifunction_node<ManifestResolved, Routed>::output_ports_type& out) {
+    const ManifestResolved& m,
+    flow::multifunction_node<ManifestResolved, Routed>::output_ports_type& out) {
   const TransferPtr& t = m.transfer;
   if (m.error) {
     std::get<1>(out).try_put(TransferFailed{t, *m.error});
@@ -183,9 +191,8 @@ void Pipeline::Graph::on_layer_select(
   }
   auto layer = oci::select_wasm_layer(m.manifest->manifest);
   if (!layer) {
-    std::get<1>(out).try_put(
-        TransferFailed{t, Error{layer.error().code, "manifest " + t->ref.str() + ": " +
-                                                       layer.error().message}});
+    std::get<1>(out).try_put(TransferFailed{
+        t, Error{layer.error().code, "manifest " + t->ref.str() + ": " + layer.error().message}});
     return;
   }
   t->manifest_digest = m.manifest->digest;
@@ -201,12 +208,11 @@ void Pipeline::Graph::on_layer_select(
 void Pipeline::Graph::on_download(const TransferPtr& t,
                                   flow::async_node<TransferPtr, ChunkPtr>::gateway_type& gw) {
   gw.reserve_wait();
-  auto cutter = std::make_shared<ChunkCutter>(
-      t, window, registry, next_seq, [&gw](Chunk chunk) {
-        const bool last = chunk.last;
-        gw.try_put(std::make_shared<Chunk>(std::move(chunk)));
-        if (last) gw.release_wait();
-      });
+  auto cutter = std::make_shared<ChunkCutter>(t, window, registry, next_seq, [&gw](Chunk chunk) {
+    const bool last = chunk.last;
+    gw.try_put(std::make_shared<Chunk>(std::move(chunk)));
+    if (last) gw.release_wait();
+  });
   registry.io().post([cutter] { cutter->begin(); });
 }
 
@@ -222,9 +228,13 @@ void Pipeline::Graph::on_publish(const PublicationPtr& p,
 Pipeline::Pipeline(PipelineOptions options, oci::RegistryClient& registry, mqtt::Client& mqtt)
     : graph_(std::make_unique<Graph>(*this, options, registry, mqtt)) {}
 
-Pipeline::~Pipeline() { graph_->g.wait_for_all(); }
+Pipeline::~Pipeline() {
+  graph_->g.wait_for_all();
+}
 
-void Pipeline::submit(Incoming incoming) { graph_->request.try_put(std::move(incoming)); }
+void Pipeline::submit(Incoming incoming) {
+  graph_->request.try_put(std::move(incoming));
+}
 
 void Pipeline::remember(const TransferPtr& t) {
   std::lock_guard lock(mutex_);
@@ -257,6 +267,8 @@ void Pipeline::cancel_all(const Error& error) {
   }
 }
 
-void Pipeline::wait_idle() { graph_->g.wait_for_all(); }
+void Pipeline::wait_idle() {
+  graph_->g.wait_for_all();
+}
 
 }  // namespace pp

@@ -52,7 +52,8 @@ struct Transfer {
 
   // Set by whichever stage first sees the transfer fail; the download stops at its next bytes.
   std::atomic<bool> failed{false};
-  // Chunks put into the graph and not yet settled: incremented by the download, decremented by track.
+  // Chunks put into the graph and not yet settled: incremented by the download, decremented by
+  // track.
   std::atomic<std::uint64_t> in_flight{0};
 
   // Owned by the verify stage (chunks reach it in order).
@@ -73,9 +74,9 @@ struct Chunk {
   TransferPtr transfer;
   std::uint64_t seq = 0;
   std::uint64_t idx = 0;
-  bool last = false;           // the download's final item: nothing of this transfer follows
-  std::string bytes;           // blob bytes (freed after verify)
-  std::string message;         // the framed MQTT payload (set by encode)
+  bool last = false;             // the download's final item: nothing of this transfer follows
+  std::string bytes;             // blob bytes (freed after verify)
+  std::string message;           // the framed MQTT payload (set by encode)
   std::optional<Error> failure;  // set on a failure item, which carries no bytes and no credit
 };
 

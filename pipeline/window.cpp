@@ -5,7 +5,9 @@
 
 namespace pp {
 
-ChunkWindow::ChunkWindow(std::size_t capacity) : capacity_(capacity) { assert(capacity > 0); }
+ChunkWindow::ChunkWindow(std::size_t capacity) : capacity_(capacity) {
+  assert(capacity > 0);
+}
 
 bool ChunkWindow::acquire_or_wait(Grant on_grant) {
   std::lock_guard lock(mutex_);

@@ -2,10 +2,10 @@
 // The in-flight chunk window: at most `capacity` chunks exist between their cut and the broker's
 // acknowledgement of their publish, across all transfers. This is the process's memory bound.
 //
-// It is a credit limiter rather than a tbb::flow::limiter_node because the producer of chunks is the
-// HTTP I/O thread, outside the graph: a limiter_node can only reject what is pushed into it (the
-// chunk would then have to be buffered or dropped), while a credit taken *before* the cut lets the
-// download pause instead (CURL_WRITEFUNC_PAUSE) and no byte is ever buffered for lack of room.
+// It is a credit limiter rather than a tbb::flow::limiter_node because the producer of chunks is
+// the HTTP I/O thread, outside the graph: a limiter_node can only reject what is pushed into it
+// (the chunk would then have to be buffered or dropped), while a credit taken *before* the cut lets
+// the download pause instead (CURL_WRITEFUNC_PAUSE) and no byte is ever buffered for lack of room.
 //
 // Fairness: a released credit goes to the longest waiter, so concurrent transfers take turns and a
 // small app is not stuck behind a large one.
@@ -23,8 +23,8 @@ class ChunkWindow {
 
   explicit ChunkWindow(std::size_t capacity);
 
-  // Takes a credit and returns true, or returns false and queues `on_grant`, which is called (on the
-  // releasing thread, outside any lock) once a credit has been handed to it.
+  // Takes a credit and returns true, or returns false and queues `on_grant`, which is called (on
+  // the releasing thread, outside any lock) once a credit has been handed to it.
   bool acquire_or_wait(Grant on_grant);
   // Returns a credit: to the longest waiter, else to the pool.
   void release();

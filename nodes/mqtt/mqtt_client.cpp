@@ -1,8 +1,14 @@
 #include "nodes/mqtt/mqtt_client.hpp"
 
 #include <MQTTAsync.h>
+#include <dirent.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <spdlog/spdlog.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
 
+#include <cstdlib>
 #include <memory>
 #include <stdexcept>
 #include <thread>
@@ -11,20 +17,28 @@ namespace pp::mqtt {
 
 namespace {
 
-Client& self(void* context) { return *static_cast<Client*>(context); }
+Client& self(void* context) {
+  return *static_cast<Client*>(context);
+}
 
-void on_connect_success(void* context, MQTTAsync_successData*) { self(context).handle_connected(); }
+void on_connect_success(void* context, MQTTAsync_successData*) {
+  self(context).handle_connected();
+}
 void on_connect_failure(void* context, MQTTAsync_failureData* data) {
   self(context).handle_connect_failed(data && data->message ? data->message : "connection refused");
 }
-void on_reconnected(void* context, char*) { self(context).handle_connected(); }
+void on_reconnected(void* context, char*) {
+  self(context).handle_connected();
+}
 void on_subscribe_success(void* context, MQTTAsync_successData*) {
   self(context).handle_subscribed(true);
 }
 void on_subscribe_failure(void* context, MQTTAsync_failureData*) {
   self(context).handle_subscribed(false);
 }
-void on_connection_lost(void* context, char* cause) { self(context).handle_lost(cause); }
+void on_connection_lost(void* context, char* cause) {
+  self(context).handle_lost(cause);
+}
 int on_message_arrived(void* context, char* topic, int topic_len, MQTTAsync_message* message) {
   return self(context).handle_message(topic, topic_len, message);
 }
@@ -43,6 +57,43 @@ void on_publish_failure(void* context, MQTTAsync_failureData* data) {
   ctx->done(false, std::move(reason));
 }
 
+// The port of "tcp://host:port" (1883 when absent).
+int broker_port(const std::string& address) {
+  const auto colon = address.rfind(':');
+  const auto slash = address.rfind('/');
+  if (colon == std::string::npos || (slash != std::string::npos && colon < slash)) return 1883;
+  return std::atoi(address.c_str() + colon + 1);
+}
+
+int peer_port(int fd) {
+  sockaddr_storage addr{};
+  socklen_t len = sizeof addr;
+  if (getpeername(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) return -1;
+  if (addr.ss_family == AF_INET) return ntohs(reinterpret_cast<sockaddr_in*>(&addr)->sin_port);
+  if (addr.ss_family == AF_INET6) return ntohs(reinterpret_cast<sockaddr_in6*>(&addr)->sin6_port);
+  return -1;
+}
+
+// Paho C leaves Nagle on and offers no socket hook: without TCP_NODELAY the tail of a publish can
+// wait for the broker's delayed ACK (~40 ms on Linux). So once connected, find our TCP sockets to
+// the broker's port and set it on them (setting it twice is harmless).
+void disable_nagle_to_port(int port) {
+  DIR* dir = opendir("/proc/self/fd");
+  if (!dir) return;
+  while (const dirent* entry = readdir(dir)) {
+    const int fd = std::atoi(entry->d_name);
+    struct stat st {};
+    if (fd <= 2 || fstat(fd, &st) != 0 || !S_ISSOCK(st.st_mode)) continue;
+    int type = 0;
+    socklen_t len = sizeof type;
+    if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) != 0 || type != SOCK_STREAM) continue;
+    if (peer_port(fd) != port) continue;
+    const int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  }
+  closedir(dir);
+}
+
 }  // namespace
 
 Client::Client(ClientOptions options) : options_(std::move(options)) {
@@ -50,9 +101,9 @@ Client::Client(ClientOptions options) : options_(std::move(options)) {
   create.MQTTVersion = MQTTVERSION_3_1_1;
   create.maxBufferedMessages = options_.max_buffered;
   MQTTAsync client = nullptr;
-  const int rc = MQTTAsync_createWithOptions(&client, options_.address.c_str(),
-                                             options_.client_id.c_str(),
-                                             MQTTCLIENT_PERSISTENCE_NONE, nullptr, &create);
+  const int rc =
+      MQTTAsync_createWithOptions(&client, options_.address.c_str(), options_.client_id.c_str(),
+                                  MQTTCLIENT_PERSISTENCE_NONE, nullptr, &create);
   if (rc != MQTTASYNC_SUCCESS) {
     throw std::runtime_error("cannot create MQTT client for " + options_.address + ": " +
                              MQTTAsync_strerror(rc));
@@ -113,6 +164,7 @@ void Client::handle_connected() {
     if (connected_) return;
     connected_ = true;
   }
+  disable_nagle_to_port(broker_port(options_.address));
   spdlog::info("connected to MQTT broker {}", options_.address);
   for (const auto& topic : subscriptions_) {
     MQTTAsync_responseOptions opts = MQTTAsync_responseOptions_initializer;
@@ -155,8 +207,8 @@ void Client::handle_lost(const char* cause) {
 
 int Client::handle_message(char* topic, int topic_len, void* message) {
   auto* msg = static_cast<MQTTAsync_message*>(message);
-  std::string t = topic_len > 0 ? std::string(topic, static_cast<std::size_t>(topic_len))
-                                : std::string(topic);
+  std::string t =
+      topic_len > 0 ? std::string(topic, static_cast<std::size_t>(topic_len)) : std::string(topic);
   std::string payload(static_cast<const char*>(msg->payload),
                       static_cast<std::size_t>(msg->payloadlen));
   MQTTAsync_freeMessage(&msg);
@@ -183,7 +235,8 @@ bool Client::wait_ready(std::chrono::milliseconds timeout) {
   return changed_.wait_for(lock, timeout, [this] { return ready_; });
 }
 
-void Client::publish(const std::string& topic, std::string_view payload, int qos, PublishDone done) {
+void Client::publish(const std::string& topic, std::string_view payload, int qos,
+                     PublishDone done) {
   auto ctx = std::make_unique<PublishContext>(PublishContext{std::move(done)});
   MQTTAsync_message msg = MQTTAsync_message_initializer;
   msg.payload = const_cast<char*>(payload.data());

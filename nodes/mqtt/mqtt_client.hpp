@@ -14,9 +14,9 @@
 namespace pp::mqtt {
 
 struct ClientOptions {
-  std::string address;    // tcp://host:port
+  std::string address;  // tcp://host:port
   std::string client_id;
-  std::string username;   // empty: anonymous
+  std::string username;  // empty: anonymous
   std::string password;
   int keepalive_s = 30;
   int max_buffered = 1000;  // Paho's queue of unsent publishes (applies while connected too)

@@ -1,5 +1,6 @@
 #pragma once
-// The topic layout of the seed protocol: channels/<channel>/messages/registry/{proplet,server,status}.
+// The topic layout of the seed protocol:
+// channels/<channel>/messages/registry/{proplet,server,status}.
 
 #include <optional>
 #include <string>
@@ -15,7 +16,8 @@ class Topics {
   // Where requests arrive: one topic per configured channel.
   std::vector<std::string> request_subscriptions() const {
     std::vector<std::string> out;
-    for (const auto& ch : channels_) out.push_back(request(ch));
+    for (const auto& ch : channels_)
+      out.push_back(request(ch));
     return out;
   }
   static std::string request(std::string_view ch) { return prefix(ch) + "proplet"; }

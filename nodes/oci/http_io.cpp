@@ -44,8 +44,10 @@ bool iequals(std::string_view a, std::string_view b) {
 }
 
 std::string_view trim(std::string_view s) {
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
+  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front())))
+    s.remove_prefix(1);
+  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back())))
+    s.remove_suffix(1);
   return s;
 }
 
@@ -148,7 +150,9 @@ void HttpIo::cancel(Id id) {
   });
 }
 
-void HttpIo::post(std::function<void()> task) { enqueue(std::move(task)); }
+void HttpIo::post(std::function<void()> task) {
+  enqueue(std::move(task));
+}
 
 void HttpIo::begin(Id id, HttpRequest request, std::shared_ptr<HttpHandler> handler) {
   auto ex = std::make_unique<Exchange>();
@@ -156,7 +160,8 @@ void HttpIo::begin(Id id, HttpRequest request, std::shared_ptr<HttpHandler> hand
   ex->handler = std::move(handler);
   ex->easy = curl_easy_init();
   CURL* e = ex->easy;
-  for (const auto& h : request.headers) ex->headers = curl_slist_append(ex->headers, h.c_str());
+  for (const auto& h : request.headers)
+    ex->headers = curl_slist_append(ex->headers, h.c_str());
   curl_easy_setopt(e, CURLOPT_URL, request.url.c_str());
   if (request.method == "HEAD") {
     curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
@@ -190,7 +195,8 @@ void HttpIo::begin(Id id, HttpRequest request, std::shared_ptr<HttpHandler> hand
   const CURLMcode rc = curl_multi_add_handle(static_cast<CURLM*>(multi_), e);
   if (rc != CURLM_OK) {
     auto handler_copy = ex->handler;
-    handler_copy->on_done(ex->head, std::string("cannot start request: ") + curl_multi_strerror(rc));
+    handler_copy->on_done(ex->head,
+                          std::string("cannot start request: ") + curl_multi_strerror(rc));
     return;
   }
   exchanges_.emplace(id, std::move(ex));
@@ -215,7 +221,8 @@ void HttpIo::run() {
       commands.swap(commands_);
       stopping = stopping_;
     }
-    for (auto& command : commands) command();
+    for (auto& command : commands)
+      command();
     if (stopping) break;
 
     int running = 0;
@@ -233,7 +240,8 @@ void HttpIo::run() {
     }
     curl_multi_poll(multi, nullptr, 0, 1000, nullptr);
   }
-  while (!exchanges_.empty()) finish(exchanges_.begin()->first, "shutting down");
+  while (!exchanges_.empty())
+    finish(exchanges_.begin()->first, "shutting down");
 }
 
 }  // namespace pp::oci

@@ -1,7 +1,7 @@
 #pragma once
-// All HTTP of the process runs here: one I/O thread drives libcurl's multi interface, so no TBB worker
-// ever waits on the network. Other threads hand it work (start, resume, cancel, post) through a
-// command queue and curl_multi_wakeup; every Handler callback runs on the I/O thread.
+// All HTTP of the process runs here: one I/O thread drives libcurl's multi interface, so no TBB
+// worker ever waits on the network. Other threads hand it work (start, resume, cancel, post)
+// through a command queue and curl_multi_wakeup; every Handler callback runs on the I/O thread.
 
 #include <cstddef>
 #include <cstdint>
@@ -23,10 +23,11 @@ struct HttpRequest {
   // Basic credentials: curl sends them to the request's host only, never across a redirect.
   std::string username;
   std::string password;
-  bool follow_redirects = false;     // blobs only: registries redirect them to object storage
+  bool follow_redirects = false;  // blobs only: registries redirect them to object storage
   long max_redirects = 5;
   long connect_timeout_ms = 10'000;
-  std::size_t receive_buffer = 128 * 1024;  // upper bound of one on_body call, except after a resume
+  std::size_t receive_buffer =
+      128 * 1024;  // upper bound of one on_body call, except after a resume
 };
 
 // What the response said before its body (the final response, after any redirects).
@@ -69,7 +70,7 @@ class HttpIo {
   // Thread-safe: runs `task` on the I/O thread (where handlers may be touched without locks).
   void post(std::function<void()> task);
 
- // One request in progress (opaque; defined in http_io.cpp).
+  // One request in progress (opaque; defined in http_io.cpp).
   struct Exchange;
 
  private:

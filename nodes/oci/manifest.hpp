@@ -13,7 +13,8 @@ namespace pp::oci {
 namespace media {
 inline constexpr const char* oci_manifest = "application/vnd.oci.image.manifest.v1+json";
 inline constexpr const char* oci_index = "application/vnd.oci.image.index.v1+json";
-inline constexpr const char* docker_manifest = "application/vnd.docker.distribution.manifest.v2+json";
+inline constexpr const char* docker_manifest =
+    "application/vnd.docker.distribution.manifest.v2+json";
 inline constexpr const char* docker_manifest_list =
     "application/vnd.docker.distribution.manifest.list.v2+json";
 // docker-registry answers 404 to */* for OCI types and downgrades schema 2 to schema 1 unless the
@@ -48,13 +49,14 @@ struct Manifest {
 // True when `media_type` names an index / manifest list (resolved by a later stage, not here).
 bool is_index_media_type(std::string_view media_type);
 
-// `content_type` is the response's Content-Type (parameters allowed); the body's "mediaType" is used
-// when the header is missing or generic. Errors: errc::invalid_manifest (not JSON, wrong field types,
-// bad digest or size), errc::unsupported_manifest (schema 1, an index, anything else unknown).
+// `content_type` is the response's Content-Type (parameters allowed); the body's "mediaType" is
+// used when the header is missing or generic. Errors: errc::invalid_manifest (not JSON, wrong field
+// types, bad digest or size), errc::unsupported_manifest (schema 1, an index, anything else
+// unknown).
 Expected<Manifest> parse_manifest(std::string_view body, std::string_view content_type);
 
-// The wasm layer: the first layer with a wasm media type, else the largest layer (the first of equals).
-// errc::no_layer when the manifest has no layers.
+// The wasm layer: the first layer with a wasm media type, else the largest layer (the first of
+// equals). errc::no_layer when the manifest has no layers.
 Expected<Descriptor> select_wasm_layer(const Manifest& manifest);
 
 // "sha256:" followed by exactly 64 lowercase hex digits.

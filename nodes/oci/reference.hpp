@@ -9,10 +9,11 @@
 namespace pp::oci {
 
 struct Reference {
-  std::string registry;    // host[:port] exactly as used in URLs ("registry-1.docker.io", "127.0.0.1:5000")
+  std::string
+      registry;  // host[:port] exactly as used in URLs ("registry-1.docker.io", "127.0.0.1:5000")
   std::string repository;  // "library/hello", "org/app/wasm"
-  std::string tag;         // "latest" when neither tag nor digest is given; empty when only a digest is
-  std::string digest;      // "sha256:<64 lowercase hex>" or empty
+  std::string tag;     // "latest" when neither tag nor digest is given; empty when only a digest is
+  std::string digest;  // "sha256:<64 lowercase hex>" or empty
 
   // What goes after /manifests/: the digest when there is one (it pins the content), else the tag.
   const std::string& manifest_selector() const { return digest.empty() ? tag : digest; }
@@ -21,12 +22,15 @@ struct Reference {
 };
 
 // Parses `text`. A reference whose first path component is not a host (no '.', no ':', not
-// "localhost") lives on `default_registry` (the host[:port] of PROXY_REGISTRY_URL). Docker Hub names
-// ("docker.io", "index.docker.io") map to "registry-1.docker.io" with the implicit "library/" prefix
-// for single-component repositories. Errors carry errc::invalid_reference and say what is wrong.
+// "localhost") lives on `default_registry` (the host[:port] of PROXY_REGISTRY_URL). Docker Hub
+// names
+// ("docker.io", "index.docker.io") map to "registry-1.docker.io" with the implicit "library/"
+// prefix for single-component repositories. Errors carry errc::invalid_reference and say what is
+// wrong.
 Expected<Reference> parse_reference(std::string_view text, std::string_view default_registry);
 
-// True for hosts on the loopback interface ("localhost", 127.0.0.0/8, "[::1]"), with or without port.
+// True for hosts on the loopback interface ("localhost", 127.0.0.0/8, "[::1]"), with or without
+// port.
 bool is_loopback_host(std::string_view host_port);
 
 }  // namespace pp::oci

@@ -1,9 +1,8 @@
 #include "nodes/oci/registry_client.hpp"
 
-#include <nlohmann/json.hpp>
-
 #include <algorithm>
 #include <cctype>
+#include <nlohmann/json.hpp>
 #include <utility>
 
 #include "nodes/oci/sha256.hpp"
@@ -15,7 +14,9 @@ namespace {
 constexpr std::size_t kMaxManifestBytes = 4 * 1024 * 1024;
 constexpr std::size_t kMaxErrorBodyBytes = 64 * 1024;
 
-bool is_success(long status) { return status >= 200 && status < 300; }
+bool is_success(long status) {
+  return status >= 200 && status < 300;
+}
 
 // Collects a small body (a manifest, an error document) with a hard size limit.
 class BufferedExchange : public HttpHandler {
@@ -38,8 +39,8 @@ class BufferedExchange : public HttpHandler {
   void on_done(const HttpHead& head, std::optional<std::string> transport_error) override {
     if (oversized_) {
       done_(head, {},
-            Error{errc::invalid_manifest, what_ + " is larger than " +
-                                              std::to_string(limit_ / (1024 * 1024)) + " MiB"});
+            Error{errc::invalid_manifest,
+                  what_ + " is larger than " + std::to_string(limit_ / (1024 * 1024)) + " MiB"});
     } else if (transport_error) {
       done_(head, {}, Error{errc::registry_unavailable, what_ + ": " + *transport_error});
     } else {
@@ -118,7 +119,8 @@ bool is_valid_host(std::string_view host_port) {
     const auto colon = host.find(':');
     host_port = colon == std::string_view::npos ? std::string_view{} : host.substr(colon);
     host = host.substr(0, colon);
-    if (host.empty() || host.front() == '-' || host.front() == '.' || host.back() == '.') return false;
+    if (host.empty() || host.front() == '-' || host.front() == '.' || host.back() == '.')
+      return false;
     for (const char c : host) {
       if (!std::isalnum(static_cast<unsigned char>(c)) && c != '.' && c != '-') return false;
     }
@@ -152,13 +154,14 @@ Expected<RegistryUrl> parse_registry_url(std::string_view text) {
     url.scheme = rest.substr(0, pos);
     rest.remove_prefix(pos + 3);
     if (url.scheme != "http" && url.scheme != "https") {
-      return Error{errc::invalid_reference,
-                   "scheme \"" + url.scheme + "\" is not http or https in \"" +
-                       std::string(text) + "\""};
+      return Error{
+          errc::invalid_reference,
+          "scheme \"" + url.scheme + "\" is not http or https in \"" + std::string(text) + "\""};
     }
   }
   if (rest.ends_with('/')) rest.remove_suffix(1);
-  if (rest.empty()) return Error{errc::invalid_reference, "no host in \"" + std::string(text) + "\""};
+  if (rest.empty())
+    return Error{errc::invalid_reference, "no host in \"" + std::string(text) + "\""};
   if (rest.find_first_of("/?#@ \t") != std::string_view::npos) {
     return Error{errc::invalid_reference,
                  "\"" + std::string(text) + "\" must be scheme://host[:port] with no path"};
@@ -230,10 +233,9 @@ HttpIo::Id RegistryClient::fetch_blob(const Reference& ref, const std::string& d
                                       std::shared_ptr<BlobSink> sink) {
   HttpRequest req = request_for(ref, "/v2/" + ref.repository + "/blobs/" + digest);
   req.follow_redirects = true;
-  return io_.start(std::move(req),
-                   std::make_shared<BlobExchange>(std::move(sink),
-                                                  "blob " + digest + " of " + ref.registry + "/" +
-                                                      ref.repository));
+  return io_.start(std::move(req), std::make_shared<BlobExchange>(
+                                       std::move(sink), "blob " + digest + " of " + ref.registry +
+                                                            "/" + ref.repository));
 }
 
 }  // namespace pp::oci

@@ -1,9 +1,9 @@
 #pragma once
 // The OCI distribution client the pipeline talks to. It composes the small units (references,
-// manifest parsing, credentials, HTTP) and nothing above it knows how a request is authorised or how
-// a registry reports an error: callers get a Manifest or a stream of verified-size blob bytes, or an
-// Error with an errc code. Authentication challenges, token caching, index resolution and retries
-// slot in here without changing that interface.
+// manifest parsing, credentials, HTTP) and nothing above it knows how a request is authorised or
+// how a registry reports an error: callers get a Manifest or a stream of verified-size blob bytes,
+// or an Error with an errc code. Authentication challenges, token caching, index resolution and
+// retries slot in here without changing that interface.
 
 #include <cstdint>
 #include <functional>
@@ -61,8 +61,8 @@ class RegistryClient {
   HttpIo& io() { return io_; }
 
   using ManifestCallback = std::function<void(Expected<ResolvedManifest>)>;
-  // Fetches and parses the manifest `ref` names. When `ref` pins a digest, the bytes must hash to it.
-  // `done` runs on the I/O thread.
+  // Fetches and parses the manifest `ref` names. When `ref` pins a digest, the bytes must hash to
+  // it. `done` runs on the I/O thread.
   void fetch_manifest(const Reference& ref, ManifestCallback done);
 
   // Streams blob `digest` of `ref`'s repository into `sink`. Returns the exchange id for

@@ -1,0 +1,166 @@
+#include "tests/support/registry.hpp"
+
+#include <algorithm>
+#include <charconv>
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <sstream>
+#include <stdexcept>
+#include <thread>
+
+#include "tests/support/registry_push.hpp"
+
+namespace pp::test {
+namespace {
+
+// accesslog enabled makes the registry write one Apache "combined" line per completed request
+// (next to its own logrus "response completed" line, which we ignore).
+constexpr std::string_view kDefaultConfig = R"(version: 0.1
+log:
+  level: info
+  formatter: text
+  accesslog:
+    disabled: false
+storage:
+  filesystem:
+    rootdirectory: {{root}}
+  delete:
+    enabled: true
+http:
+  addr: 127.0.0.1:{{port}}
+  secret: pp-test-http-secret
+)";
+
+// Query parameter of the marker requests used to flush the access log; excluded from results.
+constexpr std::string_view kBarrierParam = "pp-log-barrier=";
+
+std::string replace_all(std::string text, std::string_view from, std::string_view to) {
+  for (auto pos = text.find(from); pos != std::string::npos;
+       pos = text.find(from, pos + to.size())) {
+    text.replace(pos, from.size(), to);
+  }
+  return text;
+}
+
+std::string registry_binary() {
+  const char* bin = std::getenv("PP_REGISTRY_BIN");
+  return bin != nullptr && *bin != '\0' ? bin : "docker-registry";
+}
+
+// Splits off the text before the first `sep`; nullopt if `sep` is absent.
+std::optional<std::string_view> take_until(std::string_view& rest, std::string_view sep) {
+  const auto pos = rest.find(sep);
+  if (pos == std::string_view::npos) return std::nullopt;
+  const std::string_view head = rest.substr(0, pos);
+  rest.remove_prefix(pos + sep.size());
+  return head;
+}
+
+std::optional<std::uint64_t> to_number(std::string_view digits) {
+  std::uint64_t value = 0;
+  const auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), value);
+  if (ec != std::errc() || end != digits.data() + digits.size()) return std::nullopt;
+  return value;
+}
+
+// Parses the combined format (hand-rolled: std::regex trips GCC 12 warnings under sanitizers):
+// 127.0.0.1 - - [25/Nov/2026:17:14:50 +0000] "GET /v2/ HTTP/1.1" 200 2 "" "curl/7.88.1"
+std::optional<AccessLogEntry> parse_access_line(std::string_view line) {
+  const auto client = take_until(line, " [");  // "<host> <ident> <user>"
+  if (!client || std::count(client->begin(), client->end(), ' ') != 2) return std::nullopt;
+  if (!take_until(line, "] \"")) return std::nullopt;
+  const auto request = take_until(line, "\" ");
+  if (!request) return std::nullopt;
+  std::string_view req = *request;
+  const auto method = take_until(req, " ");
+  const auto uri = take_until(req, " ");
+  if (!method || !uri || !req.starts_with("HTTP/")) return std::nullopt;
+  const auto status = take_until(line, " ");
+  const auto bytes = line.substr(0, line.find(' '));
+  const auto status_value = status ? to_number(*status) : std::nullopt;
+  if (!status_value) return std::nullopt;
+  return AccessLogEntry{std::string(*method), std::string(*uri), static_cast<int>(*status_value),
+                        to_number(bytes).value_or(0)};
+}
+
+}  // namespace
+
+Registry::Registry(RegistryOptions options)
+    : dir_("pp-registry-"), port_(free_port()), env_(std::move(options.env)) {
+  const std::string root = dir_.file("storage");
+  std::filesystem::create_directories(root);
+  std::string config = options.config_template.empty() ? std::string(kDefaultConfig)
+                                                       : std::move(options.config_template);
+  config += "\n" + options.extra_yaml + "\n";
+  config = replace_all(std::move(config), "{{port}}", std::to_string(port_));
+  config = replace_all(std::move(config), "{{root}}", root);
+  config = replace_all(std::move(config), "{{dir}}", dir_.path());
+  write_file(dir_.file("config.yml"), config);
+  for (const auto& [name, contents] : options.files)
+    write_file(dir_.file(name), contents);
+  start();
+}
+
+void Registry::start() {
+  if (running()) return;
+  process_.emplace(std::vector<std::string>{registry_binary(), "serve", dir_.file("config.yml")},
+                   env_, log_path());
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (process_->running() && std::chrono::steady_clock::now() < deadline) {
+    try {
+      if (http_get(url() + "/v2/", {}, std::chrono::milliseconds(500)).status > 0) return;
+    } catch (const std::runtime_error&) {
+      // not listening yet
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  process_->stop();
+  throw std::runtime_error("docker-registry did not start on port " + std::to_string(port_) +
+                           "; log:\n" + log());
+}
+
+void Registry::stop() {
+  if (process_) process_->stop();
+  process_.reset();
+}
+
+void Registry::sync_access_log() const {
+  if (!process_) return;
+  const std::string marker = std::string(kBarrierParam) + std::to_string(++barrier_seq_);
+  try {
+    http_get(url() + "/v2/?" + marker, {}, std::chrono::seconds(2));
+  } catch (const std::runtime_error&) {
+    return;  // registry died: its log is final anyway
+  }
+  const std::string needle = marker + " HTTP/";
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+  while (log().find(needle) == std::string::npos && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+}
+
+std::vector<AccessLogEntry> Registry::access_log() const {
+  sync_access_log();
+  std::vector<AccessLogEntry> entries;
+  std::istringstream in(log());
+  // Only complete lines: the registry may be in the middle of writing the last one.
+  for (std::string line; std::getline(in, line);) {
+    if (in.eof()) break;
+    auto entry = parse_access_line(line);
+    if (entry && entry->uri.find(kBarrierParam) == std::string::npos) {
+      entries.push_back(std::move(*entry));
+    }
+  }
+  return entries;
+}
+
+int Registry::count_requests(std::string_view method, std::string_view path_substring) const {
+  int count = 0;
+  for (const AccessLogEntry& e : access_log()) {
+    if (e.method == method && e.uri.find(path_substring) != std::string::npos) ++count;
+  }
+  return count;
+}
+
+}  // namespace pp::test

@@ -1,0 +1,50 @@
+#pragma once
+// The services an integration test runs against: a real mosquitto, a real docker-registry, and the
+// propeller-proxy binary, each on free loopback ports and stopped by PID when the test ends.
+
+#include <unistd.h>
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "tests/support/mosquitto.hpp"
+#include "tests/support/proplet_client.hpp"
+#include "tests/support/proxy.hpp"
+#include "tests/support/registry.hpp"
+#include "tests/support/registry_push.hpp"
+
+namespace pp::test {
+
+struct Stack {
+  Mosquitto broker;
+  Registry registry;
+  RegistryPusher pusher{registry.url()};
+  std::string channel = "ch-" + std::to_string(getpid());
+  std::optional<ProxyProcess> proxy;
+
+  void start_proxy(const std::vector<std::string>& extra_env = {}) {
+    std::vector<std::string> env = {
+        "PROPLET_MQTT_ADDRESS=" + broker.url(),
+        "PROPLET_CHANNEL_ID=" + channel,
+        "PROXY_REGISTRY_URL=" + registry.url(),
+        "PROXY_LOG_LEVEL=debug",
+    };
+    env.insert(env.end(), extra_env.begin(), extra_env.end());
+    proxy.emplace(std::move(env));
+  }
+
+  std::string ref(const std::string& repo, const std::string& tag) const {
+    return registry.host() + "/" + repo + ":" + tag;
+  }
+
+  // Where docker-registry keeps a blob's bytes: tests that need a registry serving bad content
+  // change the file (the registry checks digests on upload, never on download).
+  std::string blob_path(const std::string& digest) const {
+    const std::string hex = digest.substr(7);
+    return registry.dir() + "/storage/docker/registry/v2/blobs/sha256/" + hex.substr(0, 2) + "/" +
+           hex + "/data";
+  }
+};
+
+}  // namespace pp::test

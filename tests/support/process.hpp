@@ -1,0 +1,88 @@
+// Process and filesystem helpers for integration tests: free ports, temp dirs and child processes
+// (real servers) that are always cleaned up.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace pp::test {
+
+// A port on 127.0.0.1 that was free a moment ago (bind to port 0, read it back, close).
+int free_port();
+
+// True once something accepts TCP connections on 127.0.0.1:<port>, false after `timeout`.
+bool wait_for_tcp(int port, std::chrono::milliseconds timeout);
+
+// Reads a whole file; empty string if it cannot be opened.
+std::string read_file(const std::string& path);
+
+// Writes (truncates) a whole file; throws std::runtime_error on failure.
+void write_file(const std::string& path, std::string_view contents);
+
+// A directory created with mkdtemp under /tmp and removed recursively on destruction.
+class TempDir {
+ public:
+  explicit TempDir(std::string_view prefix = "pp-test-");
+  ~TempDir();
+  TempDir(TempDir&& other) noexcept;
+  TempDir& operator=(TempDir&& other) noexcept;
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+
+  const std::string& path() const { return path_; }
+  std::string file(std::string_view name) const { return path_ + "/" + std::string(name); }
+
+ private:
+  void remove() noexcept;
+  std::string path_;
+};
+
+// A child started with fork/exec in its own process group, stdin from /dev/null and
+// stdout+stderr appended to a log file. Always stopped (SIGTERM, then SIGKILL) on destruction.
+class ChildProcess {
+ public:
+  // argv[0] is looked up in PATH (of the child's environment) unless it contains a '/'.
+  // env_overrides: "K=V" adds or replaces K (an empty V keeps K set to ""), "-K" removes K.
+  // Throws std::runtime_error if the program cannot be started.
+  ChildProcess(std::vector<std::string> argv, std::vector<std::string> env_overrides,
+               std::string log_path);
+  ~ChildProcess();
+  ChildProcess(ChildProcess&& other) noexcept;
+  ChildProcess& operator=(ChildProcess&& other) noexcept;
+  ChildProcess(const ChildProcess&) = delete;
+  ChildProcess& operator=(const ChildProcess&) = delete;
+
+  pid_t pid() const { return pid_; }
+  // False once the process has exited (it is reaped then and its exit status remembered).
+  bool running();
+  // SIGTERM to the process group, up to `grace` to exit, then SIGKILL. Returns the exit code
+  // (WEXITSTATUS) or 128+signal. Idempotent: later calls return the same value.
+  int stop(std::chrono::milliseconds grace = std::chrono::seconds(5));
+  // SIGKILL to the process group and reap.
+  void kill9();
+  // The exit code once the process exits on its own within `timeout`; nullopt if still running.
+  std::optional<int> wait_exit(std::chrono::milliseconds timeout);
+  // Exit code if it has exited (same encoding as stop()).
+  std::optional<int> exit_code() const { return exit_code_; }
+  const std::string& log_path() const { return log_path_; }
+  std::string log() const { return read_file(log_path_); }
+
+ private:
+  bool try_reap();
+  void signal_group(int sig) const;
+
+  pid_t pid_ = -1;
+  std::optional<int> exit_code_;
+  std::string log_path_;
+};
+
+// Peak resident set size (VmHWM) of a live process in KiB; nullopt if unavailable. Must be
+// called before the process is reaped (a zombie has no memory statistics).
+std::optional<long> vm_hwm_kib(pid_t pid);
+
+}  // namespace pp::test

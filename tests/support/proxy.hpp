@@ -1,0 +1,69 @@
+#pragma once
+// The propeller-proxy binary under test, run as its own process (as operators run it), configured
+// only through its environment.
+
+#include <chrono>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "tests/support/process.hpp"
+
+#ifndef PP_PROXY_BINARY
+#error "PP_PROXY_BINARY must name the propeller-proxy binary"
+#endif
+
+namespace pp::test {
+
+class ProxyProcess {
+ public:
+  // `env`: "K=V" entries on top of a clean slate (no inherited PROPLET_*/PROXY_* variables).
+  // Waits until the proxy logs that it is subscribed, unless `wait_ready` is false.
+  explicit ProxyProcess(std::vector<std::string> env, bool wait_ready = true)
+      : process_({PP_PROXY_BINARY}, with_clean_slate(std::move(env)), dir_.file("proxy.log")) {
+    if (wait_ready && !wait_log("ready:", std::chrono::seconds(15))) {
+      throw std::runtime_error("propeller-proxy did not become ready:\n" + log());
+    }
+  }
+
+  ChildProcess& process() { return process_; }
+  std::string log() const { return process_.log(); }
+
+  bool wait_log(const std::string& needle, std::chrono::milliseconds timeout) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (std::chrono::steady_clock::now() < deadline) {
+      if (log().find(needle) != std::string::npos) return true;
+      if (!process_.running()) return log().find(needle) != std::string::npos;
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return false;
+  }
+
+  // Peak resident memory (VmHWM) so far; read while the process is alive.
+  long peak_rss_kib() {
+    const auto kib = vm_hwm_kib(process_.pid());
+    if (!kib) throw std::runtime_error("cannot read VmHWM of the proxy");
+    return *kib;
+  }
+
+ private:
+  static std::vector<std::string> with_clean_slate(std::vector<std::string> env) {
+    std::vector<std::string> out;
+    for (const char* name :
+         {"PROPLET_MQTT_ADDRESS", "PROPLET_THING_ID", "PROPLET_THING_KEY", "PROPLET_CHANNEL_ID",
+          "PROXY_REGISTRY_URL", "PROXY_AUTHENTICATE", "PROXY_REGISTRY_USERNAME",
+          "PROXY_REGISTRY_PASSWORD", "PROXY_REGISTRY_TOKEN", "PROXY_CHUNK_SIZE",
+          "PROXY_CHUNK_WINDOW", "PROXY_MAX_TRANSFERS", "PROXY_MQTT_QOS", "PROXY_LOG_LEVEL"}) {
+      out.push_back(std::string("-") + name);
+    }
+    out.insert(out.end(), env.begin(), env.end());
+    return out;
+  }
+
+  TempDir dir_{"pp-proxy-"};
+  ChildProcess process_;
+};
+
+}  // namespace pp::test

@@ -1,0 +1,69 @@
+#define BOOST_TEST_MODULE request
+#include <boost/test/unit_test.hpp>
+#include <string>
+
+#include "nodes/request.hpp"
+
+namespace {
+const std::string kTopic = "channels/ch-1/messages/registry/proplet";
+}
+
+BOOST_AUTO_TEST_CASE(valid_requests) {
+  struct Case {
+    std::string payload, app_name;
+  };
+  const Case cases[] = {
+      {R"({"app_name":"127.0.0.1:5000/hello:v1"})", "127.0.0.1:5000/hello:v1"},
+      {R"({"app_name":"hello"})", "hello"},
+      {R"(  {"app_name" : "a/b@sha256:00", "extra": [1, 2]} )", "a/b@sha256:00"},
+      {R"({"app_name":"x","chunks":[1]})", "x"},
+      {R"({"app_name":"caf\u00e9"})", "caf\xc3\xa9"},  // validity of the reference is fetch's job
+  };
+  for (const auto& k : cases) {
+    BOOST_TEST_CONTEXT(k.payload) {
+      const auto r = pp::parse_request(pp::Incoming{kTopic, k.payload});
+      BOOST_TEST(!r.error.has_value());
+      BOOST_TEST(r.request.app_name == k.app_name);
+      BOOST_TEST(r.request.channel == "ch-1");
+    }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(invalid_requests_say_why) {
+  struct Case {
+    std::string topic, payload, message;
+  };
+  const Case cases[] = {
+      {kTopic, "", "not valid JSON"},
+      {kTopic, "hello", "not valid JSON"},
+      {kTopic, R"({"app_name":)", "not valid JSON"},
+      {kTopic, "[1,2]", "not a JSON object"},
+      {kTopic, "\"x\"", "not a JSON object"},
+      {kTopic, "{}", "has no \"app_name\""},
+      {kTopic, R"({"app":"x"})", "has no \"app_name\""},
+      {kTopic, R"({"app_name":5})", "is not a string"},
+      {kTopic, R"({"app_name":null})", "is not a string"},
+      {kTopic, R"({"app_name":["x"]})", "is not a string"},
+      {kTopic, R"({"app_name":""})", "is empty"},
+      {kTopic, R"({"app_name":"a\nb"})", "control character"},
+      {kTopic, R"({"app_name":"a\u0000b"})", "control character"},
+      {kTopic, "{\"app_name\":\"" + std::string(1025, 'a') + "\"}", "longer than 1024"},
+      {kTopic, std::string(64 * 1024 + 1, ' '), "exceeds the limit"},
+      {"channels/ch/messages/registry/server", R"({"app_name":"x"})", "not a request topic"},
+      {"channels//messages/registry/proplet", R"({"app_name":"x"})", "not a request topic"},
+      {"channels/a/b/messages/registry/proplet", R"({"app_name":"x"})", "not a request topic"},
+  };
+  for (const auto& k : cases) {
+    BOOST_TEST_CONTEXT(k.topic << " " << k.payload.substr(0, 60)) {
+      const auto r = pp::parse_request(pp::Incoming{k.topic, k.payload});
+      BOOST_TEST_REQUIRE(r.error.has_value());
+      BOOST_TEST(r.error->code == pp::errc::invalid_request);
+      BOOST_TEST(r.error->message.find(k.message) != std::string::npos, r.error->message);
+    }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(rejection_keeps_what_was_parsed_for_the_answer) {
+  const auto r = pp::parse_request(pp::Incoming{kTopic, R"({"app_name":5})"});
+  BOOST_TEST(r.request.channel == "ch-1");
+}
