@@ -256,7 +256,7 @@ BOOST_AUTO_TEST_CASE(every_qos_delivers) {
       PropletClient client(s.broker.url(), s.channel, qos);
       client.request(s.ref("qos", "v1"));
       expect_module(client, s.ref("qos", "v1"), wasm, 7);
-      s.proxy.reset();
+      s.stop_proxy();
     }
   }
 }
