@@ -71,22 +71,22 @@ Problem parse_channels(const std::string& v, std::vector<std::string>& out) {
   return std::nullopt;
 }
 
+// A free-form string, taken as given.
+std::function<Problem(Config&, const std::string&)> verbatim(std::string Config::*field) {
+  return [field](Config& c, const std::string& v) -> Problem {
+    c.*field = v;
+    return std::nullopt;
+  };
+}
+
 }  // namespace
 
 const std::vector<Setting>& settings() {
   static const std::vector<Setting> table = {
       {"PROPLET_MQTT_ADDRESS", "tcp://localhost:1883", "MQTT broker address",
        [](Config& c, const std::string& v) { return parse_mqtt_address(v, c.mqtt_address); }},
-      {"PROPLET_THING_ID", "", "MQTT client id and username",
-       [](Config& c, const std::string& v) -> Problem {
-         c.thing_id = v;
-         return std::nullopt;
-       }},
-      {"PROPLET_THING_KEY", "", "MQTT password",
-       [](Config& c, const std::string& v) -> Problem {
-         c.thing_key = v;
-         return std::nullopt;
-       }},
+      {"PROPLET_THING_ID", "", "MQTT client id and username", verbatim(&Config::thing_id)},
+      {"PROPLET_THING_KEY", "", "MQTT password", verbatim(&Config::thing_key)},
       {"PROPLET_CHANNEL_ID", nullptr, "channel whose registry topics the proxy serves",
        [](Config& c, const std::string& v) { return parse_channels(v, c.channels); }},
       {"PROXY_REGISTRY_URL", nullptr,
@@ -99,21 +99,10 @@ const std::vector<Setting>& settings() {
        }},
       {"PROXY_AUTHENTICATE", "false", "send PROXY_REGISTRY_USERNAME/PASSWORD to the registry",
        [](Config& c, const std::string& v) { return parse_bool(v, c.authenticate); }},
-      {"PROXY_REGISTRY_USERNAME", "", "registry username",
-       [](Config& c, const std::string& v) -> Problem {
-         c.registry_username = v;
-         return std::nullopt;
-       }},
-      {"PROXY_REGISTRY_PASSWORD", "", "registry password",
-       [](Config& c, const std::string& v) -> Problem {
-         c.registry_password = v;
-         return std::nullopt;
-       }},
+      {"PROXY_REGISTRY_USERNAME", "", "registry username", verbatim(&Config::registry_username)},
+      {"PROXY_REGISTRY_PASSWORD", "", "registry password", verbatim(&Config::registry_password)},
       {"PROXY_REGISTRY_TOKEN", "", "static bearer token for the registry",
-       [](Config& c, const std::string& v) -> Problem {
-         c.registry_token = v;
-         return std::nullopt;
-       }},
+       verbatim(&Config::registry_token)},
       {"PROXY_CHUNK_SIZE", "512000", "blob bytes per chunk (before base64)",
        [](Config& c, const std::string& v) {
          return parse_size(v, 1, 64 * 1024 * 1024, c.chunk_size);

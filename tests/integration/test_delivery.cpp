@@ -1,6 +1,8 @@
 // End to end through MQTT: a proplet-like client asks for a module and reassembles what the proxy
 // publishes, against a real mosquitto and a real docker-registry.
 #define BOOST_TEST_MODULE delivery
+#include <signal.h>
+
 #include <boost/test/unit_test.hpp>
 #include <filesystem>
 #include <fstream>
@@ -266,4 +268,39 @@ BOOST_AUTO_TEST_CASE(sigterm_stops_cleanly) {
   s.start_proxy();
   BOOST_TEST(s.proxy->process().stop(10s) == 0);
   BOOST_TEST(s.proxy->log().find("stopped") != std::string::npos);
+}
+
+// TBB workers never wait on the network: with more requests stuck on a frozen registry than the
+// machine has worker threads, a request to a healthy registry is still served at once, and the
+// stuck ones complete when the registry thaws.
+BOOST_AUTO_TEST_CASE(a_frozen_registry_does_not_hold_up_other_requests) {
+  Stack s;
+  Registry frozen;
+  RegistryPusher frozen_pusher(frozen.url());
+  std::vector<std::pair<std::string, std::string>> stuck;
+  for (int i = 0; i < 6; ++i) {
+    const std::string wasm = random_wasm(10'000 + i, 70 + i);
+    frozen_pusher.push_wasm("stuck" + std::to_string(i), "v1", wasm);
+    stuck.emplace_back(frozen.host() + "/stuck" + std::to_string(i) + ":v1", wasm);
+  }
+  const std::string wasm = random_wasm(50'000, 80);
+  s.pusher.push_wasm("healthy", "v1", wasm);
+  s.start_proxy();
+  PropletClient client(s.broker.url(), s.channel);
+
+  BOOST_TEST_REQUIRE(kill(frozen.pid(), SIGSTOP) == 0);
+  for (const auto& [app, bytes] : stuck)
+    client.request(app);
+  BOOST_TEST(s.proxy->wait_log("request accepted: app_name=" + stuck.back().first, 5s));
+  client.request(s.ref("healthy", "v1"));
+  BOOST_TEST(client.wait_complete(s.ref("healthy", "v1"), 10s).has_value());
+  for (const auto& [app, bytes] : stuck)
+    BOOST_TEST(!client.snapshot(app).complete);
+
+  BOOST_TEST_REQUIRE(kill(frozen.pid(), SIGCONT) == 0);
+  for (const auto& [app, bytes] : stuck) {
+    BOOST_TEST_CONTEXT(app) {
+      expect_module(client, app, bytes, 1);
+    }
+  }
 }
