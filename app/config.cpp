@@ -83,42 +83,50 @@ std::function<Problem(Config&, const std::string&)> verbatim(std::string Config:
 
 const std::vector<Setting>& settings() {
   static const std::vector<Setting> table = {
-      {"PROPLET_MQTT_ADDRESS", "tcp://localhost:1883", "MQTT broker address",
+      {"PROPLET_MQTT_ADDRESS", "--mqtt-address", "tcp://localhost:1883", "MQTT broker address",
        [](Config& c, const std::string& v) { return parse_mqtt_address(v, c.mqtt_address); }},
-      {"PROPLET_THING_ID", "", "MQTT client id and username", verbatim(&Config::thing_id)},
-      {"PROPLET_THING_KEY", "", "MQTT password", verbatim(&Config::thing_key)},
-      {"PROPLET_CHANNEL_ID", nullptr, "channel whose registry topics the proxy serves",
-       [](Config& c, const std::string& v) { return parse_channels(v, c.channels); }},
-      {"PROXY_REGISTRY_URL", nullptr,
+      {"PROPLET_THING_ID", "--thing-id", "", "MQTT client id and username",
+       verbatim(&Config::thing_id)},
+      {"PROPLET_THING_KEY", "--thing-key", "", "MQTT password", verbatim(&Config::thing_key), 0,
+       true},
+      {"PROPLET_CHANNEL_ID", "--channel", "", "channel whose registry topics the proxy serves",
+       [](Config& c, const std::string& v) { return parse_channels(v, c.channels); },
+       kServe | kPull},
+      {"PROXY_REGISTRY_URL", "--registry-url", "",
        "default registry (http:// for plain HTTP); references without a host use it",
        [](Config& c, const std::string& v) -> Problem {
          auto url = oci::parse_registry_url(v);
          if (!url) return url.error().message;
          c.registry_url = std::move(url).value();
          return std::nullopt;
-       }},
-      {"PROXY_AUTHENTICATE", "false", "send PROXY_REGISTRY_USERNAME/PASSWORD to the registry",
+       },
+       kServe},
+      {"PROXY_AUTHENTICATE", "--authenticate", "false",
+       "send PROXY_REGISTRY_USERNAME/PASSWORD to the registry",
        [](Config& c, const std::string& v) { return parse_bool(v, c.authenticate); }},
-      {"PROXY_REGISTRY_USERNAME", "", "registry username", verbatim(&Config::registry_username)},
-      {"PROXY_REGISTRY_PASSWORD", "", "registry password", verbatim(&Config::registry_password)},
-      {"PROXY_REGISTRY_TOKEN", "", "static bearer token for the registry",
-       verbatim(&Config::registry_token)},
-      {"PROXY_CHUNK_SIZE", "512000", "blob bytes per chunk (before base64)",
+      {"PROXY_REGISTRY_USERNAME", "--registry-username", "", "registry username",
+       verbatim(&Config::registry_username)},
+      {"PROXY_REGISTRY_PASSWORD", "--registry-password", "", "registry password",
+       verbatim(&Config::registry_password), 0, true},
+      {"PROXY_REGISTRY_TOKEN", "--registry-token", "", "static bearer token for the registry",
+       verbatim(&Config::registry_token), 0, true},
+      {"PROXY_CHUNK_SIZE", "--chunk-size", "512000", "blob bytes per chunk (before base64)",
        [](Config& c, const std::string& v) {
          return parse_size(v, 1, 64 * 1024 * 1024, c.chunk_size);
        }},
-      {"PROXY_CHUNK_WINDOW", "10", "chunks in flight (cut, not yet acknowledged by the broker)",
+      {"PROXY_CHUNK_WINDOW", "--chunk-window", "10",
+       "chunks in flight (cut, not yet acknowledged by the broker)",
        [](Config& c, const std::string& v) { return parse_size(v, 1, 10000, c.chunk_window); }},
-      {"PROXY_MAX_TRANSFERS", "16", "transfers in progress at once",
+      {"PROXY_MAX_TRANSFERS", "--max-transfers", "16", "transfers in progress at once",
        [](Config& c, const std::string& v) { return parse_size(v, 1, 10000, c.max_transfers); }},
-      {"PROXY_MQTT_QOS", "1", "QoS of chunk publishes (0, 1 or 2)",
+      {"PROXY_MQTT_QOS", "--mqtt-qos", "1", "QoS of chunk publishes (0, 1 or 2)",
        [](Config& c, const std::string& v) -> Problem {
          std::size_t qos = 0;
          if (auto p = parse_size(v, 0, 2, qos)) return p;
          c.mqtt_qos = static_cast<int>(qos);
          return std::nullopt;
        }},
-      {"PROXY_LOG_LEVEL", "info", "debug, info, warn or error",
+      {"PROXY_LOG_LEVEL", "--log-level", "info", "debug, info, warn or error",
        [](Config& c, const std::string& v) -> Problem {
          if (v != "debug" && v != "info" && v != "warn" && v != "error") {
            return "\"" + v + "\" is not debug, info, warn or error";
@@ -138,16 +146,36 @@ EnvLookup process_environment() {
   };
 }
 
-Expected<Config> load_config(const EnvLookup& env) {
+namespace {
+
+struct Resolved {
+  std::optional<std::string> value;
+  std::string source;  // the flag or variable that supplied it, or "default"
+};
+
+Resolved resolve(const Setting& s, const EnvLookup& env, const FlagValues& flags) {
+  if (const auto it = flags.find(s.env); it != flags.end()) return {it->second, s.flag};
+  if (auto v = env(s.env)) return {std::move(v), s.env};
+  if (*s.default_value) return {std::string(s.default_value), "default"};
+  return {std::nullopt, "unset"};
+}
+
+}  // namespace
+
+Expected<Config> load_config(const EnvLookup& env, const FlagValues& flags, Command command) {
   Config config;
   for (const Setting& s : settings()) {
-    std::optional<std::string> value = env(s.env);
-    if (!value) {
-      if (!s.default_value) return Error{"invalid_config", std::string(s.env) + ": is required"};
-      value = s.default_value;
+    const Resolved r = resolve(s, env, flags);
+    if (!r.value) {
+      if (s.required_by & command) {
+        return Error{"invalid_config",
+                     std::string(s.env) + ": is required (or pass " + s.flag + ")"};
+      }
+      continue;
     }
-    if (auto problem = s.apply(config, *value)) {
-      return Error{"invalid_config", std::string(s.env) + ": " + *problem};
+    if (auto problem = s.apply(config, *r.value)) {
+      const std::string name = r.source == "default" ? s.env : r.source;
+      return Error{"invalid_config", name + ": " + *problem};
     }
   }
   if (config.authenticate && config.registry_token.empty() &&
@@ -157,6 +185,17 @@ Expected<Config> load_config(const EnvLookup& env) {
                  "password (or PROXY_REGISTRY_TOKEN) are set"};
   }
   return config;
+}
+
+std::string describe_config(const EnvLookup& env, const FlagValues& flags) {
+  std::string out;
+  for (const Setting& s : settings()) {
+    const Resolved r = resolve(s, env, flags);
+    std::string value = r.value.value_or("");
+    if (s.secret && !value.empty()) value = "(redacted)";
+    out += std::string(s.env) + "=" + value + "  (" + r.source + ")\n";
+  }
+  return out;
 }
 
 }  // namespace pp

@@ -1,10 +1,12 @@
 #pragma once
-// The service's configuration: one table of settings, read from the environment. Each setting knows
-// its variable, default and validation, so an invalid value is reported by the name the operator
-// typed.
+// The service's configuration: one table of settings. Each has an environment variable and a
+// command-line flag (flag > environment > default), a default, a validation, and knows whether it
+// is a secret, so an invalid value is reported by the name the operator typed and --print-config
+// can show everything but secrets.
 
 #include <cstddef>
 #include <functional>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -31,12 +33,18 @@ struct Config {
   std::string log_level = "info";
 };
 
+// The subcommands, as a bit set of who needs a setting.
+enum Command : unsigned { kServe = 1, kPush = 2, kPull = 4 };
+
 struct Setting {
   const char* env;
-  const char* default_value;  // nullptr: required
+  const char* flag;
+  const char* default_value;  // "" when there is none
   const char* description;
   // Validates and stores the value; returns the problem, or nullopt.
   std::function<std::optional<std::string>(Config&, const std::string&)> apply;
+  unsigned required_by = 0;  // Command bits
+  bool secret = false;       // never printed, never logged
 };
 
 const std::vector<Setting>& settings();
@@ -45,7 +53,14 @@ const std::vector<Setting>& settings();
 using EnvLookup = std::function<std::optional<std::string>(const char* name)>;
 EnvLookup process_environment();
 
-// Error message: "<VARIABLE>: <what is wrong>".
-Expected<Config> load_config(const EnvLookup& env);
+// Values given on the command line, by the setting's environment variable name.
+using FlagValues = std::map<std::string, std::string>;
+
+// Error message: "<--flag or VARIABLE, whichever supplied the value>: <what is wrong>".
+Expected<Config> load_config(const EnvLookup& env, const FlagValues& flags = {},
+                             Command command = kServe);
+
+// The effective configuration, one "VARIABLE=value  (source)" line per setting, secrets redacted.
+std::string describe_config(const EnvLookup& env, const FlagValues& flags);
 
 }  // namespace pp

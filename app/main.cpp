@@ -1,125 +1,95 @@
 // propeller-proxy: serves WebAssembly modules from OCI registries to proplets over MQTT.
+// The command line: every setting is a flag and an environment variable (flag > environment >
+// default); `serve` is the default subcommand.
 
-#include <spdlog/fmt/ranges.h>
-#include <spdlog/sinks/stdout_sinks.h>
-#include <spdlog/spdlog.h>
-#include <unistd.h>
-
-#include <csignal>
+#include <CLI/CLI.hpp>
 #include <cstdio>
-#include <ctime>
-#include <thread>
+#include <map>
 
+#include "app/commands.hpp"
 #include "app/config.hpp"
-#include "nodes/mqtt/mqtt_client.hpp"
-#include "nodes/mqtt/topics.hpp"
-#include "nodes/oci/http_io.hpp"
-#include "nodes/oci/registry_client.hpp"
-#include "pipeline/graph.hpp"
+#include "app/logging.hpp"
+
+#ifndef PP_VERSION
+#define PP_VERSION "unknown"
+#endif
 
 namespace {
 
-// How long in-flight transfers may run after SIGINT/SIGTERM before they are cancelled.
-constexpr auto kShutdownGrace = std::chrono::seconds(10);
-// How long cancelled transfers get to settle (their publishes acknowledged or failed).
-constexpr auto kCancelGrace = std::chrono::seconds(5);
-
-void setup_logging(const std::string& level) {
-  auto logger = spdlog::stderr_logger_mt("propeller-proxy");
-  logger->set_pattern("%Y-%m-%dT%H:%M:%S.%e%z %l %v");
-  logger->set_level(spdlog::level::from_str(level));
-  logger->flush_on(spdlog::level::trace);  // one line per event: an operator tails this live
-  spdlog::set_default_logger(logger);
+std::string help_for(const pp::Setting& s) {
+  std::string text = std::string(s.description) + " [env " + s.env;
+  if (*s.default_value) text += ", default " + std::string(s.default_value);
+  if (s.required_by) text += ", required";
+  return text + "]";
 }
 
-std::string default_client_id() {
-  char host[256] = {};
-  gethostname(host, sizeof host - 1);
-  return "propeller-proxy-" + std::string(host) + "-" + std::to_string(getpid());
-}
-
-// Waits for SIGINT/SIGTERM for up to `timeout`; true when one arrived.
-bool wait_for_signal(const sigset_t& signals, std::chrono::milliseconds timeout) {
-  const timespec ts{static_cast<time_t>(timeout.count() / 1000),
-                    static_cast<long>(timeout.count() % 1000) * 1'000'000};
-  return sigtimedwait(&signals, nullptr, &ts) > 0;
-}
-
-bool wait_until_idle(const pp::Pipeline& pipeline, std::chrono::steady_clock::duration limit) {
-  const auto deadline = std::chrono::steady_clock::now() + limit;
-  while (pipeline.active() > 0 && std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  return pipeline.active() == 0;
+int usage_error(const std::string& message) {
+  std::fprintf(stderr, "propeller-proxy: %s\n", message.c_str());
+  return pp::kExitUsage;
 }
 
 }  // namespace
 
-int main() {
-  // Signals are taken synchronously by main; every thread created from here on inherits the mask.
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGINT);
-  sigaddset(&signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+int main(int argc, char** argv) {
+  CLI::App app{"Delivers WebAssembly modules from OCI registries to Propeller proplets over MQTT.",
+               "propeller-proxy"};
+  app.set_version_flag("--version", PP_VERSION);
+  app.fallthrough();  // settings may follow the subcommand: `propeller-proxy serve --chunk-size 1`
+  app.require_subcommand(0, 1);
 
-  auto loaded = pp::load_config(pp::process_environment());
-  if (!loaded) {
-    std::fprintf(stderr, "propeller-proxy: configuration error: %s\n",
-                 loaded.error().message.c_str());
-    return 2;
-  }
-  const pp::Config& config = loaded.value();
-  setup_logging(config.log_level);
-
-  pp::oci::HttpIo http;
-  pp::oci::RegistryClient registry(
-      http,
-      pp::oci::RegistryOptions{config.registry_url, config.authenticate, config.registry_username,
-                               config.registry_password, config.registry_token});
-  pp::mqtt::Client mqtt(pp::mqtt::ClientOptions{
-      config.mqtt_address, config.thing_id.empty() ? default_client_id() : config.thing_id,
-      config.thing_id, config.thing_key, 30,
-      static_cast<int>(std::max<std::size_t>(1000, config.chunk_window * 2))});
-  pp::Pipeline pipeline(pp::PipelineOptions{config.chunk_size, config.chunk_window,
-                                            config.max_transfers, config.mqtt_qos},
-                        registry, mqtt);
-
-  std::atomic<bool> accepting{true};
-  mqtt.on_message([&](std::string topic, std::string payload) {
-    if (!accepting.load()) {
-      spdlog::warn("request ignored while shutting down: topic={}", topic);
-      return;
-    }
-    pipeline.submit(pp::Incoming{std::move(topic), std::move(payload)});
-  });
-  const pp::mqtt::Topics topics(config.channels);
-  mqtt.start(topics.request_subscriptions());
-  spdlog::info("starting: broker={} registry={}://{} channels={} chunk_size={} window={} qos={}",
-               config.mqtt_address, config.registry_url.scheme, config.registry_url.host,
-               fmt::join(config.channels, ","), config.chunk_size, config.chunk_window,
-               config.mqtt_qos);
-
-  bool announced = false;
-  while (!wait_for_signal(signals, std::chrono::milliseconds(100))) {
-    if (!announced && mqtt.ready()) {
-      spdlog::info("ready: subscribed to {}", fmt::join(topics.request_subscriptions(), ","));
-      announced = true;
-    }
+  std::map<std::string, std::string> values;
+  std::map<std::string, CLI::Option*> options;
+  for (const pp::Setting& s : pp::settings()) {
+    options[s.env] = app.add_option(s.flag, values[s.env], help_for(s))->type_name("VALUE");
   }
 
-  spdlog::info("shutting down: {} transfer(s) in progress", pipeline.active());
-  accepting.store(false);
-  if (!wait_until_idle(pipeline, kShutdownGrace)) {
-    pipeline.cancel_all(pp::Error{pp::errc::shutting_down, "the proxy is shutting down"});
-    if (!wait_until_idle(pipeline, kCancelGrace)) {
-      // A publish the broker never acknowledges would hold the graph forever.
-      spdlog::error("{} transfer(s) did not settle; exiting without them", pipeline.active());
-      std::_Exit(1);
-    }
+  auto* serve = app.add_subcommand("serve", "Answer proplets' requests (the default)");
+  bool print_config = false;
+  serve->add_flag("--print-config", print_config,
+                  "Print the effective configuration (secrets redacted) and exit");
+
+  auto* push = app.add_subcommand("push", "Push a wasm file to a registry as an OCI artifact");
+  std::string push_file, push_ref;
+  push->add_option("FILE", push_file, "The .wasm file")->required();
+  push->add_option("REF", push_ref, "Where to push it: [host[:port]/]repo[:tag]")->required();
+
+  auto* pull =
+      app.add_subcommand("pull", "Fetch a module through a running proxy, as a proplet does");
+  std::string pull_ref, pull_out;
+  int pull_timeout = 60;
+  pull->add_option("REF", pull_ref, "The module's reference, as a proplet sends it")->required();
+  pull->add_option("--out,-o", pull_out, "Where to write the verified module")->required();
+  pull->add_option("--timeout", pull_timeout, "Seconds to wait for the whole module [default 60]")
+      ->check(CLI::PositiveNumber);
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    if (e.get_exit_code() == 0) return app.exit(e);  // --help, --version
+    return usage_error(e.what());
   }
-  pipeline.wait_idle();
-  mqtt.stop();
-  spdlog::info("stopped");
-  return 0;
+
+  pp::FlagValues flags;
+  for (const auto& [env, option] : options) {
+    if (option->count() > 0) flags[env] = values[env];
+  }
+  const pp::Command command = push->parsed() ? pp::kPush : pull->parsed() ? pp::kPull : pp::kServe;
+  const auto env = pp::process_environment();
+  auto config = pp::load_config(env, flags, command);
+  if (print_config) std::fputs(pp::describe_config(env, flags).c_str(), stdout);
+  if (!config) return usage_error("configuration error: " + config.error().message);
+  if (print_config) return pp::kExitOk;
+
+  // The client subcommands print their own result; their log shows only problems unless asked.
+  const bool level_given = flags.count("PROXY_LOG_LEVEL") || env("PROXY_LOG_LEVEL");
+  pp::setup_logging(command == pp::kServe || level_given ? config->log_level : "warn");
+
+  switch (command) {
+    case pp::kPush:
+      return pp::run_push(*config, push_file, push_ref);
+    case pp::kPull:
+      return pp::run_pull(*config, pull_ref, pull_out, std::chrono::seconds(pull_timeout));
+    default:
+      return pp::run_serve(*config);
+  }
 }

@@ -68,6 +68,34 @@ void base64_encode(const unsigned char* in, std::size_t n, char* out) {
   }
 }
 
+std::optional<std::string> base64_decode(std::string_view text) {
+  static constexpr auto kValues = [] {
+    std::array<std::int8_t, 256> v{};
+    v.fill(-1);
+    for (int i = 0; i < 64; ++i)
+      v[static_cast<unsigned char>(kAlphabet[i])] = static_cast<std::int8_t>(i);
+    return v;
+  }();
+  if (text.size() % 4 != 0) return std::nullopt;
+  std::string out;
+  out.reserve(text.size() / 4 * 3);
+  for (std::size_t i = 0; i < text.size(); i += 4) {
+    const bool final_quad = i + 4 == text.size();
+    const int pad = final_quad ? (text[i + 3] == '=') + (text[i + 2] == '=') : 0;
+    if (pad == 1 && text[i + 2] == '=') return std::nullopt;  // "x=y=" is not padding
+    std::uint32_t v = 0;
+    for (int k = 0; k < 4 - pad; ++k) {
+      const std::int8_t d = kValues[static_cast<unsigned char>(text[i + k])];
+      if (d < 0) return std::nullopt;
+      v |= static_cast<std::uint32_t>(d) << (18 - 6 * k);
+    }
+    out.push_back(static_cast<char>(v >> 16));
+    if (pad < 2) out.push_back(static_cast<char>((v >> 8) & 0xff));
+    if (pad < 1) out.push_back(static_cast<char>(v & 0xff));
+  }
+  return out;
+}
+
 void append_json_string(std::string& out, std::string_view s) {
   static constexpr char kHex[] = "0123456789abcdef";
   out.push_back('"');

@@ -5,6 +5,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -19,6 +20,9 @@ std::size_t chunk_length(std::uint64_t size, std::size_t chunk_size, std::uint64
 std::size_t base64_encoded_length(std::size_t n);
 // Standard alphabet, '=' padding, no line breaks. Writes exactly base64_encoded_length(n) bytes.
 void base64_encode(const unsigned char* in, std::size_t n, char* out);
+
+// Strict standard base64 (padding required, no whitespace); nullopt for anything else.
+std::optional<std::string> base64_decode(std::string_view text);
 
 // Appends `s` to `out` as a JSON string literal, quotes included.
 void append_json_string(std::string& out, std::string_view s);

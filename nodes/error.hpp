@@ -58,6 +58,8 @@ class Expected {
     assert(!ok());
     return std::get<1>(v_);
   }
+  T& operator*() & { return value(); }
+  const T& operator*() const& { return value(); }
   T* operator->() { return &value(); }
   const T* operator->() const { return &value(); }
 

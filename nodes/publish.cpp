@@ -1,5 +1,9 @@
 #include "nodes/publish.hpp"
 
+#include <spdlog/spdlog.h>
+
+#include <nlohmann/json.hpp>
+
 #include "nodes/mqtt/topics.hpp"
 
 namespace pp {
@@ -19,6 +23,38 @@ void ChunkPublisher::publish(const PublicationPtr& chunk,
                   });
   // Paho copied the payload; the window still counts the chunk until the broker's ack.
   chunk->message = std::string();
+}
+
+std::string outcome_message(const Outcome& o) {
+  nlohmann::json j;
+  if (o.transfer) {
+    const Transfer& t = *o.transfer;
+    j["app_name"] = t.request.app_name;
+    if (!t.blob.digest.empty()) {
+      j["digest"] = t.blob.digest;
+      j["size"] = t.blob.size;
+      j["total_chunks"] = t.total_chunks;
+    }
+    j["duration_ms"] =
+        std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t.request.received)
+            .count();
+  } else {
+    j["app_name"] = o.rejected->app_name;
+  }
+  j["state"] = o.error ? "failed" : "completed";
+  if (o.error) j["error"] = {{"code", o.error->code}, {"message", o.error->message}};
+  // Invalid UTF-8 from a hostile request must not stop the answer: replace it.
+  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+void ChunkPublisher::publish_outcome(const Outcome& outcome) {
+  const std::string& channel =
+      outcome.transfer ? outcome.transfer->request.channel : outcome.rejected->channel;
+  if (channel.empty()) return;  // not from a request topic: nobody to answer
+  const std::string topic = mqtt::Topics::status(channel);
+  client_.publish(topic, outcome_message(outcome), 1, [topic](bool ok, std::string reason) {
+    if (!ok) spdlog::warn("status message on {} not delivered: {}", topic, reason);
+  });
 }
 
 }  // namespace pp

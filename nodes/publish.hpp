@@ -6,6 +6,7 @@
 #include <memory>
 
 #include "nodes/mqtt/mqtt_client.hpp"
+#include "nodes/track.hpp"
 #include "pipeline/transfer.hpp"
 
 namespace pp {
@@ -18,6 +19,11 @@ class ChunkPublisher {
 
   // `settled` runs on Paho's thread (or right here when the client refuses the message).
   void publish(const PublicationPtr& chunk, std::function<void(ChunkSettled)> settled);
+
+  // Tells the requester how its request ended, on the channel's status topic (QoS 1):
+  // {"app_name","state":"completed","digest","size","total_chunks","duration_ms"} or
+  // {"app_name","state":"failed","error":{"code","message"}, …what was known}.
+  void publish_outcome(const Outcome& outcome);
 
  private:
   mqtt::Client& client_;

@@ -76,7 +76,7 @@ Pipeline::Graph::Graph(Pipeline& owner_, PipelineOptions options_, oci::Registry
       registry(registry_),
       window(options_.window),
       publisher(mqtt, options_.qos),
-      tracker(window),
+      tracker(window, [this](const Outcome& o) { publisher.publish_outcome(o); }),
       request(g, flow::unlimited, [this](const Incoming& in, auto& out) { on_request(in, out); }),
       admission(g),
       transfer_limit(g, options_.max_transfers),

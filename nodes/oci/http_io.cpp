@@ -16,6 +16,7 @@ struct HttpIo::Exchange {
   Id id = 0;
   CURL* easy = nullptr;
   curl_slist* headers = nullptr;
+  std::string body;  // what CURLOPT_POSTFIELDS points at
   std::shared_ptr<HttpHandler> handler;
   HttpHead head;
   char error[CURL_ERROR_SIZE] = {};
@@ -167,6 +168,11 @@ void HttpIo::begin(Id id, HttpRequest request, std::shared_ptr<HttpHandler> hand
     curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
   } else if (request.method != "GET") {
     curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, request.method.c_str());
+    ex->body = std::move(request.body);
+    curl_easy_setopt(e, CURLOPT_POSTFIELDS, ex->body.data());
+    curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(ex->body.size()));
+    // No "Expect: 100-continue" round trip before the body.
+    ex->headers = curl_slist_append(ex->headers, "Expect:");
   }
   curl_easy_setopt(e, CURLOPT_HTTPHEADER, ex->headers);
   if (!request.username.empty()) {

@@ -23,6 +23,7 @@ struct HttpRequest {
   // Basic credentials: curl sends them to the request's host only, never across a redirect.
   std::string username;
   std::string password;
+  std::string body;               // uploaded as is (PUT/POST), with Content-Length
   bool follow_redirects = false;  // blobs only: registries redirect them to object storage
   long max_redirects = 5;
   long connect_timeout_ms = 10'000;

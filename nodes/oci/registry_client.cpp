@@ -238,4 +238,102 @@ HttpIo::Id RegistryClient::fetch_blob(const Reference& ref, const std::string& d
                                                             "/" + ref.repository));
 }
 
+void RegistryClient::exchange(
+    HttpRequest request, std::string what,
+    std::function<void(const HttpHead&, std::string, std::optional<Error>)> done) {
+  io_.start(std::move(request), std::make_shared<BufferedExchange>(
+                                    kMaxErrorBodyBytes, std::move(what), std::move(done)));
+}
+
+// A monolithic blob upload, one step per registry answer: HEAD (already there?), POST (open an
+// upload session), PUT (the bytes, closing the session with their digest).
+struct RegistryClient::BlobUpload : std::enable_shared_from_this<BlobUpload> {
+  RegistryClient& client;
+  Reference ref;
+  std::string digest;
+  std::string bytes;
+  Done done;
+  std::string what;
+
+  BlobUpload(RegistryClient& c, Reference r, std::string d, std::string b, Done f)
+      : client(c),
+        ref(std::move(r)),
+        digest(std::move(d)),
+        bytes(std::move(b)),
+        done(std::move(f)),
+        what("blob " + digest + " of " + ref.registry + "/" + ref.repository) {}
+
+  void probe() {
+    HttpRequest req = client.request_for(ref, "/v2/" + ref.repository + "/blobs/" + digest);
+    req.method = "HEAD";
+    client.exchange(
+        std::move(req), what,
+        [self = shared_from_this()](const HttpHead& head, std::string, std::optional<Error> error) {
+          if (error) return self->done(std::move(error));
+          if (head.status == 200) return self->done(std::nullopt);
+          self->open_session();
+        });
+  }
+
+  void open_session() {
+    HttpRequest req = client.request_for(ref, "/v2/" + ref.repository + "/blobs/uploads/");
+    req.method = "POST";
+    client.exchange(std::move(req), what,
+                    [self = shared_from_this()](const HttpHead& head, std::string body,
+                                                std::optional<Error> error) {
+                      if (error) return self->done(std::move(error));
+                      if (head.status != 202 || head.location.empty()) {
+                        return self->done(self->refused(head, body));
+                      }
+                      self->put(head.location);
+                    });
+  }
+
+  void put(const std::string& location) {
+    HttpRequest req = client.request_for(ref, "");
+    // Location may be absolute or relative to the registry, and may carry a query already.
+    const std::string url = location.starts_with("/") ? req.url + location : location;
+    req.url = url + (url.find('?') == std::string::npos ? "?" : "&") + "digest=" + digest;
+    req.method = "PUT";
+    req.headers.push_back("Content-Type: application/octet-stream");
+    req.body = std::move(bytes);
+    client.exchange(std::move(req), what,
+                    [self = shared_from_this()](const HttpHead& head, std::string body,
+                                                std::optional<Error> error) {
+                      if (error) return self->done(std::move(error));
+                      if (head.status != 201) return self->done(self->refused(head, body));
+                      self->done(std::nullopt);
+                    });
+  }
+
+  Error refused(const HttpHead& head, std::string_view body) const {
+    return registry_error(head.status, body, "upload of " + what, errc::registry_error);
+  }
+};
+
+void RegistryClient::push_blob(const Reference& ref, const std::string& digest, std::string bytes,
+                               Done done) {
+  std::make_shared<BlobUpload>(*this, ref, digest, std::move(bytes), std::move(done))->probe();
+}
+
+void RegistryClient::push_manifest(const Reference& ref, std::string body,
+                                   const std::string& media_type, Done done) {
+  HttpRequest put =
+      request_for(ref, "/v2/" + ref.repository + "/manifests/" + ref.manifest_selector());
+  put.method = "PUT";
+  put.headers.push_back("Content-Type: " + media_type);
+  put.body = std::move(body);
+  const std::string what = "manifest " + ref.str();
+  exchange(
+      std::move(put), what,
+      [what, done = std::move(done)](const HttpHead& head, std::string body,
+                                     std::optional<Error> error) {
+        if (error) return done(std::move(error));
+        if (head.status != 201) {
+          return done(registry_error(head.status, body, "upload of " + what, errc::registry_error));
+        }
+        done(std::nullopt);
+      });
+}
+
 }  // namespace pp::oci

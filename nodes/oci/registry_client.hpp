@@ -70,8 +70,19 @@ class RegistryClient {
   HttpIo::Id fetch_blob(const Reference& ref, const std::string& digest,
                         std::shared_ptr<BlobSink> sink);
 
+  using Done = std::function<void(std::optional<Error>)>;
+  // Uploads `bytes` (whose digest is `digest`) to `ref`'s repository, unless it is already there.
+  void push_blob(const Reference& ref, const std::string& digest, std::string bytes, Done done);
+  // Stores `body` as the manifest `ref` names (its tag, or its digest).
+  void push_manifest(const Reference& ref, std::string body, const std::string& media_type,
+                     Done done);
+
  private:
+  struct BlobUpload;
   HttpRequest request_for(const Reference& ref, std::string path) const;
+  // Sends a request whose answer matters only by its status (and Location): `done` gets the head.
+  void exchange(HttpRequest request, std::string what,
+                std::function<void(const HttpHead&, std::string body, std::optional<Error>)> done);
 
   HttpIo& io_;
   RegistryOptions options_;

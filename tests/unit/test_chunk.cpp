@@ -114,6 +114,22 @@ BOOST_AUTO_TEST_CASE(base64_matches_naive_encoder_on_random_data) {
   }
 }
 
+BOOST_AUTO_TEST_CASE(base64_decode_round_trips_and_is_strict) {
+  std::mt19937_64 rng(7);
+  for (std::size_t n = 0; n < 100; ++n) {
+    std::string in(n, '\0');
+    for (auto& ch : in)
+      ch = static_cast<char>(rng());
+    BOOST_TEST((pp::base64_decode(encode(in)) == std::optional<std::string>(in)));
+  }
+  for (const char* bad :
+       {"A", "AB=", "Zg=", "Zg=a", "Z===", "Zm9v\n", "Zm 9", "Zm9v====", "Z=g=", "Zm9*", "=AAA"}) {
+    BOOST_TEST_CONTEXT(bad) {
+      BOOST_TEST(!pp::base64_decode(bad).has_value());
+    }
+  }
+}
+
 BOOST_AUTO_TEST_CASE(json_string_escaping) {
   const std::pair<std::string, std::string> cases[] = {
       {"plain", "\"plain\""},

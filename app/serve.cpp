@@ -1,0 +1,107 @@
+// `propeller-proxy serve`: answers proplets' requests until SIGINT/SIGTERM.
+
+#include <spdlog/fmt/ranges.h>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <csignal>
+#include <cstdio>
+#include <ctime>
+#include <thread>
+
+#include "app/commands.hpp"
+#include "nodes/mqtt/mqtt_client.hpp"
+#include "nodes/mqtt/topics.hpp"
+#include "nodes/oci/http_io.hpp"
+#include "nodes/oci/registry_client.hpp"
+#include "pipeline/graph.hpp"
+
+namespace {
+
+// How long in-flight transfers may run after SIGINT/SIGTERM before they are cancelled.
+constexpr auto kShutdownGrace = std::chrono::seconds(10);
+// How long cancelled transfers get to settle (their publishes acknowledged or failed).
+constexpr auto kCancelGrace = std::chrono::seconds(5);
+
+std::string default_client_id() {
+  char host[256] = {};
+  gethostname(host, sizeof host - 1);
+  return "propeller-proxy-" + std::string(host) + "-" + std::to_string(getpid());
+}
+
+// Waits for SIGINT/SIGTERM for up to `timeout`; true when one arrived.
+bool wait_for_signal(const sigset_t& signals, std::chrono::milliseconds timeout) {
+  const timespec ts{static_cast<time_t>(timeout.count() / 1000),
+                    static_cast<long>(timeout.count() % 1000) * 1'000'000};
+  return sigtimedwait(&signals, nullptr, &ts) > 0;
+}
+
+bool wait_until_idle(const pp::Pipeline& pipeline, std::chrono::steady_clock::duration limit) {
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  while (pipeline.active() > 0 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return pipeline.active() == 0;
+}
+
+}  // namespace
+
+int pp::run_serve(const Config& config) {
+  // Signals are taken synchronously here; every thread created from now on inherits the mask.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  pp::oci::HttpIo http;
+  pp::oci::RegistryClient registry(
+      http,
+      pp::oci::RegistryOptions{config.registry_url, config.authenticate, config.registry_username,
+                               config.registry_password, config.registry_token});
+  pp::mqtt::Client mqtt(pp::mqtt::ClientOptions{
+      config.mqtt_address, config.thing_id.empty() ? default_client_id() : config.thing_id,
+      config.thing_id, config.thing_key, 30,
+      static_cast<int>(std::max<std::size_t>(1000, config.chunk_window * 2))});
+  pp::Pipeline pipeline(pp::PipelineOptions{config.chunk_size, config.chunk_window,
+                                            config.max_transfers, config.mqtt_qos},
+                        registry, mqtt);
+
+  std::atomic<bool> accepting{true};
+  mqtt.on_message([&](std::string topic, std::string payload) {
+    if (!accepting.load()) {
+      spdlog::warn("request ignored while shutting down: topic={}", topic);
+      return;
+    }
+    pipeline.submit(pp::Incoming{std::move(topic), std::move(payload)});
+  });
+  const pp::mqtt::Topics topics(config.channels);
+  mqtt.start(topics.request_subscriptions());
+  spdlog::info("starting: broker={} registry={}://{} channels={} chunk_size={} window={} qos={}",
+               config.mqtt_address, config.registry_url.scheme, config.registry_url.host,
+               fmt::join(config.channels, ","), config.chunk_size, config.chunk_window,
+               config.mqtt_qos);
+
+  bool announced = false;
+  while (!wait_for_signal(signals, std::chrono::milliseconds(100))) {
+    if (!announced && mqtt.ready()) {
+      spdlog::info("ready: subscribed to {}", fmt::join(topics.request_subscriptions(), ","));
+      announced = true;
+    }
+  }
+
+  spdlog::info("shutting down: {} transfer(s) in progress", pipeline.active());
+  accepting.store(false);
+  if (!wait_until_idle(pipeline, kShutdownGrace)) {
+    pipeline.cancel_all(pp::Error{pp::errc::shutting_down, "the proxy is shutting down"});
+    if (!wait_until_idle(pipeline, kCancelGrace)) {
+      // A publish the broker never acknowledges would hold the graph forever.
+      spdlog::error("{} transfer(s) did not settle; exiting without them", pipeline.active());
+      std::_Exit(1);
+    }
+  }
+  pipeline.wait_idle();
+  mqtt.stop();
+  spdlog::info("stopped");
+  return 0;
+}
