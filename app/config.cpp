@@ -126,6 +126,14 @@ const std::vector<Setting>& settings() {
          c.mqtt_qos = static_cast<int>(qos);
          return std::nullopt;
        }},
+      {"PROXY_HTTP_PORT", "--http-port", "9191",
+       "port of the HTTP endpoint (/health, /ready); 0 turns it off",
+       [](Config& c, const std::string& v) -> Problem {
+         std::size_t port = 0;
+         if (auto p = parse_size(v, 0, 65535, port)) return p;
+         c.http_port = static_cast<int>(port);
+         return std::nullopt;
+       }},
       {"PROXY_LOG_LEVEL", "--log-level", "info", "debug, info, warn or error",
        [](Config& c, const std::string& v) -> Problem {
          if (v != "debug" && v != "info" && v != "warn" && v != "error") {

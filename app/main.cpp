@@ -3,6 +3,7 @@
 // default); `serve` is the default subcommand.
 
 #include <CLI/CLI.hpp>
+#include <csignal>
 #include <cstdio>
 #include <map>
 
@@ -31,6 +32,14 @@ int usage_error(const std::string& message) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // serve takes SIGINT/SIGTERM synchronously (graceful shutdown). Blocking them first thing means
+  // a signal that arrives during start-up waits for it instead of killing the process half-made,
+  // and every thread created later inherits the mask. The client subcommands unblock them.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   CLI::App app{"Delivers WebAssembly modules from OCI registries to Propeller proplets over MQTT.",
                "propeller-proxy"};
   app.set_version_flag("--version", PP_VERSION);
@@ -84,6 +93,7 @@ int main(int argc, char** argv) {
   const bool level_given = flags.count("PROXY_LOG_LEVEL") || env("PROXY_LOG_LEVEL");
   pp::setup_logging(command == pp::kServe || level_given ? config->log_level : "warn");
 
+  if (command != pp::kServe) pthread_sigmask(SIG_UNBLOCK, &signals, nullptr);
   switch (command) {
     case pp::kPush:
       return pp::run_push(*config, push_file, push_ref);

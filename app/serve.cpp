@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "app/commands.hpp"
+#include "app/http_endpoint.hpp"
 #include "nodes/mqtt/mqtt_client.hpp"
 #include "nodes/mqtt/topics.hpp"
 #include "nodes/oci/http_io.hpp"
@@ -47,12 +48,11 @@ bool wait_until_idle(const pp::Pipeline& pipeline, std::chrono::steady_clock::du
 }  // namespace
 
 int pp::run_serve(const Config& config) {
-  // Signals are taken synchronously here; every thread created from now on inherits the mask.
+  // main() blocked these before any thread existed; they are taken synchronously below.
   sigset_t signals;
   sigemptyset(&signals);
   sigaddset(&signals, SIGINT);
   sigaddset(&signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
   pp::oci::HttpIo http;
   pp::oci::RegistryClient registry(
@@ -75,6 +75,8 @@ int pp::run_serve(const Config& config) {
     }
     pipeline.submit(pp::Incoming{std::move(topic), std::move(payload)});
   });
+  HttpEndpoint http_endpoint([&mqtt] { return mqtt.ready(); });
+  if (config.http_port != 0 && !http_endpoint.start(config.http_port)) return kExitFailure;
   const pp::mqtt::Topics topics(config.channels);
   mqtt.start(topics.request_subscriptions());
   spdlog::info("starting: broker={} registry={}://{} channels={} chunk_size={} window={} qos={}",

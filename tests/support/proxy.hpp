@@ -21,14 +21,18 @@ class ProxyProcess {
  public:
   // `env`: "K=V" entries on top of a clean slate (no inherited PROPLET_*/PROXY_* variables).
   // Waits until the proxy logs that it is subscribed, unless `wait_ready` is false.
+  // PROXY_HTTP_PORT defaults to a free port, so that proxies of parallel tests do not collide.
   explicit ProxyProcess(std::vector<std::string> env, bool wait_ready = true)
-      : process_({PP_PROXY_BINARY}, with_clean_slate(std::move(env)), dir_.file("proxy.log")) {
+      : http_port_(free_port()),
+        process_({PP_PROXY_BINARY}, with_clean_slate(std::move(env), http_port_),
+                 dir_.file("proxy.log")) {
     if (wait_ready && !wait_log("ready:", std::chrono::seconds(15))) {
       throw std::runtime_error("propeller-proxy did not become ready:\n" + log());
     }
   }
 
   ChildProcess& process() { return process_; }
+  int http_port() const { return http_port_; }
   std::string log() const { return process_.log(); }
 
   bool wait_log(const std::string& needle, std::chrono::milliseconds timeout) {
@@ -49,20 +53,23 @@ class ProxyProcess {
   }
 
  private:
-  static std::vector<std::string> with_clean_slate(std::vector<std::string> env) {
+  static std::vector<std::string> with_clean_slate(std::vector<std::string> env, int http_port) {
     std::vector<std::string> out;
     for (const char* name :
          {"PROPLET_MQTT_ADDRESS", "PROPLET_THING_ID", "PROPLET_THING_KEY", "PROPLET_CHANNEL_ID",
           "PROXY_REGISTRY_URL", "PROXY_AUTHENTICATE", "PROXY_REGISTRY_USERNAME",
           "PROXY_REGISTRY_PASSWORD", "PROXY_REGISTRY_TOKEN", "PROXY_CHUNK_SIZE",
-          "PROXY_CHUNK_WINDOW", "PROXY_MAX_TRANSFERS", "PROXY_MQTT_QOS", "PROXY_LOG_LEVEL"}) {
+          "PROXY_CHUNK_WINDOW", "PROXY_MAX_TRANSFERS", "PROXY_MQTT_QOS", "PROXY_LOG_LEVEL",
+          "PROXY_HTTP_PORT"}) {
       out.push_back(std::string("-") + name);
     }
+    out.push_back("PROXY_HTTP_PORT=" + std::to_string(http_port));
     out.insert(out.end(), env.begin(), env.end());
     return out;
   }
 
   TempDir dir_{"pp-proxy-"};
+  int http_port_;
   ChildProcess process_;
 };
 

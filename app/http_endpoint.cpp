@@ -1,0 +1,36 @@
+#include "app/http_endpoint.hpp"
+
+#include <httplib.h>
+#include <spdlog/spdlog.h>
+
+namespace pp {
+
+HttpEndpoint::HttpEndpoint(std::function<bool()> ready)
+    : server_(std::make_unique<httplib::Server>()) {
+  // The body the Go proxy answers, so existing health checks keep working.
+  server_->Get("/health", [](const httplib::Request&, httplib::Response& res) {
+    res.set_content(R"({"status":"ok","service":"proxy"})", "application/json");
+  });
+  server_->Get("/ready", [ready = std::move(ready)](const httplib::Request&,
+                                                    httplib::Response& res) {
+    const bool ok = ready();
+    res.status = ok ? 200 : 503;
+    res.set_content(ok ? R"({"status":"ready"})" : R"({"status":"not ready"})", "application/json");
+  });
+}
+
+HttpEndpoint::~HttpEndpoint() {
+  server_->stop();
+  if (thread_.joinable()) thread_.join();
+}
+
+bool HttpEndpoint::start(int port) {
+  if (!server_->bind_to_port("0.0.0.0", port)) {
+    spdlog::error("cannot listen on HTTP port {} (PROXY_HTTP_PORT)", port);
+    return false;
+  }
+  thread_ = std::thread([this] { server_->listen_after_bind(); });
+  return true;
+}
+
+}  // namespace pp
