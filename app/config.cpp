@@ -142,6 +142,13 @@ const std::vector<Setting>& settings() {
          c.log_level = v;
          return std::nullopt;
        }},
+      {"PROXY_LOG_FORMAT", "--log-format", "text",
+       "text (logfmt) or json (one object per line: ts, level, msg and fields)",
+       [](Config& c, const std::string& v) -> Problem {
+         if (v != "text" && v != "json") return "\"" + v + "\" is not text or json";
+         c.log_json = v == "json";
+         return std::nullopt;
+       }},
   };
   return table;
 }

@@ -32,6 +32,7 @@ struct Config {
   int mqtt_qos = 1;
   int http_port = 9191;  // 0: no HTTP endpoint
   std::string log_level = "info";
+  bool log_json = false;
 };
 
 // The subcommands, as a bit set of who needs a setting.

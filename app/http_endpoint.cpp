@@ -1,7 +1,8 @@
 #include "app/http_endpoint.hpp"
 
 #include <httplib.h>
-#include <spdlog/spdlog.h>
+
+#include "nodes/log.hpp"
 
 namespace pp {
 
@@ -26,7 +27,7 @@ HttpEndpoint::~HttpEndpoint() {
 
 bool HttpEndpoint::start(int port) {
   if (!server_->bind_to_port("0.0.0.0", port)) {
-    spdlog::error("cannot listen on HTTP port {} (PROXY_HTTP_PORT)", port);
+    log::error("cannot listen on the HTTP port (PROXY_HTTP_PORT)", {{"port", port}});
     return false;
   }
   thread_ = std::thread([this] { server_->listen_after_bind(); });

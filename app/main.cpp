@@ -9,7 +9,7 @@
 
 #include "app/commands.hpp"
 #include "app/config.hpp"
-#include "app/logging.hpp"
+#include "nodes/log.hpp"
 
 #ifndef PP_VERSION
 #define PP_VERSION "unknown"
@@ -91,7 +91,8 @@ int main(int argc, char** argv) {
 
   // The client subcommands print their own result; their log shows only problems unless asked.
   const bool level_given = flags.count("PROXY_LOG_LEVEL") || env("PROXY_LOG_LEVEL");
-  pp::setup_logging(command == pp::kServe || level_given ? config->log_level : "warn");
+  pp::log::setup(command == pp::kServe || level_given ? config->log_level : "warn",
+                 config->log_json);
 
   if (command != pp::kServe) pthread_sigmask(SIG_UNBLOCK, &signals, nullptr);
   switch (command) {

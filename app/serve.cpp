@@ -11,6 +11,7 @@
 
 #include "app/commands.hpp"
 #include "app/http_endpoint.hpp"
+#include "nodes/log.hpp"
 #include "nodes/mqtt/mqtt_client.hpp"
 #include "nodes/mqtt/topics.hpp"
 #include "nodes/oci/http_io.hpp"
@@ -70,7 +71,7 @@ int pp::run_serve(const Config& config) {
   std::atomic<bool> accepting{true};
   mqtt.on_message([&](std::string topic, std::string payload) {
     if (!accepting.load()) {
-      spdlog::warn("request ignored while shutting down: topic={}", topic);
+      log::warn("request ignored while shutting down", {{"topic", topic}});
       return;
     }
     pipeline.submit(pp::Incoming{std::move(topic), std::move(payload)});
@@ -79,31 +80,37 @@ int pp::run_serve(const Config& config) {
   if (config.http_port != 0 && !http_endpoint.start(config.http_port)) return kExitFailure;
   const pp::mqtt::Topics topics(config.channels);
   mqtt.start(topics.request_subscriptions());
-  spdlog::info("starting: broker={} registry={}://{} channels={} chunk_size={} window={} qos={}",
-               config.mqtt_address, config.registry_url.scheme, config.registry_url.host,
-               fmt::join(config.channels, ","), config.chunk_size, config.chunk_window,
-               config.mqtt_qos);
+  log::info("starting",
+            {{"broker", config.mqtt_address},
+             {"registry", config.registry_url.scheme + "://" + config.registry_url.host},
+             {"channels", fmt::format("{}", fmt::join(config.channels, ","))},
+             {"chunk_size", config.chunk_size},
+             {"window", config.chunk_window},
+             {"qos", config.mqtt_qos},
+             {"http_port", config.http_port}});
 
   bool announced = false;
   while (!wait_for_signal(signals, std::chrono::milliseconds(100))) {
     if (!announced && mqtt.ready()) {
-      spdlog::info("ready: subscribed to {}", fmt::join(topics.request_subscriptions(), ","));
+      log::info("ready", {{"subscriptions",
+                           fmt::format("{}", fmt::join(topics.request_subscriptions(), ","))}});
       announced = true;
     }
   }
 
-  spdlog::info("shutting down: {} transfer(s) in progress", pipeline.active());
+  log::info("shutting down", {{"transfers", pipeline.active()}});
   accepting.store(false);
   if (!wait_until_idle(pipeline, kShutdownGrace)) {
     pipeline.cancel_all(pp::Error{pp::errc::shutting_down, "the proxy is shutting down"});
     if (!wait_until_idle(pipeline, kCancelGrace)) {
       // A publish the broker never acknowledges would hold the graph forever.
-      spdlog::error("{} transfer(s) did not settle; exiting without them", pipeline.active());
+      log::error("transfers did not settle; exiting without them",
+                 {{"transfers", pipeline.active()}});
       std::_Exit(1);
     }
   }
   pipeline.wait_idle();
   mqtt.stop();
-  spdlog::info("stopped");
+  log::info("stopped");
   return 0;
 }

@@ -1,9 +1,8 @@
 #include "nodes/publish.hpp"
 
-#include <spdlog/spdlog.h>
-
 #include <nlohmann/json.hpp>
 
+#include "nodes/log.hpp"
 #include "nodes/mqtt/topics.hpp"
 
 namespace pp {
@@ -53,7 +52,7 @@ void ChunkPublisher::publish_outcome(const Outcome& outcome) {
   if (channel.empty()) return;  // not from a request topic: nobody to answer
   const std::string topic = mqtt::Topics::status(channel);
   client_.publish(topic, outcome_message(outcome), 1, [topic](bool ok, std::string reason) {
-    if (!ok) spdlog::warn("status message on {} not delivered: {}", topic, reason);
+    if (!ok) log::warn("status message not delivered", {{"topic", topic}, {"error", reason}});
   });
 }
 

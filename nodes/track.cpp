@@ -1,6 +1,6 @@
 #include "nodes/track.hpp"
 
-#include <spdlog/spdlog.h>
+#include "nodes/log.hpp"
 
 namespace pp {
 
@@ -58,23 +58,28 @@ TransferPtr Tracker::maybe_finish(const TransferPtr& ptr) {
                                               std::to_string(t.total_chunks) + " chunks delivered"};
   }
   if (t.error) {
-    spdlog::error("transfer failed: app_name={} channel={} code={} duration_ms={}: {}",
-                  t.request.app_name, t.request.channel, t.error->code, elapsed_ms(t),
-                  t.error->message);
+    log::error("transfer failed", {{"app_name", t.request.app_name},
+                                   {"channel", t.request.channel},
+                                   {"code", t.error->code},
+                                   {"duration_ms", elapsed_ms(t)},
+                                   {"error", t.error->message}});
   } else {
-    spdlog::info(
-        "transfer completed: app_name={} channel={} digest={} size={} chunks={} "
-        "duration_ms={}",
-        t.request.app_name, t.request.channel, t.blob.digest, t.blob.size, t.total_chunks,
-        elapsed_ms(t));
+    log::info("transfer completed", {{"app_name", t.request.app_name},
+                                     {"channel", t.request.channel},
+                                     {"digest", t.blob.digest},
+                                     {"size", t.blob.size},
+                                     {"chunks", t.total_chunks},
+                                     {"duration_ms", elapsed_ms(t)}});
   }
   if (on_outcome_) on_outcome_(Outcome{ptr, nullptr, t.error});
   return ptr;
 }
 
 void Tracker::reject(const RequestRejected& r) {
-  spdlog::warn("request rejected: topic={} app_name={} code={}: {}", r.incoming.topic, r.app_name,
-               r.error.code, r.error.message);
+  log::warn("request rejected", {{"topic", r.incoming.topic},
+                                 {"app_name", r.app_name},
+                                 {"code", r.error.code},
+                                 {"error", r.error.message}});
   if (on_outcome_) on_outcome_(Outcome{nullptr, &r, r.error});
 }
 

@@ -1,11 +1,11 @@
 #include "pipeline/graph.hpp"
 
 #include <oneapi/tbb/flow_graph.h>
-#include <spdlog/spdlog.h>
 
 #include <tuple>
 
 #include "nodes/blob_download.hpp"
+#include "nodes/log.hpp"
 #include "nodes/publish.hpp"
 #include "nodes/request.hpp"
 #include "nodes/track.hpp"
@@ -141,8 +141,9 @@ void Pipeline::Graph::on_request(
   auto t = std::make_shared<Transfer>(next_transfer_id.fetch_add(1), std::move(parsed.request),
                                       options.chunk_size);
   owner.remember(t);
-  spdlog::debug("request accepted: app_name={} channel={} transfer={}", t->request.app_name,
-                t->request.channel, t->id);
+  log::debug(
+      "request accepted",
+      {{"app_name", t->request.app_name}, {"channel", t->request.channel}, {"transfer", t->id}});
   std::get<0>(out).try_put(std::move(t));
 }
 
@@ -199,9 +200,11 @@ void Pipeline::Graph::on_layer_select(
   t->blob = std::move(layer).value();
   t->total_chunks = total_chunks(t->blob.size, t->chunk_size);
   t->framer.emplace(t->request.app_name, t->blob.digest, t->blob.size, t->total_chunks);
-  spdlog::debug("resolved: app_name={} manifest={} digest={} size={} chunks={}",
-                t->request.app_name, t->manifest_digest, t->blob.digest, t->blob.size,
-                t->total_chunks);
+  log::debug("resolved", {{"app_name", t->request.app_name},
+                          {"manifest", t->manifest_digest},
+                          {"digest", t->blob.digest},
+                          {"size", t->blob.size},
+                          {"chunks", t->total_chunks}});
   std::get<0>(out).try_put(t);
 }
 
@@ -261,8 +264,8 @@ void Pipeline::cancel_all(const Error& error) {
   }
   for (const auto& t : transfers) {
     if (!t->failed.exchange(true)) {
-      spdlog::warn("cancelling transfer: app_name={} reason=\"{}\"", t->request.app_name,
-                   error.message);
+      log::warn("cancelling transfer",
+                {{"app_name", t->request.app_name}, {"reason", error.message}});
     }
   }
 }

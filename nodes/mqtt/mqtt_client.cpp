@@ -4,7 +4,6 @@
 #include <dirent.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <spdlog/spdlog.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 
@@ -12,6 +11,8 @@
 #include <memory>
 #include <stdexcept>
 #include <thread>
+
+#include "nodes/log.hpp"
 
 namespace pp::mqtt {
 
@@ -165,7 +166,7 @@ void Client::handle_connected() {
     connected_ = true;
   }
   disable_nagle_to_port(broker_port(options_.address));
-  spdlog::info("connected to MQTT broker {}", options_.address);
+  log::info("connected to the MQTT broker", {{"broker", options_.address}});
   for (const auto& topic : subscriptions_) {
     MQTTAsync_responseOptions opts = MQTTAsync_responseOptions_initializer;
     opts.onSuccess = on_subscribe_success;
@@ -184,12 +185,13 @@ void Client::handle_connect_failed(const char* reason) {
     retry_pending_ = true;
   }
   changed_.notify_all();
-  spdlog::warn("cannot connect to MQTT broker {}: {}; retrying in 1 s", options_.address, reason);
+  log::warn("cannot connect to the MQTT broker; retrying in 1 s",
+            {{"broker", options_.address}, {"error", reason}});
 }
 
 void Client::handle_subscribed(bool ok) {
   if (!ok) {
-    spdlog::error("the MQTT broker {} refused a subscription", options_.address);
+    log::error("the MQTT broker refused a subscription", {{"broker", options_.address}});
     return;
   }
   set_ready(true);
@@ -201,8 +203,8 @@ void Client::handle_lost(const char* cause) {
     connected_ = false;
   }
   set_ready(false);
-  spdlog::warn("lost the MQTT broker {}: {}; reconnecting", options_.address,
-               cause ? cause : "connection closed");
+  log::warn("lost the MQTT broker; reconnecting",
+            {{"broker", options_.address}, {"error", cause ? cause : "connection closed"}});
 }
 
 int Client::handle_message(char* topic, int topic_len, void* message) {

@@ -18,6 +18,9 @@
 namespace pp::test {
 
 struct Stack {
+  Stack() = default;
+  explicit Stack(RegistryOptions registry_options) : registry(std::move(registry_options)) {}
+
   Mosquitto broker;
   Registry registry;
   RegistryPusher pusher{registry.url()};

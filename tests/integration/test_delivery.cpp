@@ -41,7 +41,7 @@ BOOST_AUTO_TEST_CASE(delivers_a_module_in_the_proplet_format) {
   const std::string app = s.ref("hello", "v1");
   client.request(app);
   expect_module(client, app, wasm, 3);
-  BOOST_TEST(s.proxy->wait_log("transfer completed: app_name=" + app, 5s));
+  BOOST_TEST(s.proxy->wait_log("transfer completed app_name=" + app, 5s));
 }
 
 BOOST_AUTO_TEST_CASE(boundary_sizes_reassemble_exactly) {
@@ -209,9 +209,9 @@ BOOST_AUTO_TEST_CASE(bad_requests_are_logged_and_service_continues) {
     std::string payload, log;
   };
   const Case cases[] = {
-      {"not json", "code=invalid_request: request is not valid JSON"},
-      {"[]", "code=invalid_request: request is not a JSON object"},
-      {R"({"app_name": 7})", "code=invalid_request: \"app_name\" is not a string"},
+      {"not json", "code=invalid_request error=\"request is not valid JSON\""},
+      {"[]", "code=invalid_request error=\"request is not a JSON object\""},
+      {R"({"app_name": 7})", "code=invalid_request error=\"\\\"app_name\\\" is not a string\""},
       {R"({"app_name": "UPPER/Case"})", "code=invalid_reference"},
       {R"({"app_name": ")" + s.registry.host() + R"(/missing:v1"})", "code=manifest_unknown"},
       {R"({"app_name": ")" + s.registry.host() + R"(/ok:nope"})", "code=manifest_unknown"},
@@ -291,7 +291,7 @@ BOOST_AUTO_TEST_CASE(a_frozen_registry_does_not_hold_up_other_requests) {
   BOOST_TEST_REQUIRE(kill(frozen.pid(), SIGSTOP) == 0);
   for (const auto& [app, bytes] : stuck)
     client.request(app);
-  BOOST_TEST(s.proxy->wait_log("request accepted: app_name=" + stuck.back().first, 5s));
+  BOOST_TEST(s.proxy->wait_log("request accepted app_name=" + stuck.back().first, 5s));
   client.request(s.ref("healthy", "v1"));
   BOOST_TEST(client.wait_complete(s.ref("healthy", "v1"), 10s).has_value());
   for (const auto& [app, bytes] : stuck)

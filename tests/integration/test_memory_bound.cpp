@@ -26,7 +26,7 @@ BOOST_AUTO_TEST_CASE(a_200_mb_blob_streams_within_100_mb_of_memory) {
   BOOST_TEST(a.streamed_bytes == size);
   BOOST_TEST(a.streamed_sha256 == digest);
   BOOST_TEST(a.total_chunks == (size + 511999) / 512000);
-  BOOST_TEST(s.proxy->wait_log("transfer completed: app_name=" + app, 30s));
+  BOOST_TEST(s.proxy->wait_log("transfer completed app_name=" + app, 30s));
   const long peak_kib = s.proxy->peak_rss_kib();
   BOOST_TEST_MESSAGE("proxy peak RSS: " << peak_kib / 1024 << " MiB for a 200 MiB blob");
   BOOST_TEST(peak_kib < 100 * 1024);

@@ -1,6 +1,8 @@
 // What operators watch: the HTTP endpoint's /health and /ready.
 #define BOOST_TEST_MODULE operability
 #include <boost/test/unit_test.hpp>
+#include <nlohmann/json.hpp>
+#include <sstream>
 #include <thread>
 
 #include "tests/integration/stack.hpp"
@@ -69,4 +71,90 @@ BOOST_AUTO_TEST_CASE(not_ready_until_the_broker_answers) {
   PropletClient client(s.broker.url(), s.channel);
   client.request(s.ref("late", "v1"));
   BOOST_TEST(client.wait_complete(s.ref("late", "v1"), 10s).has_value());
+}
+
+BOOST_AUTO_TEST_CASE(json_logs_are_one_object_per_line_with_fields) {
+  Stack s;
+  const std::string wasm = random_wasm(2000, 4);
+  s.pusher.push_wasm("json", "v1", wasm);
+  s.start_proxy({"PROXY_LOG_FORMAT=json"});
+  PropletClient client(s.broker.url(), s.channel);
+  client.request(s.ref("json", "v1"));
+  BOOST_TEST_REQUIRE(client.wait_complete(s.ref("json", "v1"), 10s).has_value());
+  BOOST_TEST(s.proxy->wait_log(R"("msg":"transfer completed")", 5s));
+  std::istringstream lines(s.proxy->log());
+  std::string line;
+  int completed = 0, parsed = 0;
+  while (std::getline(lines, line)) {
+    const auto j = nlohmann::json::parse(line, nullptr, false);
+    BOOST_TEST_REQUIRE(j.is_object(), "not a JSON object: " << line);
+    ++parsed;
+    BOOST_TEST(j.at("ts").is_string());
+    BOOST_TEST(j.at("level").is_string());
+    BOOST_TEST(j.at("msg").is_string());
+    if (j["msg"] == "transfer completed") {
+      ++completed;
+      BOOST_TEST(j.at("app_name") == s.ref("json", "v1"));
+      BOOST_TEST(j.at("digest") == sha256_digest(wasm));
+      BOOST_TEST(j.at("duration_ms").is_number());
+      BOOST_TEST(j.at("size") == 2000);
+    }
+  }
+  BOOST_TEST(parsed >= 3);
+  BOOST_TEST(completed == 1);
+}
+
+// Registry credentials, tokens and the MQTT password never reach a log line, at any level, whether
+// the request succeeds or is refused.
+BOOST_AUTO_TEST_CASE(secrets_never_reach_the_log) {
+  const std::string user = "fleet", password = "pw-Zq8-never-logged";
+  TempDir tmp("pp-htpasswd-");
+  ChildProcess htpasswd({"htpasswd", "-nbB", user, password}, {}, tmp.file("out"));
+  BOOST_TEST_REQUIRE(htpasswd.wait_exit(20s).value_or(-1) == 0);
+  std::string entry = htpasswd.log();
+  entry = entry.substr(0, entry.find('\n'));
+  Stack s(RegistryOptions{
+      .extra_yaml = "auth:\n  htpasswd:\n    realm: test\n    path: {{dir}}/htpasswd\n",
+      .files = {{"htpasswd", entry + "\n"}}});
+
+  const std::vector<std::string> secrets = {
+      password,
+      "thing-key-never-logged",
+      "tok-never-logged",
+      base64_encode(user + ":" + password),  // what an Authorization: Basic header would carry
+      "Authorization",
+      "authorization"};
+  const std::string wasm = random_wasm(5000, 6);
+  write_file(tmp.file("app.wasm"), wasm);
+  ChildProcess push(
+      {PP_PROXY_BINARY, "push", tmp.file("app.wasm"), s.ref("private", "v1"), "--registry-url",
+       s.registry.url(), "--authenticate", "true", "--registry-username", user,
+       "--registry-password", password, "--log-level", "debug"},
+      {}, tmp.file("push.log"));
+  BOOST_TEST_REQUIRE(push.wait_exit(30s).value_or(-1) == 0, push.log());
+
+  s.start_proxy({"PROXY_AUTHENTICATE=true", "PROXY_REGISTRY_USERNAME=" + user,
+                 "PROXY_REGISTRY_PASSWORD=" + password, "PROPLET_THING_ID=proxy-1",
+                 "PROPLET_THING_KEY=thing-key-never-logged"});
+  PropletClient client(s.broker.url(), s.channel);
+  client.request(s.ref("private", "v1"));
+  BOOST_TEST(client.wait_complete(s.ref("private", "v1"), 10s).has_value());
+  client.request(s.ref("private", "missing"));
+  BOOST_TEST(s.proxy->wait_log("code=manifest_unknown", 10s));
+  const std::string good_log = s.proxy->log();
+  s.stop_proxy();
+
+  // A wrong secret: refused, and still not logged.
+  s.start_proxy({"PROXY_REGISTRY_TOKEN=tok-never-logged"});
+  client.request(s.ref("private", "v1"));
+  BOOST_TEST(s.proxy->wait_log("code=unauthorized", 10s));
+  const std::string refused_log = s.proxy->log();
+
+  for (const auto& secret : secrets) {
+    BOOST_TEST_CONTEXT(secret) {
+      BOOST_TEST(good_log.find(secret) == std::string::npos);
+      BOOST_TEST(refused_log.find(secret) == std::string::npos);
+      BOOST_TEST(push.log().find(secret) == std::string::npos);
+    }
+  }
 }

@@ -26,7 +26,7 @@ class ProxyProcess {
       : http_port_(free_port()),
         process_({PP_PROXY_BINARY}, with_clean_slate(std::move(env), http_port_),
                  dir_.file("proxy.log")) {
-    if (wait_ready && !wait_log("ready:", std::chrono::seconds(15))) {
+    if (wait_ready && !wait_ready_line(std::chrono::seconds(15))) {
       throw std::runtime_error("propeller-proxy did not become ready:\n" + log());
     }
   }
@@ -53,6 +53,21 @@ class ProxyProcess {
   }
 
  private:
+  // The "ready" event, in either log format.
+  bool wait_ready_line(std::chrono::milliseconds timeout) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    do {
+      const std::string text = log();
+      if (text.find(kReadyText) != std::string::npos) return true;
+      if (text.find(kReadyJson) != std::string::npos) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    } while (process_.running() && std::chrono::steady_clock::now() < deadline);
+    return false;
+  }
+
+  static constexpr const char* kReadyText = " info ready subscriptions=";
+  static constexpr const char* kReadyJson = R"("msg":"ready")";
+
   static std::vector<std::string> with_clean_slate(std::vector<std::string> env, int http_port) {
     std::vector<std::string> out;
     for (const char* name :
@@ -60,7 +75,7 @@ class ProxyProcess {
           "PROXY_REGISTRY_URL", "PROXY_AUTHENTICATE", "PROXY_REGISTRY_USERNAME",
           "PROXY_REGISTRY_PASSWORD", "PROXY_REGISTRY_TOKEN", "PROXY_CHUNK_SIZE",
           "PROXY_CHUNK_WINDOW", "PROXY_MAX_TRANSFERS", "PROXY_MQTT_QOS", "PROXY_LOG_LEVEL",
-          "PROXY_HTTP_PORT"}) {
+          "PROXY_HTTP_PORT", "PROXY_LOG_FORMAT"}) {
       out.push_back(std::string("-") + name);
     }
     out.push_back("PROXY_HTTP_PORT=" + std::to_string(http_port));
