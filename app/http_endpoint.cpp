@@ -6,8 +6,12 @@
 
 namespace pp {
 
-HttpEndpoint::HttpEndpoint(std::function<bool()> ready)
+HttpEndpoint::HttpEndpoint(std::function<bool()> ready, std::function<std::string()> metrics)
     : server_(std::make_unique<httplib::Server>()) {
+  server_->Get("/metrics",
+               [metrics = std::move(metrics)](const httplib::Request&, httplib::Response& res) {
+                 res.set_content(metrics(), "text/plain; version=0.0.4");
+               });
   // The body the Go proxy answers, so existing health checks keep working.
   server_->Get("/health", [](const httplib::Request&, httplib::Response& res) {
     res.set_content(R"({"status":"ok","service":"proxy"})", "application/json");

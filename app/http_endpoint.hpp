@@ -1,5 +1,6 @@
 #pragma once
-// The operator's HTTP endpoint: GET /health (liveness), GET /ready (connected and subscribed).
+// The operator's HTTP endpoint: GET /health (liveness), GET /ready (connected and subscribed),
+// GET /metrics (Prometheus text format).
 // It runs on cpp-httplib's own threads, apart from the pipeline.
 
 #include <functional>
@@ -15,7 +16,7 @@ namespace pp {
 
 class HttpEndpoint {
  public:
-  HttpEndpoint(std::function<bool()> ready);
+  HttpEndpoint(std::function<bool()> ready, std::function<std::string()> metrics);
   ~HttpEndpoint();
   HttpEndpoint(const HttpEndpoint&) = delete;
   HttpEndpoint& operator=(const HttpEndpoint&) = delete;

@@ -64,9 +64,11 @@ int pp::run_serve(const Config& config) {
       config.mqtt_address, config.thing_id.empty() ? default_client_id() : config.thing_id,
       config.thing_id, config.thing_key, 30,
       static_cast<int>(std::max<std::size_t>(1000, config.chunk_window * 2))});
+  Metrics metrics;
+  http.set_latency_observer([&metrics](double s) { metrics.registry_seconds.observe(s); });
   pp::Pipeline pipeline(pp::PipelineOptions{config.chunk_size, config.chunk_window,
                                             config.max_transfers, config.mqtt_qos},
-                        registry, mqtt);
+                        registry, mqtt, metrics);
 
   std::atomic<bool> accepting{true};
   mqtt.on_message([&](std::string topic, std::string payload) {
@@ -76,7 +78,12 @@ int pp::run_serve(const Config& config) {
     }
     pipeline.submit(pp::Incoming{std::move(topic), std::move(payload)});
   });
-  HttpEndpoint http_endpoint([&mqtt] { return mqtt.ready(); });
+  HttpEndpoint http_endpoint(
+      [&mqtt] { return mqtt.ready(); },
+      [&] {
+        return metrics.render(Gauges{pipeline.active(), pipeline.window_in_use(),
+                                     pipeline.window_capacity(), mqtt.reconnects(), mqtt.ready()});
+      });
   if (config.http_port != 0 && !http_endpoint.start(config.http_port)) return kExitFailure;
   const pp::mqtt::Topics topics(config.channels);
   mqtt.start(topics.request_subscriptions());

@@ -36,7 +36,12 @@ TransferPtr Tracker::settle(const ChunkSettled& s) {
   Transfer& t = *s.transfer;
   t.in_flight.fetch_sub(1);
   window_.release();
-  if (s.delivered) ++t.delivered;
+  if (s.delivered) {
+    ++t.delivered;
+    metrics_.chunks_published.fetch_add(1, std::memory_order_relaxed);
+    metrics_.bytes_published.fetch_add(chunk_length(t.blob.size, t.chunk_size, s.idx),
+                                       std::memory_order_relaxed);
+  }
   if (s.error) record_failure(t, *s.error);
   if (s.last) t.terminal_seen = true;
   return maybe_finish(s.transfer);
@@ -58,12 +63,15 @@ TransferPtr Tracker::maybe_finish(const TransferPtr& ptr) {
                                               std::to_string(t.total_chunks) + " chunks delivered"};
   }
   if (t.error) {
+    metrics_.requests_failed.fetch_add(1, std::memory_order_relaxed);
+    metrics_.count_error(t.error->code);
     log::error("transfer failed", {{"app_name", t.request.app_name},
                                    {"channel", t.request.channel},
                                    {"code", t.error->code},
                                    {"duration_ms", elapsed_ms(t)},
                                    {"error", t.error->message}});
   } else {
+    metrics_.requests_completed.fetch_add(1, std::memory_order_relaxed);
     log::info("transfer completed", {{"app_name", t.request.app_name},
                                      {"channel", t.request.channel},
                                      {"digest", t.blob.digest},
@@ -76,6 +84,8 @@ TransferPtr Tracker::maybe_finish(const TransferPtr& ptr) {
 }
 
 void Tracker::reject(const RequestRejected& r) {
+  metrics_.requests_rejected.fetch_add(1, std::memory_order_relaxed);
+  metrics_.count_error(r.error.code);
   log::warn("request rejected", {{"topic", r.incoming.topic},
                                  {"app_name", r.app_name},
                                  {"code", r.error.code},

@@ -6,6 +6,7 @@
 #include <functional>
 #include <optional>
 
+#include "pipeline/metrics.hpp"
 #include "pipeline/transfer.hpp"
 #include "pipeline/window.hpp"
 
@@ -22,8 +23,8 @@ class Tracker {
   using OutcomeHook = std::function<void(const Outcome&)>;
 
   // `on_outcome` is where status messages to the requester will be published.
-  Tracker(ChunkWindow& window, OutcomeHook on_outcome = {})
-      : window_(window), on_outcome_(std::move(on_outcome)) {}
+  Tracker(ChunkWindow& window, Metrics& metrics, OutcomeHook on_outcome = {})
+      : window_(window), metrics_(metrics), on_outcome_(std::move(on_outcome)) {}
 
   // Returns the transfer `event` ended (its place in the transfer limit is free again), else null.
   TransferPtr on_event(const TrackEvent& event);
@@ -36,6 +37,7 @@ class Tracker {
   static void record_failure(Transfer& t, const Error& e);
 
   ChunkWindow& window_;
+  Metrics& metrics_;
   OutcomeHook on_outcome_;
 };
 

@@ -26,12 +26,13 @@ struct ManifestResolved {
 struct Pipeline::Graph {
   using Routed = std::tuple<TransferPtr, TrackEvent>;
 
-  Graph(Pipeline& owner, PipelineOptions options, oci::RegistryClient& registry,
-        mqtt::Client& mqtt);
+  Graph(Pipeline& owner, PipelineOptions options, oci::RegistryClient& registry, mqtt::Client& mqtt,
+        Metrics& metrics);
 
   Pipeline& owner;
   const PipelineOptions options;
   oci::RegistryClient& registry;
+  Metrics& metrics;
   ChunkWindow window;
   ChunkPublisher publisher;
   Tracker tracker;
@@ -70,13 +71,14 @@ struct Pipeline::Graph {
 // chunk-encode → (cut order) → verify → publish → track, with the transfer limit between request
 // and fetch and the chunk window between the download's cut and the broker's ack.
 Pipeline::Graph::Graph(Pipeline& owner_, PipelineOptions options_, oci::RegistryClient& registry_,
-                       mqtt::Client& mqtt)
+                       mqtt::Client& mqtt, Metrics& metrics_)
     : owner(owner_),
       options(options_),
       registry(registry_),
+      metrics(metrics_),
       window(options_.window),
       publisher(mqtt, options_.qos),
-      tracker(window, [this](const Outcome& o) { publisher.publish_outcome(o); }),
+      tracker(window, metrics_, [this](const Outcome& o) { publisher.publish_outcome(o); }),
       request(g, flow::unlimited, [this](const Incoming& in, auto& out) { on_request(in, out); }),
       admission(g),
       transfer_limit(g, options_.max_transfers),
@@ -141,6 +143,7 @@ void Pipeline::Graph::on_request(
   auto t = std::make_shared<Transfer>(next_transfer_id.fetch_add(1), std::move(parsed.request),
                                       options.chunk_size);
   owner.remember(t);
+  metrics.transfers_queued.fetch_add(1, std::memory_order_relaxed);
   log::debug(
       "request accepted",
       {{"app_name", t->request.app_name}, {"channel", t->request.channel}, {"transfer", t->id}});
@@ -149,6 +152,7 @@ void Pipeline::Graph::on_request(
 
 void Pipeline::Graph::on_fetch(
     const TransferPtr& t, flow::multifunction_node<TransferPtr, Routed>::output_ports_type& out) {
+  metrics.transfers_started.fetch_add(1, std::memory_order_relaxed);
   if (t->failed.load()) {
     std::get<1>(out).try_put(TransferFailed{t, Error{errc::shutting_down, "transfer cancelled"}});
     return;
@@ -228,8 +232,9 @@ void Pipeline::Graph::on_publish(const PublicationPtr& p,
   });
 }
 
-Pipeline::Pipeline(PipelineOptions options, oci::RegistryClient& registry, mqtt::Client& mqtt)
-    : graph_(std::make_unique<Graph>(*this, options, registry, mqtt)) {}
+Pipeline::Pipeline(PipelineOptions options, oci::RegistryClient& registry, mqtt::Client& mqtt,
+                   Metrics& metrics)
+    : graph_(std::make_unique<Graph>(*this, options, registry, mqtt, metrics)) {}
 
 Pipeline::~Pipeline() {
   graph_->g.wait_for_all();
@@ -272,6 +277,13 @@ void Pipeline::cancel_all(const Error& error) {
 
 void Pipeline::wait_idle() {
   graph_->g.wait_for_all();
+}
+
+std::size_t Pipeline::window_in_use() const {
+  return graph_->window.in_use();
+}
+std::size_t Pipeline::window_capacity() const {
+  return graph_->window.capacity();
 }
 
 }  // namespace pp

@@ -9,6 +9,7 @@
 
 #include "nodes/mqtt/mqtt_client.hpp"
 #include "nodes/oci/registry_client.hpp"
+#include "pipeline/metrics.hpp"
 #include "pipeline/transfer.hpp"
 
 namespace pp {
@@ -22,7 +23,8 @@ struct PipelineOptions {
 
 class Pipeline {
  public:
-  Pipeline(PipelineOptions options, oci::RegistryClient& registry, mqtt::Client& mqtt);
+  Pipeline(PipelineOptions options, oci::RegistryClient& registry, mqtt::Client& mqtt,
+           Metrics& metrics);
   ~Pipeline();
   Pipeline(const Pipeline&) = delete;
   Pipeline& operator=(const Pipeline&) = delete;
@@ -36,6 +38,9 @@ class Pipeline {
   void cancel_all(const Error& error);
   // Blocks until every message in the graph has been processed (call after intake stopped).
   void wait_idle();
+
+  std::size_t window_in_use() const;
+  std::size_t window_capacity() const;
 
  private:
   struct Graph;

@@ -165,6 +165,7 @@ void Client::handle_connected() {
     if (connected_) return;
     connected_ = true;
   }
+  connections_.fetch_add(1);
   disable_nagle_to_port(broker_port(options_.address));
   log::info("connected to the MQTT broker", {{"broker", options_.address}});
   for (const auto& topic : subscriptions_) {

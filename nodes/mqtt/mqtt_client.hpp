@@ -2,8 +2,10 @@
 // A thin, thread-safe wrapper over Paho's MQTT C async client. Paho owns the sockets and its own
 // threads; nothing here blocks except start()'s optional wait and stop().
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <cstdint>
 #include <functional>
 #include <mutex>
 #include <string>
@@ -41,6 +43,8 @@ class Client {
   void start(std::vector<std::string> subscriptions);
   bool wait_ready(std::chrono::milliseconds timeout);  // connected and subscribed
   bool ready() const;
+  // Connections after the first one.
+  std::uint64_t reconnects() const { return connections_.load() > 1 ? connections_.load() - 1 : 0; }
 
   // Non-blocking; the payload is copied. `done` runs on Paho's thread once the broker acknowledged
   // (QoS 1: PUBACK, QoS 2: PUBCOMP) or the message was written (QoS 0), or on failure.
@@ -67,6 +71,7 @@ class Client {
   std::vector<std::string> subscriptions_;
   mutable std::mutex mutex_;
   std::condition_variable changed_;
+  std::atomic<std::uint64_t> connections_{0};
   bool connected_ = false;      // this connection's subscriptions have been sent
   bool ready_ = false;          // connected and subscribed
   bool retry_pending_ = false;  // the first connection failed: try again

@@ -214,6 +214,11 @@ void HttpIo::finish(Id id, std::optional<std::string> error) {
   std::unique_ptr<Exchange> ex = std::move(it->second);
   exchanges_.erase(it);
   curl_multi_remove_handle(static_cast<CURLM*>(multi_), ex->easy);
+  curl_off_t first_byte_us = 0;
+  if (observer_ && ex->head.status != 0 &&
+      curl_easy_getinfo(ex->easy, CURLINFO_STARTTRANSFER_TIME_T, &first_byte_us) == CURLE_OK) {
+    observer_(static_cast<double>(first_byte_us) / 1e6);
+  }
   ex->handler->on_done(ex->head, std::move(error));
 }
 

@@ -71,6 +71,12 @@ class HttpIo {
   // Thread-safe: runs `task` on the I/O thread (where handlers may be touched without locks).
   void post(std::function<void()> task);
 
+  // Called on the I/O thread with the seconds from each request's start to its response head.
+  // Set before the first start().
+  void set_latency_observer(std::function<void(double)> observer) {
+    observer_ = std::move(observer);
+  }
+
   // One request in progress (opaque; defined in http_io.cpp).
   struct Exchange;
 
@@ -86,6 +92,7 @@ class HttpIo {
   bool stopping_ = false;
   Id next_id_ = 1;
   std::unordered_map<Id, std::unique_ptr<Exchange>> exchanges_;  // I/O thread only
+  std::function<void(double)> observer_;
   std::thread thread_;
 };
 

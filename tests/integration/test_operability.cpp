@@ -158,3 +158,61 @@ BOOST_AUTO_TEST_CASE(secrets_never_reach_the_log) {
     }
   }
 }
+
+namespace {
+// The value of one series in a Prometheus text exposition, or -1 when it is absent.
+double series(const std::string& text, const std::string& name) {
+  std::istringstream in(text);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind(name + " ", 0) == 0) return std::stod(line.substr(name.size() + 1));
+  }
+  return -1;
+}
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(metrics_count_what_happened) {
+  Stack s;
+  const std::string wasm = random_wasm(250'000, 8);
+  s.pusher.push_wasm("m", "v1", wasm);
+  s.start_proxy({"PROXY_CHUNK_SIZE=100000"});
+  const std::string url = "http://127.0.0.1:" + std::to_string(s.proxy->http_port()) + "/metrics";
+  PropletClient client(s.broker.url(), s.channel);
+  client.request(s.ref("m", "v1"));
+  BOOST_TEST_REQUIRE(client.wait_complete(s.ref("m", "v1"), 10s).has_value());
+  client.request(s.ref("m", "missing"));
+  BOOST_TEST_REQUIRE(client.wait_status(s.ref("m", "missing"), 10s).has_value());
+  client.publish_raw(client.request_topic(), "garbage");
+  BOOST_TEST_REQUIRE(client.wait_status("", 10s).has_value());
+
+  const auto r = http_get(url, {}, 5s);
+  BOOST_TEST(r.status == 200);
+  const std::string& m = r.body;
+  BOOST_TEST(series(m, R"(propeller_proxy_requests_total{outcome="completed"})") == 1);
+  BOOST_TEST(series(m, R"(propeller_proxy_requests_total{outcome="failed"})") == 1);
+  BOOST_TEST(series(m, R"(propeller_proxy_requests_total{outcome="rejected"})") == 1);
+  BOOST_TEST(series(m, R"(propeller_proxy_errors_total{code="manifest_unknown"})") == 1);
+  BOOST_TEST(series(m, R"(propeller_proxy_errors_total{code="invalid_request"})") == 1);
+  BOOST_TEST(series(m, "propeller_proxy_chunks_published_total") == 3);
+  BOOST_TEST(series(m, "propeller_proxy_bytes_published_total") == 250000);
+  BOOST_TEST(series(m, "propeller_proxy_active_transfers") == 0);
+  BOOST_TEST(series(m, "propeller_proxy_queue_depth") == 0);
+  BOOST_TEST(series(m, "propeller_proxy_window_in_use") == 0);
+  BOOST_TEST(series(m, "propeller_proxy_window_capacity") == 10);
+  BOOST_TEST(series(m, "propeller_proxy_registry_request_seconds_count") >=
+             3);  // 2 manifests, 1 blob
+  BOOST_TEST(series(m, R"(propeller_proxy_registry_request_seconds_bucket{le="+Inf"})") ==
+             series(m, "propeller_proxy_registry_request_seconds_count"));
+  BOOST_TEST(series(m, "propeller_proxy_mqtt_reconnects_total") == 0);
+  BOOST_TEST(series(m, "propeller_proxy_ready") == 1);
+
+  // A broker restart is a reconnect.
+  s.broker.stop();
+  s.broker.start();
+  const auto deadline = std::chrono::steady_clock::now() + 40s;
+  while (series(http_get(url, {}, 5s).body, "propeller_proxy_mqtt_reconnects_total") != 1 &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(200ms);
+  }
+  BOOST_TEST(series(http_get(url, {}, 5s).body, "propeller_proxy_mqtt_reconnects_total") == 1);
+}

@@ -1,0 +1,82 @@
+#include "pipeline/metrics.hpp"
+
+#include <cstdio>
+
+namespace pp {
+
+void Histogram::observe(double seconds) {
+  for (std::size_t i = 0; i < kBounds.size(); ++i) {
+    if (seconds <= kBounds[i]) buckets_[i].fetch_add(1, std::memory_order_relaxed);
+  }
+  count_.fetch_add(1, std::memory_order_relaxed);
+  sum_micros_.fetch_add(static_cast<std::uint64_t>(seconds * 1e6), std::memory_order_relaxed);
+}
+
+void Histogram::render(std::string& out, const std::string& name) const {
+  char number[32];
+  for (std::size_t i = 0; i < kBounds.size(); ++i) {
+    std::snprintf(number, sizeof number, "%g", kBounds[i]);
+    out += name + "_bucket{le=\"" + number + "\"} " + std::to_string(buckets_[i].load()) + "\n";
+  }
+  const std::uint64_t count = count_.load();
+  out += name + "_bucket{le=\"+Inf\"} " + std::to_string(count) + "\n";
+  std::snprintf(number, sizeof number, "%.6f", static_cast<double>(sum_micros_.load()) / 1e6);
+  out += name + "_sum " + number + "\n";
+  out += name + "_count " + std::to_string(count) + "\n";
+}
+
+void Metrics::count_error(const std::string& code) {
+  std::lock_guard lock(errors_mutex_);
+  ++errors_[code];
+}
+
+namespace {
+void metric(std::string& out, const char* name, const char* type, const char* help) {
+  out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n";
+}
+void value(std::string& out, const std::string& series, std::uint64_t v) {
+  out += series + " " + std::to_string(v) + "\n";
+}
+}  // namespace
+
+std::string Metrics::render(const Gauges& g) const {
+  std::string out;
+  metric(out, "propeller_proxy_requests_total", "counter", "Requests by outcome.");
+  value(out, R"(propeller_proxy_requests_total{outcome="completed"})", requests_completed.load());
+  value(out, R"(propeller_proxy_requests_total{outcome="failed"})", requests_failed.load());
+  value(out, R"(propeller_proxy_requests_total{outcome="rejected"})", requests_rejected.load());
+  metric(out, "propeller_proxy_errors_total", "counter", "Failed or rejected requests by code.");
+  {
+    std::lock_guard lock(errors_mutex_);
+    for (const auto& [code, n] : errors_) {
+      value(out, "propeller_proxy_errors_total{code=\"" + code + "\"}", n);
+    }
+  }
+  metric(out, "propeller_proxy_active_transfers", "gauge", "Accepted requests not yet answered.");
+  value(out, "propeller_proxy_active_transfers", g.active_transfers);
+  metric(out, "propeller_proxy_queue_depth", "gauge",
+         "Accepted requests waiting for a transfer slot (PROXY_MAX_TRANSFERS).");
+  const std::uint64_t queued = transfers_queued.load(), started = transfers_started.load();
+  value(out, "propeller_proxy_queue_depth", queued > started ? queued - started : 0);
+  metric(out, "propeller_proxy_chunks_published_total", "counter",
+         "Chunks acknowledged by the broker.");
+  value(out, "propeller_proxy_chunks_published_total", chunks_published.load());
+  metric(out, "propeller_proxy_bytes_published_total", "counter",
+         "Module bytes (before base64) in chunks acknowledged by the broker.");
+  value(out, "propeller_proxy_bytes_published_total", bytes_published.load());
+  metric(out, "propeller_proxy_window_in_use", "gauge", "Chunks in flight (cut, not yet acked).");
+  value(out, "propeller_proxy_window_in_use", g.window_in_use);
+  metric(out, "propeller_proxy_window_capacity", "gauge", "PROXY_CHUNK_WINDOW.");
+  value(out, "propeller_proxy_window_capacity", g.window_capacity);
+  metric(out, "propeller_proxy_registry_request_seconds", "histogram",
+         "Registry requests, from start to the response head.");
+  registry_seconds.render(out, "propeller_proxy_registry_request_seconds");
+  metric(out, "propeller_proxy_mqtt_reconnects_total", "counter",
+         "Connections to the broker after the first.");
+  value(out, "propeller_proxy_mqtt_reconnects_total", g.mqtt_reconnects);
+  metric(out, "propeller_proxy_ready", "gauge", "1 while connected and subscribed.");
+  value(out, "propeller_proxy_ready", g.ready ? 1 : 0);
+  return out;
+}
+
+}  // namespace pp

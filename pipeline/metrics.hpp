@@ -1,0 +1,56 @@
+#pragma once
+// The service's counters, rendered in the Prometheus text format by GET /metrics. Updated from any
+// thread without locks (except the per-code error counts, updated once per failed request).
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <string>
+
+namespace pp {
+
+// Latency histogram with fixed buckets (seconds).
+class Histogram {
+ public:
+  static constexpr std::array<double, 11> kBounds = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
+                                                     0.5,   1,    2.5,   5,    10};
+  void observe(double seconds);
+  // Appends the _bucket, _sum and _count lines of metric `name`.
+  void render(std::string& out, const std::string& name) const;
+
+ private:
+  std::array<std::atomic<std::uint64_t>, kBounds.size()> buckets_{};
+  std::atomic<std::uint64_t> count_{0};
+  std::atomic<std::uint64_t> sum_micros_{0};
+};
+
+// Values read at scrape time from their owners.
+struct Gauges {
+  std::uint64_t active_transfers = 0;
+  std::uint64_t window_in_use = 0;
+  std::uint64_t window_capacity = 0;
+  std::uint64_t mqtt_reconnects = 0;
+  bool ready = false;
+};
+
+struct Metrics {
+  std::atomic<std::uint64_t> requests_completed{0};
+  std::atomic<std::uint64_t> requests_failed{0};
+  std::atomic<std::uint64_t> requests_rejected{0};
+  std::atomic<std::uint64_t> transfers_queued{0};   // accepted requests, ever
+  std::atomic<std::uint64_t> transfers_started{0};  // of those, admitted past the transfer limit
+  std::atomic<std::uint64_t> chunks_published{0};
+  std::atomic<std::uint64_t> bytes_published{0};  // blob bytes (before base64)
+  Histogram registry_seconds;                     // registry requests, until the response head
+
+  void count_error(const std::string& code);
+  std::string render(const Gauges& gauges) const;
+
+ private:
+  mutable std::mutex errors_mutex_;
+  std::map<std::string, std::uint64_t> errors_;
+};
+
+}  // namespace pp
