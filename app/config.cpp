@@ -57,13 +57,17 @@ Problem parse_mqtt_address(const std::string& v, std::string& out) {
 
 Problem parse_channels(const std::string& v, std::vector<std::string>& out) {
   out.clear();
+  if (v == "+") {  // every channel: answers go to the channel each request came from
+    out.push_back(v);
+    return std::nullopt;
+  }
   std::size_t start = 0;
   while (start <= v.size()) {
     const auto comma = std::min(v.find(',', start), v.size());
     std::string ch = v.substr(start, comma - start);
     if (ch.empty()) return "\"" + v + "\" has an empty channel";
     if (ch.find_first_of("/+#") != std::string::npos) {
-      return "channel \"" + ch + "\" contains '/', '+' or '#'";
+      return "channel \"" + ch + "\" contains '/', '+' or '#' (\"+\" alone means every channel)";
     }
     out.push_back(std::move(ch));
     start = comma + 1;
@@ -101,6 +105,15 @@ const std::vector<Setting>& settings() {
          return std::nullopt;
        },
        kServe},
+      {"PROXY_SHARED_GROUP", "--shared-group", "",
+       "subscribe to requests through $share/<group>/ so that the proxies of a group split them",
+       [](Config& c, const std::string& v) -> Problem {
+         if (v.find_first_of("/+#$") != std::string::npos) {
+           return "\"" + v + "\" contains '/', '+', '#' or '$'";
+         }
+         c.shared_group = v;
+         return std::nullopt;
+       }},
       {"PROXY_AUTHENTICATE", "--authenticate", "false",
        "send PROXY_REGISTRY_USERNAME/PASSWORD to the registry",
        [](Config& c, const std::string& v) { return parse_bool(v, c.authenticate); }},

@@ -18,9 +18,10 @@ namespace pp {
 
 struct Config {
   std::string mqtt_address = "tcp://localhost:1883";
-  std::string thing_id;   // MQTT client id and username
-  std::string thing_key;  // MQTT password
-  std::vector<std::string> channels;
+  std::string thing_id;               // MQTT client id and username
+  std::string thing_key;              // MQTT password
+  std::vector<std::string> channels;  // {"+"}: every channel
+  std::string shared_group;           // MQTT shared-subscription group, empty for none
   oci::RegistryUrl registry_url;
   bool authenticate = false;
   std::string registry_username;

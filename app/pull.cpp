@@ -98,6 +98,9 @@ int fail(const std::string& message, int status) {
 int run_pull(const Config& config, const std::string& reference, const std::string& out,
              std::chrono::seconds timeout) {
   const std::string& channel = config.channels.front();
+  if (channel == "+" || config.channels.size() > 1) {
+    return fail("pull asks on one channel: give --channel a single channel id", kExitUsage);
+  }
   const std::string server_topic = mqtt::Topics::server(channel);
   Reassembly r;
   mqtt::Client client(mqtt::ClientOptions{config.mqtt_address,

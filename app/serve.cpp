@@ -85,7 +85,7 @@ int pp::run_serve(const Config& config) {
                                      pipeline.window_capacity(), mqtt.reconnects(), mqtt.ready()});
       });
   if (config.http_port != 0 && !http_endpoint.start(config.http_port)) return kExitFailure;
-  const pp::mqtt::Topics topics(config.channels);
+  const pp::mqtt::Topics topics(config.channels, config.shared_group);
   mqtt.start(topics.request_subscriptions());
   log::info("starting",
             {{"broker", config.mqtt_address},

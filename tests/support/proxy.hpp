@@ -75,7 +75,7 @@ class ProxyProcess {
           "PROXY_REGISTRY_URL", "PROXY_AUTHENTICATE", "PROXY_REGISTRY_USERNAME",
           "PROXY_REGISTRY_PASSWORD", "PROXY_REGISTRY_TOKEN", "PROXY_CHUNK_SIZE",
           "PROXY_CHUNK_WINDOW", "PROXY_MAX_TRANSFERS", "PROXY_MQTT_QOS", "PROXY_LOG_LEVEL",
-          "PROXY_HTTP_PORT", "PROXY_LOG_FORMAT"}) {
+          "PROXY_HTTP_PORT", "PROXY_LOG_FORMAT", "PROXY_SHARED_GROUP"}) {
       out.push_back(std::string("-") + name);
     }
     out.push_back("PROXY_HTTP_PORT=" + std::to_string(http_port));

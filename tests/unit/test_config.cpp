@@ -64,6 +64,10 @@ BOOST_AUTO_TEST_CASE(valid_values_are_applied) {
        [](const pp::Config& c) { return c.registry_url.scheme == "http"; }},
       {"PROXY_REGISTRY_URL", "https://docker.io/",
        [](const pp::Config& c) { return c.registry_url.host == "registry-1.docker.io"; }},
+      {"PROPLET_CHANNEL_ID", "+",
+       [](const pp::Config& c) { return c.channels == std::vector<std::string>{"+"}; }},
+      {"PROXY_SHARED_GROUP", "proxies",
+       [](const pp::Config& c) { return c.shared_group == "proxies"; }},
       {"PROPLET_CHANNEL_ID", "a,b",
        [](const pp::Config& c) {
          return c.channels == std::vector<std::string>{"a", "b"};
@@ -107,6 +111,8 @@ BOOST_AUTO_TEST_CASE(invalid_values_name_their_variable) {
       {"PROPLET_CHANNEL_ID", "a/b", "PROPLET_CHANNEL_ID:"},
       {"PROPLET_CHANNEL_ID", "a,,b", "PROPLET_CHANNEL_ID:"},
       {"PROPLET_CHANNEL_ID", "#", "PROPLET_CHANNEL_ID:"},
+      {"PROPLET_CHANNEL_ID", "a,+", "PROPLET_CHANNEL_ID:"},
+      {"PROXY_SHARED_GROUP", "a/b", "PROXY_SHARED_GROUP:"},
       {"PROXY_AUTHENTICATE", "maybe", "PROXY_AUTHENTICATE:"},
       {"PROXY_AUTHENTICATE", "true", "PROXY_REGISTRY_USERNAME:"},
       {"PROXY_LOG_LEVEL", "loud", "PROXY_LOG_LEVEL:"},
