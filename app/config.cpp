@@ -1,5 +1,7 @@
 #include "app/config.hpp"
 
+#include <unistd.h>
+
 #include <charconv>
 #include <cstdlib>
 
@@ -33,26 +35,41 @@ Problem parse_bool(const std::string& v, bool& out) {
   return std::nullopt;
 }
 
+// tcp|mqtt|ssl|mqtts|ws|wss://host[:port] (WebSockets may add a path), in Paho's spelling.
 Problem parse_mqtt_address(const std::string& v, std::string& out) {
   const auto sep = v.find("://");
   if (sep == std::string::npos) return "\"" + v + "\" is not scheme://host:port";
-  const std::string scheme = v.substr(0, sep);
-  if (scheme != "tcp" && scheme != "mqtt") {
-    return "scheme \"" + scheme + "\" is not supported (use tcp://host:port)";
+  std::string scheme = v.substr(0, sep);
+  if (scheme == "mqtt") scheme = "tcp";
+  if (scheme == "mqtts") scheme = "ssl";
+  if (scheme != "tcp" && scheme != "ssl" && scheme != "ws" && scheme != "wss") {
+    return "scheme \"" + v.substr(0, sep) + "\" is not tcp, mqtt, ssl, mqtts, ws or wss";
   }
   const std::string rest = v.substr(sep + 3);
-  const auto colon = rest.rfind(':');
-  if (rest.empty() || colon == 0 || rest.find('/') != std::string::npos) {
+  const auto slash = rest.find('/');
+  if (slash != std::string::npos && scheme != "ws" && scheme != "wss") {
     return "\"" + v + "\" is not scheme://host[:port]";
   }
+  const std::string authority = rest.substr(0, slash);
+  const auto colon = authority.rfind(':');
+  if (authority.empty() || colon == 0) return "\"" + v + "\" has no host";
   if (colon != std::string::npos) {
     std::size_t port = 0;
-    if (parse_size(rest.substr(colon + 1), 1, 65535, port)) {
+    if (parse_size(authority.substr(colon + 1), 1, 65535, port)) {
       return "\"" + v + "\" has an invalid port";
     }
   }
-  out = "tcp://" + rest;  // Paho's name for plain MQTT over TCP
+  out = scheme + "://" + rest;
   return std::nullopt;
+}
+
+// A file the proxy will read (a certificate or key): it must exist and be readable now.
+std::function<Problem(Config&, const std::string&)> readable_file(std::string Config::*field) {
+  return [field](Config& c, const std::string& v) -> Problem {
+    if (::access(v.c_str(), R_OK) != 0) return "cannot read \"" + v + "\"";
+    c.*field = v;
+    return std::nullopt;
+  };
 }
 
 Problem parse_channels(const std::string& v, std::vector<std::string>& out) {
@@ -89,6 +106,28 @@ const std::vector<Setting>& settings() {
   static const std::vector<Setting> table = {
       {"PROPLET_MQTT_ADDRESS", "--mqtt-address", "tcp://localhost:1883", "MQTT broker address",
        [](Config& c, const std::string& v) { return parse_mqtt_address(v, c.mqtt_address); }},
+      {"PROXY_MQTT_VERSION", "--mqtt-version", "3.1.1", "MQTT protocol version: 3.1.1 or 5",
+       [](Config& c, const std::string& v) -> Problem {
+         if (v == "3.1.1" || v == "3" || v == "4") {
+           c.mqtt_version = 4;
+         } else if (v == "5") {
+           c.mqtt_version = 5;
+         } else {
+           return "\"" + v + "\" is not 3.1.1 or 5";
+         }
+         return std::nullopt;
+       }},
+      {"PROXY_MQTT_CA_FILE", "--mqtt-ca-file", "",
+       "CA certificates (PEM) to verify the broker with ssl:// and wss:// (default: the system's)",
+       readable_file(&Config::mqtt_ca_file)},
+      {"PROXY_MQTT_CERT_FILE", "--mqtt-cert-file", "",
+       "client certificate (PEM) for mutual TLS with the broker",
+       readable_file(&Config::mqtt_cert_file)},
+      {"PROXY_MQTT_KEY_FILE", "--mqtt-key-file", "", "private key (PEM) of --mqtt-cert-file",
+       readable_file(&Config::mqtt_key_file)},
+      {"PROXY_MQTT_TLS_INSECURE", "--mqtt-tls-insecure", "false",
+       "skip verifying the broker's certificate and host name (testing only)",
+       [](Config& c, const std::string& v) { return parse_bool(v, c.mqtt_tls_insecure); }},
       {"PROPLET_THING_ID", "--thing-id", "", "MQTT client id and username",
        verbatim(&Config::thing_id)},
       {"PROPLET_THING_KEY", "--thing-key", "", "MQTT password", verbatim(&Config::thing_key), 0,
@@ -206,6 +245,12 @@ Expected<Config> load_config(const EnvLookup& env, const FlagValues& flags, Comm
       return Error{"invalid_config", name + ": " + *problem};
     }
   }
+  if (config.mqtt_cert_file.empty() != config.mqtt_key_file.empty()) {
+    return Error{"invalid_config",
+                 std::string(config.mqtt_cert_file.empty() ? "PROXY_MQTT_CERT_FILE"
+                                                           : "PROXY_MQTT_KEY_FILE") +
+                     ": a client certificate and its key go together"};
+  }
   if (config.authenticate && config.registry_token.empty() &&
       (config.registry_username.empty() || config.registry_password.empty())) {
     return Error{"invalid_config",
@@ -213,6 +258,21 @@ Expected<Config> load_config(const EnvLookup& env, const FlagValues& flags, Comm
                  "password (or PROXY_REGISTRY_TOKEN) are set"};
   }
   return config;
+}
+
+mqtt::ClientOptions mqtt_client_options(const Config& c, std::string client_id) {
+  mqtt::ClientOptions o;
+  o.address = c.mqtt_address;
+  o.client_id = std::move(client_id);
+  o.username = c.thing_id;
+  o.password = c.thing_key;
+  o.max_buffered = static_cast<int>(std::max<std::size_t>(1000, c.chunk_window * 2));
+  o.version = c.mqtt_version;
+  o.ca_file = c.mqtt_ca_file;
+  o.cert_file = c.mqtt_cert_file;
+  o.key_file = c.mqtt_key_file;
+  o.tls_insecure = c.mqtt_tls_insecure;
+  return o;
 }
 
 std::string describe_config(const EnvLookup& env, const FlagValues& flags) {

@@ -12,12 +12,18 @@
 #include <vector>
 
 #include "nodes/error.hpp"
+#include "nodes/mqtt/mqtt_client.hpp"
 #include "nodes/oci/registry_client.hpp"
 
 namespace pp {
 
 struct Config {
   std::string mqtt_address = "tcp://localhost:1883";
+  int mqtt_version = 4;  // 4: 3.1.1, 5: MQTT 5
+  std::string mqtt_ca_file;
+  std::string mqtt_cert_file;
+  std::string mqtt_key_file;
+  bool mqtt_tls_insecure = false;
   std::string thing_id;               // MQTT client id and username
   std::string thing_key;              // MQTT password
   std::vector<std::string> channels;  // {"+"}: every channel
@@ -62,6 +68,9 @@ using FlagValues = std::map<std::string, std::string>;
 // Error message: "<--flag or VARIABLE, whichever supplied the value>: <what is wrong>".
 Expected<Config> load_config(const EnvLookup& env, const FlagValues& flags = {},
                              Command command = kServe);
+
+// How to reach the broker, for the proxy and for the pull client alike.
+mqtt::ClientOptions mqtt_client_options(const Config& config, std::string client_id);
 
 // The effective configuration, one "VARIABLE=value  (source)" line per setting, secrets redacted.
 std::string describe_config(const EnvLookup& env, const FlagValues& flags);

@@ -103,9 +103,8 @@ int run_pull(const Config& config, const std::string& reference, const std::stri
   }
   const std::string server_topic = mqtt::Topics::server(channel);
   Reassembly r;
-  mqtt::Client client(mqtt::ClientOptions{config.mqtt_address,
-                                          "propeller-proxy-pull-" + std::to_string(getpid()),
-                                          config.thing_id, config.thing_key});
+  mqtt::Client client(
+      mqtt_client_options(config, "propeller-proxy-pull-" + std::to_string(getpid())));
   client.on_message([&](std::string topic, std::string payload) {
     if (topic == server_topic) {
       on_chunk(r, reference, payload);

@@ -60,10 +60,8 @@ int pp::run_serve(const Config& config) {
       http,
       pp::oci::RegistryOptions{config.registry_url, config.authenticate, config.registry_username,
                                config.registry_password, config.registry_token});
-  pp::mqtt::Client mqtt(pp::mqtt::ClientOptions{
-      config.mqtt_address, config.thing_id.empty() ? default_client_id() : config.thing_id,
-      config.thing_id, config.thing_key, 30,
-      static_cast<int>(std::max<std::size_t>(1000, config.chunk_window * 2))});
+  pp::mqtt::Client mqtt(
+      mqtt_client_options(config, config.thing_id.empty() ? default_client_id() : config.thing_id));
   Metrics metrics;
   http.set_latency_observer([&metrics](double s) { metrics.registry_seconds.observe(s); });
   pp::Pipeline pipeline(pp::PipelineOptions{config.chunk_size, config.chunk_window,

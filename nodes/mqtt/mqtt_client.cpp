@@ -40,6 +40,27 @@ void on_subscribe_failure(void* context, MQTTAsync_failureData*) {
 void on_connection_lost(void* context, char* cause) {
   self(context).handle_lost(cause);
 }
+
+// MQTT 5 reports the broker's reason codes; 0x80 and above are refusals.
+constexpr int kFirstFailureReason = 0x80;
+void on_connect_success5(void* context, MQTTAsync_successData5*) {
+  self(context).handle_connected();
+}
+void on_connect_failure5(void* context, MQTTAsync_failureData5* data) {
+  const char* reason = "connection refused";
+  if (data && data->message) {
+    reason = data->message;
+  } else if (data) {
+    reason = MQTTReasonCode_toString(data->reasonCode);
+  }
+  self(context).handle_connect_failed(reason);
+}
+void on_subscribe_success5(void* context, MQTTAsync_successData5* data) {
+  self(context).handle_subscribed(!data || data->reasonCode < kFirstFailureReason);
+}
+void on_subscribe_failure5(void* context, MQTTAsync_failureData5*) {
+  self(context).handle_subscribed(false);
+}
 int on_message_arrived(void* context, char* topic, int topic_len, MQTTAsync_message* message) {
   return self(context).handle_message(topic, topic_len, message);
 }
@@ -57,13 +78,42 @@ void on_publish_failure(void* context, MQTTAsync_failureData* data) {
   if (data && data->message) reason += ": " + std::string(data->message);
   ctx->done(false, std::move(reason));
 }
+void on_publish_success5(void* context, MQTTAsync_successData5* data) {
+  std::unique_ptr<PublishContext> ctx(static_cast<PublishContext*>(context));
+  if (data && data->reasonCode >= kFirstFailureReason) {
+    ctx->done(false, std::string("the broker refused the publish: ") +
+                         MQTTReasonCode_toString(data->reasonCode));
+  } else {
+    ctx->done(true, {});
+  }
+}
+void on_publish_failure5(void* context, MQTTAsync_failureData5* data) {
+  std::unique_ptr<PublishContext> ctx(static_cast<PublishContext*>(context));
+  std::string reason = "publish failed";
+  if (data) reason += std::string(": ") + MQTTReasonCode_toString(data->reasonCode);
+  if (data && data->message) reason += " (" + std::string(data->message) + ")";
+  ctx->done(false, std::move(reason));
+}
 
-// The port of "tcp://host:port" (1883 when absent).
+bool uses_tls(const std::string& address) {
+  return address.starts_with("ssl://") || address.starts_with("wss://") ||
+         address.starts_with("mqtts://");
+}
+
+// The port of "scheme://host[:port][/path]" (when absent: 1883, 8883 with TLS, 80 and 443 for
+// WebSockets).
 int broker_port(const std::string& address) {
-  const auto colon = address.rfind(':');
-  const auto slash = address.rfind('/');
-  if (colon == std::string::npos || (slash != std::string::npos && colon < slash)) return 1883;
-  return std::atoi(address.c_str() + colon + 1);
+  const auto scheme_end = address.find("://");
+  const std::string scheme = scheme_end == std::string::npos ? "" : address.substr(0, scheme_end);
+  std::string authority = address.substr(scheme_end == std::string::npos ? 0 : scheme_end + 3);
+  authority = authority.substr(0, authority.find('/'));
+  const auto colon = authority.rfind(':');
+  if (colon != std::string::npos && authority.back() != ']') {
+    return std::atoi(authority.c_str() + colon + 1);
+  }
+  if (scheme == "ws") return 80;
+  if (scheme == "wss") return 443;
+  return scheme == "ssl" || scheme == "mqtts" ? 8883 : 1883;
 }
 
 int peer_port(int fd) {
@@ -99,7 +149,7 @@ void disable_nagle_to_port(int port) {
 
 Client::Client(ClientOptions options) : options_(std::move(options)) {
   MQTTAsync_createOptions create = MQTTAsync_createOptions_initializer;
-  create.MQTTVersion = MQTTVERSION_3_1_1;
+  create.MQTTVersion = options_.version == 5 ? MQTTVERSION_5 : MQTTVERSION_3_1_1;
   create.maxBufferedMessages = options_.max_buffered;
   MQTTAsync client = nullptr;
   const int rc =
@@ -142,18 +192,37 @@ void Client::retry_connects() {
 }
 
 void Client::connect() {
+  const bool v5 = options_.version == 5;
   MQTTAsync_connectOptions opts = MQTTAsync_connectOptions_initializer;
+  if (v5) {
+    const MQTTAsync_connectOptions init5 = MQTTAsync_connectOptions_initializer5;
+    opts = init5;
+    opts.cleanstart = 1;
+    opts.onSuccess5 = on_connect_success5;
+    opts.onFailure5 = on_connect_failure5;
+  } else {
+    opts.cleansession = 1;
+    opts.onSuccess = on_connect_success;
+    opts.onFailure = on_connect_failure;
+  }
   opts.keepAliveInterval = options_.keepalive_s;
-  opts.cleansession = 1;
   opts.automaticReconnect = 1;
   opts.minRetryInterval = 1;
   opts.maxRetryInterval = 30;
   opts.connectTimeout = 10;
   if (!options_.username.empty()) opts.username = options_.username.c_str();
   if (!options_.password.empty()) opts.password = options_.password.c_str();
-  opts.onSuccess = on_connect_success;
-  opts.onFailure = on_connect_failure;
   opts.context = this;
+  // Paho copies these during MQTTAsync_connect.
+  MQTTAsync_SSLOptions ssl = MQTTAsync_SSLOptions_initializer;
+  if (uses_tls(options_.address)) {
+    if (!options_.ca_file.empty()) ssl.trustStore = options_.ca_file.c_str();
+    if (!options_.cert_file.empty()) ssl.keyStore = options_.cert_file.c_str();
+    if (!options_.key_file.empty()) ssl.privateKey = options_.key_file.c_str();
+    ssl.enableServerCertAuth = options_.tls_insecure ? 0 : 1;
+    ssl.verify = options_.tls_insecure ? 0 : 1;  // the host name must match the certificate
+    opts.ssl = &ssl;
+  }
   const int rc = MQTTAsync_connect(client_, &opts);
   if (rc != MQTTASYNC_SUCCESS) handle_connect_failed(MQTTAsync_strerror(rc));
 }
@@ -170,8 +239,13 @@ void Client::handle_connected() {
   log::info("connected to the MQTT broker", {{"broker", options_.address}});
   for (const auto& topic : subscriptions_) {
     MQTTAsync_responseOptions opts = MQTTAsync_responseOptions_initializer;
-    opts.onSuccess = on_subscribe_success;
-    opts.onFailure = on_subscribe_failure;
+    if (options_.version == 5) {
+      opts.onSuccess5 = on_subscribe_success5;
+      opts.onFailure5 = on_subscribe_failure5;
+    } else {
+      opts.onSuccess = on_subscribe_success;
+      opts.onFailure = on_subscribe_failure;
+    }
     opts.context = this;
     const int rc = MQTTAsync_subscribe(client_, topic.c_str(), 1, &opts);
     if (rc != MQTTASYNC_SUCCESS) handle_subscribed(false);
@@ -246,8 +320,13 @@ void Client::publish(const std::string& topic, std::string_view payload, int qos
   msg.payloadlen = static_cast<int>(payload.size());
   msg.qos = qos;
   MQTTAsync_responseOptions opts = MQTTAsync_responseOptions_initializer;
-  opts.onSuccess = on_publish_success;
-  opts.onFailure = on_publish_failure;
+  if (options_.version == 5) {
+    opts.onSuccess5 = on_publish_success5;
+    opts.onFailure5 = on_publish_failure5;
+  } else {
+    opts.onSuccess = on_publish_success;
+    opts.onFailure = on_publish_failure;
+  }
   opts.context = ctx.get();
   const int rc = MQTTAsync_sendMessage(client_, topic.c_str(), &msg, &opts);
   if (rc != MQTTASYNC_SUCCESS) {

@@ -19,7 +19,8 @@ namespace pp::test {
 
 struct Stack {
   Stack() = default;
-  explicit Stack(RegistryOptions registry_options) : registry(std::move(registry_options)) {}
+  explicit Stack(RegistryOptions registry_options, const std::string& broker_config = "")
+      : broker(broker_config), registry(std::move(registry_options)) {}
 
   Mosquitto broker;
   Registry registry;

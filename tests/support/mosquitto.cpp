@@ -31,11 +31,11 @@ std::string config(int port) {
 
 }  // namespace
 
-Mosquitto::Mosquitto() : dir_("pp-mosquitto-"), port_(free_port()) {
+Mosquitto::Mosquitto(const std::string& extra_config) : dir_("pp-mosquitto-"), port_(free_port()) {
   // Started as root, mosquitto drops to user `mosquitto`; it must still be able to reach the
   // config. The log is fine: its fd is opened by us before exec.
   ::chmod(dir_.path().c_str(), 0755);
-  write_file(dir_.file("mosquitto.conf"), config(port_));
+  write_file(dir_.file("mosquitto.conf"), config(port_) + extra_config);
   start();
 }
 

@@ -14,7 +14,8 @@ class Mosquitto {
  public:
   // Starts the broker and waits (10 s) until it accepts connections; throws std::runtime_error
   // with the broker log on failure. The binary is $PP_MOSQUITTO_BIN or /usr/sbin/mosquitto.
-  Mosquitto();
+  // `extra_config` is appended to the generated config (more listeners: TLS, WebSockets).
+  explicit Mosquitto(const std::string& extra_config = "");
   ~Mosquitto() = default;
   Mosquitto(const Mosquitto&) = delete;
   Mosquitto& operator=(const Mosquitto&) = delete;

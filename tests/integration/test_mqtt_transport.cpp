@@ -1,0 +1,140 @@
+// How the proxy reaches the broker: TLS with a verified server, mutual TLS, and MQTT 5, against a
+// real mosquitto with certificates generated for the test.
+#define BOOST_TEST_MODULE mqtt_transport
+#include <sys/stat.h>
+
+#include <boost/test/unit_test.hpp>
+
+#include "tests/integration/stack.hpp"
+
+using namespace pp::test;
+using namespace std::chrono_literals;
+
+namespace {
+
+// A CA, a server certificate for 127.0.0.1/localhost and a client certificate it signed, and an
+// unrelated CA; made with the openssl command line.
+struct Certs {
+  TempDir dir{"pp-certs-"};
+  Certs() {
+    const std::string ec = "-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes";
+    const std::string script =
+        "set -e; cd " + dir.path() + "\n" + "openssl req -x509 " + ec +
+        " -keyout ca.key -out ca.crt -days 2 -subj /CN=pp-test-ca\n" + "openssl req -x509 " + ec +
+        " -keyout other.key -out other.crt -days 2 -subj /CN=other\n" + "openssl req " + ec +
+        " -keyout server.key -out server.csr -subj /CN=localhost\n" +
+        "printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\\n' > server.ext\n" +
+        "openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 2 "
+        "-extfile server.ext -out server.crt\n" +
+        "openssl req " + ec + " -keyout client.key -out client.csr -subj /CN=proxy\n" +
+        "openssl x509 -req -in client.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 2 "
+        "-out client.crt\n" +
+        "chmod 644 *\n";
+    ChildProcess sh({"sh", "-c", script}, {}, dir.file("openssl.log"));
+    if (sh.wait_exit(60s).value_or(-1) != 0) throw std::runtime_error(sh.log());
+    ::chmod(dir.path().c_str(), 0755);  // mosquitto drops to its own user
+  }
+  std::string file(const char* name) const { return dir.file(name); }
+};
+
+// mosquitto with a TLS listener and a mutual-TLS listener beside its plain one.
+struct SecureStack {
+  Certs certs;
+  int tls_port = free_port();
+  int mtls_port = free_port();
+  Stack s{RegistryOptions{}, listeners()};
+
+  std::string listeners() const {
+    const std::string keys = "cafile " + certs.file("ca.crt") + "\ncertfile " +
+                             certs.file("server.crt") + "\nkeyfile " + certs.file("server.key") +
+                             "\n";
+    return "listener " + std::to_string(tls_port) + " 127.0.0.1\n" + keys + "listener " +
+           std::to_string(mtls_port) + " 127.0.0.1\n" + keys + "require_certificate true\n";
+  }
+
+  // Starts a proxy on `address` with `extra` settings; true once it reports being ready.
+  bool proxy_ready(const std::string& address, std::vector<std::string> extra,
+                   std::chrono::seconds timeout = 10s) {
+    extra.insert(extra.begin(),
+                 {"PROPLET_MQTT_ADDRESS=" + address, "PROPLET_CHANNEL_ID=" + s.channel,
+                  "PROXY_REGISTRY_URL=" + s.registry.url()});
+    s.stop_proxy();
+    s.proxy.emplace(extra, /*wait_ready=*/false);
+    return s.proxy->wait_log("info ready subscriptions=", timeout);
+  }
+
+  void expect_delivery(const std::string& repo) {
+    const std::string wasm = random_wasm(300'000, repo.size());
+    s.pusher.push_wasm(repo, "v1", wasm);
+    PropletClient client(s.broker.url(), s.channel);
+    client.request(s.ref(repo, "v1"));
+    BOOST_TEST((client.wait_complete(s.ref(repo, "v1"), 10s) == std::optional<std::string>(wasm)));
+  }
+};
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(tls_with_a_verified_broker) {
+  SecureStack t;
+  const std::string port = std::to_string(t.tls_port);
+  for (const std::string& address : {"ssl://127.0.0.1:" + port, "mqtts://localhost:" + port}) {
+    BOOST_TEST_CONTEXT(address) {
+      BOOST_TEST_REQUIRE(t.proxy_ready(address, {"PROXY_MQTT_CA_FILE=" + t.certs.file("ca.crt")}));
+      t.expect_delivery("tls" + std::to_string(address.size()));
+    }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(an_untrusted_broker_is_refused_unless_insecure) {
+  SecureStack t;
+  const std::string address = "ssl://127.0.0.1:" + std::to_string(t.tls_port);
+  BOOST_TEST(!t.proxy_ready(address, {"PROXY_MQTT_CA_FILE=" + t.certs.file("other.crt")}, 4s));
+  BOOST_TEST(t.s.proxy->log().find("cannot connect to the MQTT broker") != std::string::npos);
+  BOOST_TEST(t.proxy_ready(address, {"PROXY_MQTT_CA_FILE=" + t.certs.file("other.crt"),
+                                     "PROXY_MQTT_TLS_INSECURE=true"}));
+  t.expect_delivery("insecure");
+}
+
+BOOST_AUTO_TEST_CASE(mutual_tls) {
+  SecureStack t;
+  const std::string address = "ssl://127.0.0.1:" + std::to_string(t.mtls_port);
+  BOOST_TEST(!t.proxy_ready(address, {"PROXY_MQTT_CA_FILE=" + t.certs.file("ca.crt")}, 4s));
+  BOOST_TEST_REQUIRE(t.proxy_ready(address, {"PROXY_MQTT_CA_FILE=" + t.certs.file("ca.crt"),
+                                             "PROXY_MQTT_CERT_FILE=" + t.certs.file("client.crt"),
+                                             "PROXY_MQTT_KEY_FILE=" + t.certs.file("client.key")}));
+  t.expect_delivery("mtls");
+}
+
+BOOST_AUTO_TEST_CASE(mqtt_5) {
+  SecureStack t;
+  BOOST_TEST_REQUIRE(t.proxy_ready(t.s.broker.url(), {"PROXY_MQTT_VERSION=5"}));
+  t.expect_delivery("five");
+  // And over TLS with MQTT 5 at QoS 2.
+  BOOST_TEST_REQUIRE(t.proxy_ready("ssl://127.0.0.1:" + std::to_string(t.tls_port),
+                                   {"PROXY_MQTT_VERSION=5", "PROXY_MQTT_QOS=2",
+                                    "PROXY_MQTT_CA_FILE=" + t.certs.file("ca.crt")}));
+  t.expect_delivery("five-tls");
+}
+
+BOOST_AUTO_TEST_CASE(tls_settings_are_validated_at_start) {
+  Certs certs;
+  struct Case {
+    std::vector<std::string> env;
+    std::string names;
+  };
+  const Case cases[] = {
+      {{"PROXY_MQTT_CA_FILE=/nonexistent/ca.crt"}, "PROXY_MQTT_CA_FILE:"},
+      {{"PROXY_MQTT_CERT_FILE=" + certs.file("client.crt")}, "PROXY_MQTT_KEY_FILE:"},
+      {{"PROXY_MQTT_VERSION=4.5"}, "PROXY_MQTT_VERSION:"},
+      {{"PROPLET_MQTT_ADDRESS=ssl://"}, "PROPLET_MQTT_ADDRESS:"},
+  };
+  for (const auto& c : cases) {
+    BOOST_TEST_CONTEXT(c.names) {
+      std::vector<std::string> env = {"PROPLET_CHANNEL_ID=c", "PROXY_REGISTRY_URL=http://r:5000"};
+      env.insert(env.end(), c.env.begin(), c.env.end());
+      ProxyProcess p(env, /*wait_ready=*/false);
+      BOOST_TEST(p.process().wait_exit(10s).value_or(-1) == 2);
+      BOOST_TEST(p.log().find(c.names) != std::string::npos, p.log());
+    }
+  }
+}
