@@ -6,6 +6,7 @@
 #include <boost/test/unit_test.hpp>
 
 #include "tests/integration/stack.hpp"
+#include "tests/support/ws_relay.hpp"
 
 using namespace pp::test;
 using namespace std::chrono_literals;
@@ -103,6 +104,13 @@ BOOST_AUTO_TEST_CASE(mutual_tls) {
                                              "PROXY_MQTT_CERT_FILE=" + t.certs.file("client.crt"),
                                              "PROXY_MQTT_KEY_FILE=" + t.certs.file("client.key")}));
   t.expect_delivery("mtls");
+}
+
+BOOST_AUTO_TEST_CASE(websockets) {
+  SecureStack t;
+  WebSocketRelay relay(t.s.broker.port());
+  BOOST_TEST_REQUIRE(t.proxy_ready("ws://127.0.0.1:" + std::to_string(relay.port()) + "/mqtt", {}));
+  t.expect_delivery("ws");
 }
 
 BOOST_AUTO_TEST_CASE(mqtt_5) {
