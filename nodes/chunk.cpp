@@ -4,6 +4,8 @@
 #include <charconv>
 #include <cstring>
 
+#include "nodes/json_text.hpp"
+
 namespace pp {
 
 std::uint64_t total_chunks(std::uint64_t size, std::size_t chunk_size) {
@@ -94,40 +96,6 @@ std::optional<std::string> base64_decode(std::string_view text) {
     if (pad < 1) out.push_back(static_cast<char>(v & 0xff));
   }
   return out;
-}
-
-void append_json_string(std::string& out, std::string_view s) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  out.push_back('"');
-  for (const char c : s) {
-    const auto u = static_cast<unsigned char>(c);
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      default:
-        if (u < 0x20) {
-          out += "\\u00";
-          out.push_back(kHex[u >> 4]);
-          out.push_back(kHex[u & 15]);
-        } else {
-          out.push_back(c);
-        }
-    }
-  }
-  out.push_back('"');
 }
 
 namespace {

@@ -9,6 +9,8 @@
 #include <string>
 #include <string_view>
 
+#include "nodes/json_text.hpp"
+
 namespace pp {
 
 // ceil(size / chunk_size), and 1 for a zero-byte blob (it still gets one chunk with empty data).
@@ -23,9 +25,6 @@ void base64_encode(const unsigned char* in, std::size_t n, char* out);
 
 // Strict standard base64 (padding required, no whitespace); nullopt for anything else.
 std::optional<std::string> base64_decode(std::string_view text);
-
-// Appends `s` to `out` as a JSON string literal, quotes included.
-void append_json_string(std::string& out, std::string_view s);
 
 // Frames the chunks of one blob:
 // {"app_name":…,"chunk_idx":i,"total_chunks":n,"digest":…,"size":…,"data":"<base64>"}

@@ -2,32 +2,16 @@
 
 #include <spdlog/sinks/stdout_sinks.h>
 
+#include <algorithm>
 #include <atomic>
+
+#include "nodes/json_text.hpp"
 
 namespace pp::log {
 
 namespace {
 
 std::atomic<bool> g_json{false};
-
-void append_json_string(std::string& out, std::string_view s) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  out.push_back('"');
-  for (const char c : s) {
-    const auto u = static_cast<unsigned char>(c);
-    if (c == '"' || c == '\\') {
-      out.push_back('\\');
-      out.push_back(c);
-    } else if (u < 0x20) {
-      out += "\\u00";
-      out.push_back(kHex[u >> 4]);
-      out.push_back(kHex[u & 15]);
-    } else {
-      out.push_back(c);
-    }
-  }
-  out.push_back('"');
-}
 
 // logfmt: bare when the value is a plain token, quoted (with \" and \\ escapes) otherwise.
 void append_logfmt_value(std::string& out, std::string_view v) {
