@@ -171,6 +171,15 @@ const std::vector<Setting>& settings() {
        [](Config& c, const std::string& v) { return parse_size(v, 1, 10000, c.chunk_window); }},
       {"PROXY_MAX_TRANSFERS", "--max-transfers", "16", "transfers in progress at once",
        [](Config& c, const std::string& v) { return parse_size(v, 1, 10000, c.max_transfers); }},
+      {"PROXY_MAX_BLOB_SIZE", "--max-blob-size", "104857600",
+       "largest module served, in bytes (a proplet's own limit is 100 MiB); larger ones are "
+       "refused with too_large before any download",
+       [](Config& c, const std::string& v) {
+         std::size_t n = 0;
+         auto p = parse_size(v, 1, std::size_t{1} << 40, n);
+         c.max_blob_size = n;
+         return p;
+       }},
       {"PROXY_MQTT_QOS", "--mqtt-qos", "1", "QoS of chunk publishes (0, 1 or 2)",
        [](Config& c, const std::string& v) -> Problem {
          std::size_t qos = 0;

@@ -59,13 +59,17 @@ int pp::run_serve(const Config& config) {
   pp::oci::RegistryClient registry(
       http,
       pp::oci::RegistryOptions{config.registry_url, config.authenticate, config.registry_username,
-                               config.registry_password, config.registry_token});
+                               config.registry_password, config.registry_token, "propeller-proxy",
+                               process_environment()});
   pp::mqtt::Client mqtt(
       mqtt_client_options(config, config.thing_id.empty() ? default_client_id() : config.thing_id));
   Metrics metrics;
   http.set_latency_observer([&metrics](double s) { metrics.registry_seconds.observe(s); });
-  pp::Pipeline pipeline(pp::PipelineOptions{config.chunk_size, config.chunk_window,
-                                            config.max_transfers, config.mqtt_qos},
+  pp::Pipeline pipeline(pp::PipelineOptions{.chunk_size = config.chunk_size,
+                                            .window = config.chunk_window,
+                                            .max_transfers = config.max_transfers,
+                                            .max_blob_size = config.max_blob_size,
+                                            .qos = config.mqtt_qos},
                         registry, mqtt, metrics);
 
   std::atomic<bool> accepting{true};

@@ -13,7 +13,7 @@ ChunkCutter::ChunkCutter(TransferPtr transfer, ChunkWindow& window, oci::Registr
       emit_(std::move(emit)) {}
 
 void ChunkCutter::begin() {
-  exchange_ = registry_.fetch_blob(transfer_->ref, transfer_->blob.digest, shared_from_this());
+  download_ = registry_.fetch_blob(transfer_->ref, transfer_->blob.digest, shared_from_this());
 }
 
 bool ChunkCutter::take_credit() {
@@ -41,7 +41,7 @@ void ChunkCutter::on_credit() {
   }
   if (transfer_->failed.load()) {
     if (!ended_) {
-      registry_.io().cancel(exchange_);  // on_end follows with the failure
+      download_->cancel();  // on_end follows with the failure
     } else {
       fail(Error{errc::shutting_down, "transfer cancelled"});
     }
@@ -55,7 +55,7 @@ void ChunkCutter::on_credit() {
   if (ended_) {
     finish();
   } else {
-    registry_.io().resume(exchange_);
+    download_->resume();
   }
 }
 

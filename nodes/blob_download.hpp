@@ -48,7 +48,7 @@ class ChunkCutter : public oci::BlobSink, public std::enable_shared_from_this<Ch
   std::atomic<std::uint64_t>& seq_;
   Emit emit_;
 
-  oci::HttpIo::Id exchange_ = 0;
+  std::shared_ptr<oci::RegistryClient::Call> download_;
   std::string current_;      // the chunk being filled
   bool has_credit_ = false;  // current_ holds a window credit
   bool waiting_ = false;     // a credit has been asked for and not yet granted

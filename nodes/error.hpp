@@ -18,14 +18,16 @@ struct Error {
 namespace errc {
 inline constexpr const char* invalid_request = "invalid_request";
 inline constexpr const char* invalid_reference = "invalid_reference";
-inline constexpr const char* manifest_unknown = "manifest_unknown";
-inline constexpr const char* blob_unknown = "blob_unknown";
-inline constexpr const char* unauthorized = "unauthorized";
+inline constexpr const char* not_found = "not_found";        // no such repository, tag or blob
+inline constexpr const char* unauthorized = "unauthorized";  // 401: no or wrong credentials
+inline constexpr const char* forbidden = "forbidden";        // 403: the credentials lack access
 inline constexpr const char* registry_unavailable = "registry_unavailable";
 inline constexpr const char* registry_error = "registry_error";
 inline constexpr const char* invalid_manifest = "invalid_manifest";
 inline constexpr const char* unsupported_manifest = "unsupported_manifest";
-inline constexpr const char* no_layer = "no_layer";
+inline constexpr const char* no_matching_platform = "no_matching_platform";
+inline constexpr const char* no_wasm_layer = "no_wasm_layer";
+inline constexpr const char* too_large = "too_large";
 inline constexpr const char* size_mismatch = "size_mismatch";
 inline constexpr const char* digest_mismatch = "digest_mismatch";
 inline constexpr const char* publish_failed = "publish_failed";

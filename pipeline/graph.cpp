@@ -200,6 +200,14 @@ void Pipeline::Graph::on_layer_select(
         t, Error{layer.error().code, "manifest " + t->ref.str() + ": " + layer.error().message}});
     return;
   }
+  if (layer->size > options.max_blob_size) {
+    std::get<1>(out).try_put(
+        TransferFailed{t, Error{errc::too_large, "blob " + layer->digest + " of " + t->ref.str() +
+                                                     " is " + std::to_string(layer->size) +
+                                                     " bytes, over PROXY_MAX_BLOB_SIZE (" +
+                                                     std::to_string(options.max_blob_size) + ")"}});
+    return;
+  }
   t->manifest_digest = m.manifest->digest;
   t->blob = std::move(layer).value();
   t->total_chunks = total_chunks(t->blob.size, t->chunk_size);

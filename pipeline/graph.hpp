@@ -16,8 +16,9 @@ namespace pp {
 
 struct PipelineOptions {
   std::size_t chunk_size = 512000;
-  std::size_t window = 10;         // chunks in flight, across all transfers
-  std::size_t max_transfers = 16;  // transfers past the request stage at once
+  std::size_t window = 10;                          // chunks in flight, across all transfers
+  std::size_t max_transfers = 16;                   // transfers past the request stage at once
+  std::uint64_t max_blob_size = 100 * 1024 * 1024;  // larger modules are refused before download
   int qos = 1;
 };
 

@@ -214,7 +214,7 @@ Expected<Manifest> parse_manifest(std::string_view body, std::string_view conten
 }
 
 Expected<Descriptor> select_wasm_layer(const Manifest& manifest) {
-  if (manifest.layers.empty()) return Error{errc::no_layer, "manifest has no layers"};
+  if (manifest.layers.empty()) return Error{errc::no_wasm_layer, "manifest has no layers"};
   for (const auto& layer : manifest.layers) {
     const std::string type = normalize_media_type(layer.media_type);
     for (const char* wasm_type : wasm_layer_media_types) {

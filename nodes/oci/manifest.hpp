@@ -56,7 +56,7 @@ bool is_index_media_type(std::string_view media_type);
 Expected<Manifest> parse_manifest(std::string_view body, std::string_view content_type);
 
 // The wasm layer: the first layer with a wasm media type, else the largest layer (the first of
-// equals). errc::no_layer when the manifest has no layers.
+// equals). errc::no_wasm_layer when the manifest has no layers.
 Expected<Descriptor> select_wasm_layer(const Manifest& manifest);
 
 // "sha256:" followed by exactly 64 lowercase hex digits.

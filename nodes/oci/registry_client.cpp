@@ -39,7 +39,7 @@ class BufferedExchange : public HttpHandler {
   void on_done(const HttpHead& head, std::optional<std::string> transport_error) override {
     if (oversized_) {
       done_(head, {},
-            Error{errc::invalid_manifest,
+            Error{errc::too_large,
                   what_ + " is larger than " + std::to_string(limit_ / (1024 * 1024)) + " MiB"});
     } else if (transport_error) {
       done_(head, {}, Error{errc::registry_unavailable, what_ + ": " + *transport_error});
@@ -72,7 +72,7 @@ class BlobExchange : public HttpHandler {
     if (transport_error) {
       sink_->on_end(Error{errc::registry_unavailable, what_ + ": " + *transport_error});
     } else if (!is_success(head.status)) {
-      sink_->on_end(registry_error(head.status, error_body_, what_, errc::blob_unknown));
+      sink_->on_end(registry_error(head.status, error_body_, what_));
     } else {
       sink_->on_end(std::nullopt);
     }
@@ -137,13 +137,25 @@ bool is_valid_host(std::string_view host_port) {
 
 }  // namespace
 
-Error registry_error(long status, std::string_view body, std::string_view what,
-                     const char* not_found_code) {
+Error registry_error(long status, std::string_view body, std::string_view what) {
   std::string message = std::string(what) + ": HTTP " + std::to_string(status);
   if (const auto text = registry_error_text(body); !text.empty()) message += " (" + text + ")";
+  // A hint on what to change, for the errors a user can act on.
   const char* code = errc::registry_error;
-  if (status == 401 || status == 403) code = errc::unauthorized;
-  if (status == 404) code = not_found_code;
+  if (status == 401) {
+    code = errc::unauthorized;
+    message +=
+        "; set PROXY_REGISTRY_USERNAME/PASSWORD (or PROXY_REGISTRY_TOKEN), or log in to the "
+        "registry in an auth file the proxy reads";
+  } else if (status == 403) {
+    code = errc::forbidden;
+    message += "; the credentials are valid but lack pull access to this repository";
+  } else if (status == 404) {
+    code = errc::not_found;
+    message += "; check the repository name and tag";
+  } else if (status == 429) {
+    message += "; the registry is rate-limiting this client";
+  }
   return Error{code, std::move(message)};
 }
 
@@ -177,7 +189,7 @@ Expected<RegistryUrl> parse_registry_url(std::string_view text) {
 }
 
 RegistryClient::RegistryClient(HttpIo& io, RegistryOptions options)
-    : io_(io), options_(std::move(options)) {}
+    : io_(io), options_(std::move(options)), auth_(io_, options_, options_.env) {}
 
 HttpRequest RegistryClient::request_for(const Reference& ref, std::string path) const {
   HttpRequest req;
@@ -187,16 +199,91 @@ HttpRequest RegistryClient::request_for(const Reference& ref, std::string path) 
       own_registry ? options_.url.scheme : (is_loopback_host(ref.registry) ? "http" : "https");
   req.url = scheme + "://" + ref.registry + path;
   req.headers.push_back("User-Agent: " + options_.user_agent);
-  // Credentials belong to PROXY_REGISTRY_URL's host and are never sent anywhere else.
-  if (own_registry) {
-    if (!options_.token.empty()) {
-      req.headers.push_back("Authorization: Bearer " + options_.token);
-    } else if (options_.authenticate && !options_.username.empty()) {
-      req.username = options_.username;
-      req.password = options_.password;
-    }
-  }
   return req;
+}
+
+struct RegistryClient::Attempts : RegistryClient::Call, std::enable_shared_from_this<Attempts> {
+  RegistryClient& client;
+  Reference ref;
+  HttpRequest request;  // as built, without authorisation
+  std::shared_ptr<HttpHandler> receiver;
+  std::function<void(Error)> fail;
+  HttpIo::Id id = 0;
+  bool challenged = false;
+
+  Attempts(RegistryClient& c, Reference r, HttpRequest q, std::shared_ptr<HttpHandler> h,
+           std::function<void(Error)> f)
+      : client(c),
+        ref(std::move(r)),
+        request(std::move(q)),
+        receiver(std::move(h)),
+        fail(std::move(f)) {}
+
+  void send();
+  void resume() override { client.io_.resume(id); }
+  void cancel() override { client.io_.cancel(id); }
+};
+
+namespace {
+
+// Hands everything to the receiver except a first 401 that carries a challenge: that one is held
+// back while the challenge is met, and the request sent again.
+class ChallengeGate : public HttpHandler {
+ public:
+  ChallengeGate(std::shared_ptr<RegistryClient::Call> attempts, std::shared_ptr<HttpHandler> inner,
+                std::function<bool(const HttpHead&)> intercept,
+                std::function<void(const HttpHead&)> on_challenge)
+      : attempts_(std::move(attempts)),
+        inner_(std::move(inner)),
+        intercept_(std::move(intercept)),
+        on_challenge_(std::move(on_challenge)) {}
+
+  std::size_t on_body(const HttpHead& head, const char* data, std::size_t size) override {
+    if (intercept_(head)) return size;  // the challenge's error document: not the receiver's
+    return inner_->on_body(head, data, size);
+  }
+  void on_done(const HttpHead& head, std::optional<std::string> error) override {
+    if (!error && intercept_(head)) return on_challenge_(head);
+    inner_->on_done(head, std::move(error));
+  }
+
+ private:
+  std::shared_ptr<RegistryClient::Call> attempts_;  // keeps the attempts alive while in flight
+  std::shared_ptr<HttpHandler> inner_;
+  std::function<bool(const HttpHead&)> intercept_;
+  std::function<void(const HttpHead&)> on_challenge_;
+};
+
+}  // namespace
+
+void RegistryClient::Attempts::send() {
+  HttpRequest attempt = request;
+  client.auth_.authorize(attempt, ref);
+  auto self = shared_from_this();
+  auto gate = std::make_shared<ChallengeGate>(
+      self, receiver,
+      [self](const HttpHead& head) {
+        return !self->challenged && head.status == 401 && !head.www_authenticate.empty();
+      },
+      [self](const HttpHead& head) {
+        self->challenged = true;
+        self->client.auth_.meet(self->ref, head.www_authenticate,
+                                [self](std::optional<Error> error) {
+                                  if (error) return self->fail(std::move(*error));
+                                  self->send();
+                                });
+      });
+  id = client.io_.start(std::move(attempt), std::move(gate));
+}
+
+std::shared_ptr<RegistryClient::Call> RegistryClient::send(const Reference& ref,
+                                                           HttpRequest request,
+                                                           std::shared_ptr<HttpHandler> receiver,
+                                                           std::function<void(Error)> fail) {
+  auto attempts = std::make_shared<Attempts>(*this, ref, std::move(request), std::move(receiver),
+                                             std::move(fail));
+  attempts->send();
+  return attempts;
 }
 
 void RegistryClient::fetch_manifest(const Reference& ref, ManifestCallback done) {
@@ -206,11 +293,10 @@ void RegistryClient::fetch_manifest(const Reference& ref, ManifestCallback done)
   const std::string what = "manifest " + ref.str();
   auto handler = std::make_shared<BufferedExchange>(
       kMaxManifestBytes, what,
-      [ref, what, done = std::move(done)](const HttpHead& head, std::string body,
-                                          std::optional<Error> error) {
+      [ref, what, done](const HttpHead& head, std::string body, std::optional<Error> error) {
         if (error) return done(std::move(*error));
         if (!is_success(head.status)) {
-          return done(registry_error(head.status, body, what, errc::manifest_unknown));
+          return done(registry_error(head.status, body, what));
         }
         Sha256 hasher;
         hasher.update(body);
@@ -226,23 +312,26 @@ void RegistryClient::fetch_manifest(const Reference& ref, ManifestCallback done)
         }
         done(ResolvedManifest{std::move(manifest).value(), std::move(digest)});
       });
-  io_.start(std::move(req), std::move(handler));
+  send(ref, std::move(req), std::move(handler), [done](Error e) { done(std::move(e)); });
 }
 
-HttpIo::Id RegistryClient::fetch_blob(const Reference& ref, const std::string& digest,
-                                      std::shared_ptr<BlobSink> sink) {
+std::shared_ptr<RegistryClient::Call> RegistryClient::fetch_blob(const Reference& ref,
+                                                                 const std::string& digest,
+                                                                 std::shared_ptr<BlobSink> sink) {
   HttpRequest req = request_for(ref, "/v2/" + ref.repository + "/blobs/" + digest);
   req.follow_redirects = true;
-  return io_.start(std::move(req), std::make_shared<BlobExchange>(
-                                       std::move(sink), "blob " + digest + " of " + ref.registry +
-                                                            "/" + ref.repository));
+  auto receiver = std::make_shared<BlobExchange>(
+      sink, "blob " + digest + " of " + ref.registry + "/" + ref.repository);
+  return send(ref, std::move(req), std::move(receiver),
+              [sink](Error e) { sink->on_end(std::move(e)); });
 }
 
 void RegistryClient::exchange(
-    HttpRequest request, std::string what,
+    const Reference& ref, HttpRequest request, std::string what,
     std::function<void(const HttpHead&, std::string, std::optional<Error>)> done) {
-  io_.start(std::move(request), std::make_shared<BufferedExchange>(
-                                    kMaxErrorBodyBytes, std::move(what), std::move(done)));
+  send(ref, std::move(request),
+       std::make_shared<BufferedExchange>(kMaxErrorBodyBytes, std::move(what), done),
+       [done](Error e) { done(HttpHead{}, {}, std::move(e)); });
 }
 
 // A monolithic blob upload, one step per registry answer: HEAD (already there?), POST (open an
@@ -267,7 +356,7 @@ struct RegistryClient::BlobUpload : std::enable_shared_from_this<BlobUpload> {
     HttpRequest req = client.request_for(ref, "/v2/" + ref.repository + "/blobs/" + digest);
     req.method = "HEAD";
     client.exchange(
-        std::move(req), what,
+        ref, std::move(req), what,
         [self = shared_from_this()](const HttpHead& head, std::string, std::optional<Error> error) {
           if (error) return self->done(std::move(error));
           if (head.status == 200) return self->done(std::nullopt);
@@ -278,7 +367,7 @@ struct RegistryClient::BlobUpload : std::enable_shared_from_this<BlobUpload> {
   void open_session() {
     HttpRequest req = client.request_for(ref, "/v2/" + ref.repository + "/blobs/uploads/");
     req.method = "POST";
-    client.exchange(std::move(req), what,
+    client.exchange(ref, std::move(req), what,
                     [self = shared_from_this()](const HttpHead& head, std::string body,
                                                 std::optional<Error> error) {
                       if (error) return self->done(std::move(error));
@@ -297,7 +386,7 @@ struct RegistryClient::BlobUpload : std::enable_shared_from_this<BlobUpload> {
     req.method = "PUT";
     req.headers.push_back("Content-Type: application/octet-stream");
     req.body = std::move(bytes);
-    client.exchange(std::move(req), what,
+    client.exchange(ref, std::move(req), what,
                     [self = shared_from_this()](const HttpHead& head, std::string body,
                                                 std::optional<Error> error) {
                       if (error) return self->done(std::move(error));
@@ -307,7 +396,7 @@ struct RegistryClient::BlobUpload : std::enable_shared_from_this<BlobUpload> {
   }
 
   Error refused(const HttpHead& head, std::string_view body) const {
-    return registry_error(head.status, body, "upload of " + what, errc::registry_error);
+    return registry_error(head.status, body, "upload of " + what);
   }
 };
 
@@ -324,16 +413,15 @@ void RegistryClient::push_manifest(const Reference& ref, std::string body,
   put.headers.push_back("Content-Type: " + media_type);
   put.body = std::move(body);
   const std::string what = "manifest " + ref.str();
-  exchange(
-      std::move(put), what,
-      [what, done = std::move(done)](const HttpHead& head, std::string body,
-                                     std::optional<Error> error) {
-        if (error) return done(std::move(error));
-        if (head.status != 201) {
-          return done(registry_error(head.status, body, "upload of " + what, errc::registry_error));
-        }
-        done(std::nullopt);
-      });
+  exchange(ref, std::move(put), what,
+           [what, done = std::move(done)](const HttpHead& head, std::string body,
+                                          std::optional<Error> error) {
+             if (error) return done(std::move(error));
+             if (head.status != 201) {
+               return done(registry_error(head.status, body, "upload of " + what));
+             }
+             done(std::nullopt);
+           });
 }
 
 }  // namespace pp::oci

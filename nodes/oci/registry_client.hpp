@@ -16,6 +16,7 @@
 #include "nodes/oci/http_io.hpp"
 #include "nodes/oci/manifest.hpp"
 #include "nodes/oci/reference.hpp"
+#include "nodes/oci/registry_auth.hpp"
 
 namespace pp::oci {
 
@@ -35,6 +36,8 @@ struct RegistryOptions {
   std::string password;
   std::string token;  // static bearer token
   std::string user_agent = "propeller-proxy";
+  // Where credentials for other registries come from (auth files); empty: nowhere.
+  EnvGet env;
 };
 
 struct ResolvedManifest {
@@ -57,6 +60,15 @@ class RegistryClient {
  public:
   RegistryClient(HttpIo& io, RegistryOptions options);
 
+  // One logical request: sent, and sent once more if the registry's 401 challenge could be met.
+  // Its handle stays valid across those attempts.
+  class Call {
+   public:
+    virtual ~Call() = default;
+    virtual void resume() = 0;  // after the receiver paused (I/O thread)
+    virtual void cancel() = 0;  // ends it with an error to the receiver (I/O thread)
+  };
+
   const std::string& default_registry() const { return options_.url.host; }
   HttpIo& io() { return io_; }
 
@@ -65,10 +77,10 @@ class RegistryClient {
   // it. `done` runs on the I/O thread.
   void fetch_manifest(const Reference& ref, ManifestCallback done);
 
-  // Streams blob `digest` of `ref`'s repository into `sink`. Returns the exchange id for
-  // io().resume() after the sink paused.
-  HttpIo::Id fetch_blob(const Reference& ref, const std::string& digest,
-                        std::shared_ptr<BlobSink> sink);
+  // Streams blob `digest` of `ref`'s repository into `sink`. Call on the I/O thread; the handle
+  // resumes the download after the sink paused.
+  std::shared_ptr<Call> fetch_blob(const Reference& ref, const std::string& digest,
+                                   std::shared_ptr<BlobSink> sink);
 
   using Done = std::function<void(std::optional<Error>)>;
   // Uploads `bytes` (whose digest is `digest`) to `ref`'s repository, unless it is already there.
@@ -79,17 +91,26 @@ class RegistryClient {
 
  private:
   struct BlobUpload;
+  struct Attempts;
+  // The URL of `path` on `ref`'s registry, with the scheme its host gets; no credentials (those are
+  // added per attempt by auth_).
   HttpRequest request_for(const Reference& ref, std::string path) const;
+  // Sends `request` with the registry's authorisation; `receiver` gets the final answer, `fail`
+  // gets the reason when a challenge could not be met.
+  std::shared_ptr<Call> send(const Reference& ref, HttpRequest request,
+                             std::shared_ptr<HttpHandler> receiver,
+                             std::function<void(Error)> fail);
   // Sends a request whose answer matters only by its status (and Location): `done` gets the head.
-  void exchange(HttpRequest request, std::string what,
+  void exchange(const Reference& ref, HttpRequest request, std::string what,
                 std::function<void(const HttpHead&, std::string body, std::optional<Error>)> done);
 
   HttpIo& io_;
   RegistryOptions options_;
+  RegistryAuth auth_;
 };
 
 // Maps a registry's answer to an Error: status, the registry's {"errors":[…]} body, what was asked.
-Error registry_error(long status, std::string_view body, std::string_view what,
-                     const char* not_found_code);
+// 401 unauthorized, 403 forbidden, 404 not_found, else registry_error; with a hint where one helps.
+Error registry_error(long status, std::string_view body, std::string_view what);
 
 }  // namespace pp::oci

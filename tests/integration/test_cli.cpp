@@ -131,7 +131,7 @@ BOOST_AUTO_TEST_CASE(push_then_pull_through_the_proxy) {
   args.insert(args.end(), mqtt.begin(), mqtt.end());
   const Run missing = run(args);
   BOOST_TEST(missing.status == 1);
-  BOOST_TEST(contains(missing.output, "manifest_unknown"), missing.output);
+  BOOST_TEST(contains(missing.output, "not_found"), missing.output);
   BOOST_TEST(!std::filesystem::exists(dir.file("missing.wasm")));
 
   // Nobody answers: a timeout.
@@ -161,7 +161,7 @@ BOOST_AUTO_TEST_CASE(status_messages_tell_the_requester_how_it_ended) {
   const auto failed = client.wait_status(s.ref("st", "nope"), 10s);
   BOOST_TEST_REQUIRE(failed.has_value());
   BOOST_TEST(failed->value("state", "") == "failed");
-  BOOST_TEST(failed->at("error").value("code", "") == "manifest_unknown");
+  BOOST_TEST(failed->at("error").value("code", "") == "not_found");
 
   client.publish_raw(client.request_topic(), R"({"app_name": 42})");
   const auto refused = client.wait_status("", 10s);

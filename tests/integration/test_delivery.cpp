@@ -199,6 +199,19 @@ BOOST_AUTO_TEST_CASE(descriptor_size_that_lies_is_an_error) {
   BOOST_TEST(!client.snapshot(s.ref("lies", "shorter")).complete);
 }
 
+BOOST_AUTO_TEST_CASE(a_blob_over_the_limit_is_refused_before_download) {
+  Stack s;
+  s.pusher.push_wasm("big", "v1", random_wasm(3000, 90));
+  s.start_proxy({"PROXY_MAX_BLOB_SIZE=2999"});
+  PropletClient client(s.broker.url(), s.channel);
+  client.request(s.ref("big", "v1"));
+  const auto status = client.wait_status(s.ref("big", "v1"), kTimeout);
+  BOOST_TEST_REQUIRE(status.has_value());
+  BOOST_TEST(status->at("error").value("code", "") == "too_large");
+  BOOST_TEST(s.registry.count_requests("GET", "/blobs/") == 0);
+  BOOST_TEST(client.snapshot(s.ref("big", "v1")).received == 0u);
+}
+
 BOOST_AUTO_TEST_CASE(bad_requests_are_logged_and_service_continues) {
   Stack s;
   const std::string wasm = random_wasm(2000, 41);
@@ -213,8 +226,8 @@ BOOST_AUTO_TEST_CASE(bad_requests_are_logged_and_service_continues) {
       {"[]", "code=invalid_request error=\"request is not a JSON object\""},
       {R"({"app_name": 7})", "code=invalid_request error=\"\\\"app_name\\\" is not a string\""},
       {R"({"app_name": "UPPER/Case"})", "code=invalid_reference"},
-      {R"({"app_name": ")" + s.registry.host() + R"(/missing:v1"})", "code=manifest_unknown"},
-      {R"({"app_name": ")" + s.registry.host() + R"(/ok:nope"})", "code=manifest_unknown"},
+      {R"({"app_name": ")" + s.registry.host() + R"(/missing:v1"})", "code=not_found"},
+      {R"({"app_name": ")" + s.registry.host() + R"(/ok:nope"})", "code=not_found"},
       {R"({"app_name": "127.0.0.1:1/x:v1"})", "code=registry_unavailable"},
   };
   for (const auto& c : cases)

@@ -16,7 +16,8 @@ BOOST_AUTO_TEST_CASE(a_200_mb_blob_streams_within_100_mb_of_memory) {
     const std::string wasm = random_wasm(size, 2024);
     digest = s.pusher.push_wasm("big", "v1", wasm).digest;
   }
-  s.start_proxy();  // default chunk size and window
+  // Default chunk size and window; the blob limit (100 MiB, a proplet's) raised for this blob.
+  s.start_proxy({"PROXY_MAX_BLOB_SIZE=" + std::to_string(size)});
   PropletClient client(s.broker.url(), s.channel, 1, /*keep_bytes=*/false);
   const std::string app = s.ref("big", "v1");
   client.request(app);

@@ -140,7 +140,7 @@ BOOST_AUTO_TEST_CASE(secrets_never_reach_the_log) {
   client.request(s.ref("private", "v1"));
   BOOST_TEST(client.wait_complete(s.ref("private", "v1"), 10s).has_value());
   client.request(s.ref("private", "missing"));
-  BOOST_TEST(s.proxy->wait_log("code=manifest_unknown", 10s));
+  BOOST_TEST(s.proxy->wait_log("code=not_found", 10s));
   const std::string good_log = s.proxy->log();
   s.stop_proxy();
 
@@ -191,7 +191,7 @@ BOOST_AUTO_TEST_CASE(metrics_count_what_happened) {
   BOOST_TEST(series(m, R"(propeller_proxy_requests_total{outcome="completed"})") == 1);
   BOOST_TEST(series(m, R"(propeller_proxy_requests_total{outcome="failed"})") == 1);
   BOOST_TEST(series(m, R"(propeller_proxy_requests_total{outcome="rejected"})") == 1);
-  BOOST_TEST(series(m, R"(propeller_proxy_errors_total{code="manifest_unknown"})") == 1);
+  BOOST_TEST(series(m, R"(propeller_proxy_errors_total{code="not_found"})") == 1);
   BOOST_TEST(series(m, R"(propeller_proxy_errors_total{code="invalid_request"})") == 1);
   BOOST_TEST(series(m, "propeller_proxy_chunks_published_total") == 3);
   BOOST_TEST(series(m, "propeller_proxy_bytes_published_total") == 250000);

@@ -78,10 +78,14 @@ class ProxyProcess {
           "PROXY_MQTT_QOS",          "PROXY_LOG_LEVEL",         "PROXY_HTTP_PORT",
           "PROXY_LOG_FORMAT",        "PROXY_SHARED_GROUP",      "PROXY_MQTT_VERSION",
           "PROXY_MQTT_CA_FILE",      "PROXY_MQTT_CERT_FILE",    "PROXY_MQTT_KEY_FILE",
-          "PROXY_MQTT_TLS_INSECURE"}) {
+          "PROXY_MQTT_TLS_INSECURE", "PROXY_MAX_BLOB_SIZE"}) {
       out.push_back(std::string("-") + name);
     }
     out.push_back("PROXY_HTTP_PORT=" + std::to_string(http_port));
+    // No auth file of the machine's user is read unless a test provides one.
+    out.push_back("-REGISTRY_AUTH_FILE");
+    out.push_back("-XDG_RUNTIME_DIR");
+    out.push_back("HOME=/nonexistent");
     out.insert(out.end(), env.begin(), env.end());
     return out;
   }

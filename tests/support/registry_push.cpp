@@ -242,10 +242,16 @@ std::string RegistryPusher::absolute_url(const std::string& location) const {
   return base_url_ + "/" + location;
 }
 
+std::vector<std::string> RegistryPusher::with_auth(std::vector<std::string> headers) const {
+  if (!authorization_.empty()) headers.push_back("Authorization: " + authorization_);
+  return headers;
+}
+
 Desc RegistryPusher::push_blob(const std::string& repo, std::string_view bytes,
                                std::string media_type) {
   const std::string digest = sha256_digest(bytes);
-  const HttpResponse start = http_request("POST", base_url_ + "/v2/" + repo + "/blobs/uploads/");
+  const HttpResponse start =
+      http_request("POST", base_url_ + "/v2/" + repo + "/blobs/uploads/", with_auth());
   expect_status(start, 202, "start blob upload to " + repo);
   const auto location = start.header("Location");
   if (!location) throw std::runtime_error("blob upload to " + repo + ": no Location header");
@@ -254,7 +260,7 @@ Desc RegistryPusher::push_blob(const std::string& repo, std::string_view bytes,
   url += (url.find('?') == std::string::npos ? '?' : '&');
   url += "digest=" + url_encode(digest);
   const HttpResponse put =
-      http_request("PUT", url, {"Content-Type: application/octet-stream"}, bytes);
+      http_request("PUT", url, with_auth({"Content-Type: application/octet-stream"}), bytes);
   expect_status(put, 201, "finish blob upload " + digest + " to " + repo);
   return Desc{std::move(media_type), digest, bytes.size()};
 }
@@ -264,7 +270,7 @@ std::string RegistryPusher::push_manifest(const std::string& repo, const std::st
   const std::string digest = sha256_digest(body);
   const HttpResponse put =
       http_request("PUT", base_url_ + "/v2/" + repo + "/manifests/" + reference,
-                   {"Content-Type: " + std::string(media_type)}, body);
+                   with_auth({"Content-Type: " + std::string(media_type)}), body);
   expect_status(put, 201, "push manifest " + repo + ":" + reference);
   // The registry stores the exact bytes, so its digest must agree with ours.
   if (const auto theirs = put.header("Docker-Content-Digest"); theirs && *theirs != digest) {

@@ -65,8 +65,8 @@ inline constexpr std::string_view kOciManifest = "application/vnd.oci.image.mani
 inline constexpr std::string_view kDockerManifest =
     "application/vnd.docker.distribution.manifest.v2+json";
 
-// Pushes blobs and manifests via the distribution API (no auth). Every failure throws
-// std::runtime_error naming the step, the HTTP status and the response body.
+// Pushes blobs and manifests via the distribution API (no auth unless set_authorization is used).
+// Every failure throws std::runtime_error naming the step, the HTTP status and the response body.
 class RegistryPusher {
  public:
   explicit RegistryPusher(std::string base_url);  // e.g. "http://127.0.0.1:5000"
@@ -90,10 +90,18 @@ class RegistryPusher {
 
   const std::string& base_url() const { return base_url_; }
 
+  // An Authorization header value sent with every later request, e.g. "Bearer <jwt>" or
+  // "Basic <base64>"; empty (the default) sends none.
+  void set_authorization(std::string header_value) { authorization_ = std::move(header_value); }
+  const std::string& authorization() const { return authorization_; }
+
  private:
   std::string absolute_url(const std::string& location) const;
+  // `headers` plus the Authorization header, if one is set.
+  std::vector<std::string> with_auth(std::vector<std::string> headers = {}) const;
 
   std::string base_url_;
+  std::string authorization_;
 };
 
 }  // namespace pp::test

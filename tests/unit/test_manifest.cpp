@@ -177,7 +177,7 @@ struct ManifestCase {
   std::string body;
   std::string content_type;
   // Success: the resolved type, layer count, config digest and the digest select_wasm_layer picks
-  // (empty: errc::no_layer).
+  // (empty: errc::no_wasm_layer).
   std::string media_type = {};
   std::size_t layers = 0;
   std::string config_digest = {};
@@ -407,7 +407,7 @@ BOOST_DATA_TEST_CASE(parse_manifest_table, bdata::make(manifest_cases()), c) {
   const auto layer = pp::oci::select_wasm_layer(result.value());
   if (c.selected.empty()) {
     BOOST_TEST_REQUIRE(!layer.ok());
-    BOOST_TEST(layer.error().code == pp::errc::no_layer);
+    BOOST_TEST(layer.error().code == pp::errc::no_wasm_layer);
   } else {
     BOOST_TEST_REQUIRE(layer.ok());
     BOOST_TEST(layer->digest == c.selected);
@@ -430,7 +430,7 @@ namespace {
 struct SelectCase {
   std::string name;
   std::vector<Descriptor> layers;
-  std::string selected;  // digest; empty: errc::no_layer
+  std::string selected;  // digest; empty: errc::no_wasm_layer
 };
 
 std::ostream& operator<<(std::ostream& os, const SelectCase& c) {
@@ -478,7 +478,7 @@ BOOST_DATA_TEST_CASE(select_wasm_layer_table, bdata::make(select_cases()), c) {
   const auto layer = pp::oci::select_wasm_layer(manifest);
   if (c.selected.empty()) {
     BOOST_TEST_REQUIRE(!layer.ok());
-    BOOST_TEST(layer.error().code == pp::errc::no_layer);
+    BOOST_TEST(layer.error().code == pp::errc::no_wasm_layer);
     return;
   }
   BOOST_TEST_REQUIRE(layer.ok());

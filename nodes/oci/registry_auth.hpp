@@ -1,0 +1,61 @@
+#pragma once
+// How the proxy authorises its registry requests: it answers the registry's 401 challenges the way
+// docker and oras do. A Bearer challenge sends it to the token realm for a token with the scope the
+// registry named (anonymously, or with credentials as HTTP Basic, or with an identity token as an
+// OAuth2 refresh token), cached per (registry, scope) until it expires; a Basic challenge makes it
+// send credentials. Credentials belong to one registry: PROXY_REGISTRY_USERNAME/PASSWORD to
+// PROXY_REGISTRY_URL's host, auth-file entries to theirs; nothing is sent anywhere else.
+
+#include <chrono>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+
+#include "nodes/error.hpp"
+#include "nodes/oci/auth_file.hpp"
+#include "nodes/oci/http_io.hpp"
+#include "nodes/oci/reference.hpp"
+
+namespace pp::oci {
+
+struct RegistryOptions;
+
+class RegistryAuth {
+ public:
+  using Clock = std::chrono::steady_clock;
+
+  RegistryAuth(HttpIo& io, const RegistryOptions& options, EnvGet env);
+
+  // Adds to `request` what `ref`'s registry accepted before: a cached token, the static token, or
+  // Basic credentials. Thread-safe.
+  void authorize(HttpRequest& request, const Reference& ref);
+
+  // After a 401 with `www_authenticate`: obtains what the challenge asks for. `done(nullopt)`
+  // means a retry can succeed; an Error says why not (with a hint). Runs `done` on the I/O thread.
+  void meet(const Reference& ref, const std::string& www_authenticate,
+            std::function<void(std::optional<Error>)> done);
+
+ private:
+  struct Token {
+    std::string value;
+    Clock::time_point expires;
+  };
+  std::optional<Credentials> credentials_for(const std::string& registry);
+  void fetch_token(const Reference& ref, const std::map<std::string, std::string>& params,
+                   std::function<void(std::optional<Error>)> done);
+
+  HttpIo& io_;
+  const RegistryOptions& options_;
+  EnvGet env_;
+  std::mutex mutex_;
+  std::map<std::string, Token> tokens_;  // by "registry|scope"
+  std::set<std::string> basic_;          // registries that asked for Basic credentials
+};
+
+// "a b/c" -> "a%20b%2Fc" (RFC 3986 unreserved characters kept).
+std::string url_encode(std::string_view s);
+
+}  // namespace pp::oci

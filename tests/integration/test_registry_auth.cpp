@@ -1,0 +1,140 @@
+// Registry authentication against a real docker-registry: htpasswd (Basic challenges), token auth
+// (Bearer challenges answered by a token server of the tests, anonymous or with credentials, from
+// the configuration or from an auth file), token caching, and push through the same client.
+#define BOOST_TEST_MODULE registry_auth
+#include <boost/test/unit_test.hpp>
+#include <nlohmann/json.hpp>
+
+#include "tests/integration/stack.hpp"
+#include "tests/support/token_server.hpp"
+
+using namespace pp::test;
+using namespace std::chrono_literals;
+
+namespace {
+
+constexpr auto kTimeout = 15s;
+const std::string kUser = "fleet";
+const std::string kPassword = "pw-4-fleet";
+
+std::string htpasswd_entry(const std::string& user, const std::string& password) {
+  TempDir tmp("pp-htpasswd-");
+  ChildProcess p({"htpasswd", "-nbB", user, password}, {}, tmp.file("out"));
+  if (p.wait_exit(20s).value_or(-1) != 0) throw std::runtime_error("htpasswd failed");
+  const std::string out = p.log();
+  return out.substr(0, out.find('\n')) + "\n";
+}
+
+RegistryOptions htpasswd_registry() {
+  return RegistryOptions{
+      .extra_yaml = "auth:\n  htpasswd:\n    realm: test\n    path: {{dir}}/htpasswd\n",
+      .files = {{"htpasswd", htpasswd_entry(kUser, kPassword)}}};
+}
+
+RegistryOptions token_registry(const TokenServer& ts) {
+  return RegistryOptions{.extra_yaml = ts.registry_yaml(),
+                         .files = {{"token.crt", ts.certificate_pem()}}};
+}
+
+// Requests `app` and returns its status message (completed or failed).
+nlohmann::json request_status(Stack& s, const std::string& app) {
+  PropletClient client(s.broker.url(), s.channel);
+  client.request(app);
+  const auto status = client.wait_status(app, kTimeout);
+  BOOST_TEST_REQUIRE(status.has_value(), "no status for " << app);
+  return *status;
+}
+
+std::string error_code(const nlohmann::json& status) {
+  return status.contains("error") ? status["error"].value("code", "") : "";
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(basic_challenge_is_met_with_configured_credentials) {
+  Stack s(htpasswd_registry());
+  s.pusher.set_authorization("Basic " + base64_encode(kUser + ":" + kPassword));
+  const std::string wasm = random_wasm(4000, 1);
+  s.pusher.push_wasm("private", "v1", wasm);
+
+  // No PROXY_AUTHENTICATE: the registry's Basic challenge asks for the credentials.
+  s.start_proxy({"PROXY_REGISTRY_USERNAME=" + kUser, "PROXY_REGISTRY_PASSWORD=" + kPassword});
+  BOOST_TEST(request_status(s, s.ref("private", "v1")).value("state", "") == "completed");
+
+  s.start_proxy({"PROXY_REGISTRY_USERNAME=" + kUser, "PROXY_REGISTRY_PASSWORD=wrong"});
+  const auto wrong = request_status(s, s.ref("private", "v1"));
+  BOOST_TEST(error_code(wrong) == "unauthorized");
+
+  s.start_proxy();
+  const auto none = request_status(s, s.ref("private", "v1"));
+  BOOST_TEST(error_code(none) == "unauthorized");
+  BOOST_TEST(none["error"].value("message", "").find("PROXY_REGISTRY_USERNAME") !=
+             std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(anonymous_token_flow_and_token_cache) {
+  TokenServer ts;  // issues tokens to anyone, as Docker Hub does for public images
+  Stack s(token_registry(ts));
+  s.pusher.set_authorization("Bearer " + ts.issue("repository:public/app:pull,push"));
+  const std::string wasm = random_wasm(300'000, 2);
+  s.pusher.push_wasm("public/app", "v1", wasm);
+  s.start_proxy({"PROXY_CHUNK_SIZE=100000"});
+  PropletClient client(s.broker.url(), s.channel);
+  client.request(s.ref("public/app", "v1"));
+  BOOST_TEST((client.wait_complete(s.ref("public/app", "v1"), kTimeout) ==
+              std::optional<std::string>(wasm)));
+  const int after_first = ts.tokens_issued();
+  BOOST_TEST(after_first == 1);
+  BOOST_TEST(ts.scopes_seen().at(0) == "repository:public/app:pull");
+  client.forget(s.ref("public/app", "v1"));
+  client.request(s.ref("public/app", "v1"));
+  BOOST_TEST((client.wait_complete(s.ref("public/app", "v1"), kTimeout) ==
+              std::optional<std::string>(wasm)));
+  BOOST_TEST(ts.tokens_issued() == after_first);  // the cached token served the second pull
+}
+
+BOOST_AUTO_TEST_CASE(token_flow_with_credentials_from_config_or_auth_file) {
+  for (const bool access_token_field : {false, true}) {
+    BOOST_TEST_CONTEXT("access_token field: " << access_token_field) {
+      TokenServer ts(
+          {.username = kUser, .password = kPassword, .access_token_field = access_token_field});
+      Stack s(token_registry(ts));
+      s.pusher.set_authorization("Bearer " + ts.issue("repository:team/app:pull,push"));
+      const std::string wasm = random_wasm(5000, 3);
+      s.pusher.push_wasm("team/app", "v1", wasm);
+
+      s.start_proxy({"PROXY_REGISTRY_USERNAME=" + kUser, "PROXY_REGISTRY_PASSWORD=" + kPassword});
+      BOOST_TEST(request_status(s, s.ref("team/app", "v1")).value("state", "") == "completed");
+
+      // The same credentials from an auth file, as podman and docker write it.
+      TempDir home("pp-authfile-");
+      write_file(home.file("auth.json"), R"({"auths":{")" + s.registry.host() + R"(":{"auth":")" +
+                                             base64_encode(kUser + ":" + kPassword) + R"("}}})");
+      s.start_proxy({"REGISTRY_AUTH_FILE=" + home.file("auth.json")});
+      BOOST_TEST(request_status(s, s.ref("team/app", "v1")).value("state", "") == "completed");
+
+      s.start_proxy();  // no credentials: the token endpoint refuses
+      const auto refused = request_status(s, s.ref("team/app", "v1"));
+      BOOST_TEST(error_code(refused) == "unauthorized");
+      BOOST_TEST(ts.refusals() >= 1);
+    }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(push_uses_the_same_authorisation) {
+  TokenServer ts({.username = kUser, .password = kPassword});
+  Stack s(token_registry(ts));
+  TempDir tmp("pp-push-");
+  const std::string wasm = random_wasm(7000, 4);
+  write_file(tmp.file("app.wasm"), wasm);
+  ChildProcess push(
+      {PP_PROXY_BINARY, "push", tmp.file("app.wasm"), s.ref("pushed/app", "v1"), "--registry-url",
+       s.registry.url(), "--registry-username", kUser, "--registry-password", kPassword},
+      {"HOME=/nonexistent", "-REGISTRY_AUTH_FILE"}, tmp.file("push.log"));
+  BOOST_TEST_REQUIRE(push.wait_exit(30s).value_or(-1) == 0, push.log());
+  s.start_proxy({"PROXY_REGISTRY_USERNAME=" + kUser, "PROXY_REGISTRY_PASSWORD=" + kPassword});
+  PropletClient client(s.broker.url(), s.channel);
+  client.request(s.ref("pushed/app", "v1"));
+  BOOST_TEST((client.wait_complete(s.ref("pushed/app", "v1"), kTimeout) ==
+              std::optional<std::string>(wasm)));
+}
