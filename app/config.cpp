@@ -171,6 +171,15 @@ const std::vector<Setting>& settings() {
        [](Config& c, const std::string& v) { return parse_size(v, 1, 10000, c.chunk_window); }},
       {"PROXY_MAX_TRANSFERS", "--max-transfers", "16", "transfers in progress at once",
        [](Config& c, const std::string& v) { return parse_size(v, 1, 10000, c.max_transfers); }},
+      {"PROXY_PLATFORM", "--platform", "wasi/wasm",
+       "the image index entry to follow: os/architecture[/variant] (wasi also accepts wasip1 "
+       "and wasip2)",
+       [](Config& c, const std::string& v) -> Problem {
+         auto p = oci::parse_platform(v);
+         if (!p) return p.error().message;
+         c.platform = std::move(p).value();
+         return std::nullopt;
+       }},
       {"PROXY_MAX_BLOB_SIZE", "--max-blob-size", "104857600",
        "largest module served, in bytes (a proplet's own limit is 100 MiB); larger ones are "
        "refused with too_large before any download",

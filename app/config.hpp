@@ -37,6 +37,7 @@ struct Config {
   std::size_t chunk_window = 10;
   std::size_t max_transfers = 16;
   std::uint64_t max_blob_size = 100 * 1024 * 1024;
+  oci::Platform platform{"wasi", "wasm", ""};
   int mqtt_qos = 1;
   int http_port = 9191;  // 0: no HTTP endpoint
   std::string log_level = "info";

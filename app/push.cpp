@@ -88,7 +88,7 @@ int run_push(const Config& config, const std::string& file, const std::string& r
   oci::RegistryClient client(
       io, oci::RegistryOptions{config.registry_url, config.authenticate, config.registry_username,
                                config.registry_password, config.registry_token, "propeller-proxy",
-                               process_environment()});
+                               process_environment(), config.platform});
   const auto started = std::chrono::steady_clock::now();
   if (auto e = wait([&](auto done) {
         client.push_blob(*ref, config_desc.digest, config_blob, std::move(done));

@@ -60,7 +60,7 @@ int pp::run_serve(const Config& config) {
       http,
       pp::oci::RegistryOptions{config.registry_url, config.authenticate, config.registry_username,
                                config.registry_password, config.registry_token, "propeller-proxy",
-                               process_environment()});
+                               process_environment(), config.platform});
   pp::mqtt::Client mqtt(
       mqtt_client_options(config, config.thing_id.empty() ? default_client_id() : config.thing_id));
   Metrics metrics;

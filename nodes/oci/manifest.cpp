@@ -230,6 +230,113 @@ Expected<Descriptor> select_wasm_layer(const Manifest& manifest) {
   return *largest;
 }
 
+bool is_index_document(std::string_view body, std::string_view content_type) {
+  if (body.size() > max_manifest_bytes) return false;
+  const json root = json::parse(body.begin(), body.end(), nullptr, /*allow_exceptions=*/false);
+  if (!root.is_object()) return false;
+  const auto schema_version = parse_schema_version(root);
+  if (!schema_version) return false;
+  const auto type = resolve_media_type(root, content_type, schema_version.value());
+  return type && is_index_media_type(type.value());
+}
+
+namespace {
+
+Expected<std::optional<Platform>> parse_entry_platform(const json& entry, const std::string& path) {
+  const auto it = entry.find("platform");
+  if (it == entry.end() || it->is_null()) return std::optional<Platform>{};
+  if (!it->is_object()) return invalid(path + ".platform is not an object");
+  Platform p;
+  for (auto [field, key] : {std::pair{&p.os, "os"}, std::pair{&p.architecture, "architecture"},
+                            std::pair{&p.variant, "variant"}}) {
+    auto value = optional_string(*it, key, path + ".platform." + key);
+    if (!value) return value.error();
+    *field = std::move(value).value();
+  }
+  return std::optional<Platform>{std::move(p)};
+}
+
+}  // namespace
+
+Expected<Index> parse_index(std::string_view body, std::string_view content_type) {
+  if (body.size() > max_manifest_bytes) {
+    return invalid("index is " + std::to_string(body.size()) + " bytes, over the 4 MiB limit");
+  }
+  const json root = json::parse(body.begin(), body.end(), nullptr, /*allow_exceptions=*/false);
+  if (root.is_discarded()) return invalid("index is not valid JSON");
+  if (!root.is_object()) return invalid("index is not a JSON object");
+  auto schema_version = parse_schema_version(root);
+  if (!schema_version) return schema_version.error();
+  auto type = resolve_media_type(root, content_type, schema_version.value());
+  if (!type) return type.error();
+  if (!is_index_media_type(type.value()))
+    return unsupported("not an index: " + shown(type.value()));
+  const auto manifests = root.find("manifests");
+  if (manifests == root.end() || !manifests->is_array()) {
+    return invalid("manifests is missing or not an array");
+  }
+  if (manifests->size() > max_layers) {
+    return invalid("index lists " + std::to_string(manifests->size()) + " manifests, over " +
+                   std::to_string(max_layers));
+  }
+  Index index;
+  index.media_type = std::move(type).value();
+  for (std::size_t i = 0; i < manifests->size(); ++i) {
+    const std::string path = "manifests[" + std::to_string(i) + "]";
+    auto descriptor = parse_descriptor((*manifests)[i], path);
+    if (!descriptor) return descriptor.error();
+    auto platform = parse_entry_platform((*manifests)[i], path);
+    if (!platform) return platform.error();
+    index.manifests.push_back({std::move(descriptor).value(), std::move(platform).value()});
+  }
+  return index;
+}
+
+Expected<Platform> parse_platform(std::string_view text) {
+  Platform p;
+  std::string_view rest = text;
+  std::string* fields[] = {&p.os, &p.architecture, &p.variant};
+  for (std::size_t i = 0; i < 3 && !rest.empty(); ++i) {
+    const auto slash = rest.find('/');
+    *fields[i] = std::string(rest.substr(0, slash));
+    rest = slash == std::string_view::npos ? std::string_view{} : rest.substr(slash + 1);
+    if (fields[i]->empty() && (i < 2 || slash != std::string_view::npos)) break;
+  }
+  const bool ok = !p.os.empty() && !p.architecture.empty() && rest.empty() &&
+                  std::string(text).find_first_of(" \t,") == std::string::npos &&
+                  !text.ends_with("/");
+  if (!ok) {
+    return Error{errc::invalid_reference,
+                 "platform \"" + std::string(text) + "\" is not os/architecture[/variant]"};
+  }
+  return p;
+}
+
+Expected<Descriptor> select_platform(const Index& index, const Platform& wanted) {
+  if (index.manifests.empty()) {
+    return Error{errc::no_matching_platform, "the image index lists no manifests"};
+  }
+  if (index.manifests.size() == 1) return index.manifests.front().descriptor;
+  const auto os_matches = [&wanted](const std::string& os) {
+    return os == wanted.os || (wanted.os == "wasi" && (os == "wasip1" || os == "wasip2"));
+  };
+  std::string seen;
+  for (const IndexEntry& entry : index.manifests) {
+    if (!entry.platform) {
+      seen += seen.empty() ? "(none)" : ", (none)";
+      continue;
+    }
+    const Platform& p = *entry.platform;
+    if (os_matches(p.os) && p.architecture == wanted.architecture &&
+        (wanted.variant.empty() || p.variant == wanted.variant)) {
+      return entry.descriptor;
+    }
+    seen += (seen.empty() ? "" : ", ") + p.str();
+  }
+  return Error{errc::no_matching_platform, "the image index has no manifest for platform " +
+                                               wanted.str() + " (PROXY_PLATFORM); it has " + seen};
+}
+
 bool is_sha256_digest(std::string_view digest) {
   constexpr std::string_view prefix = "sha256:";
   if (digest.size() != prefix.size() + sha256_hex_length) return false;

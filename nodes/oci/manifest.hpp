@@ -2,6 +2,7 @@
 // Manifest parsing and wasm layer selection (OCI image manifest, Docker schema 2 manifest).
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -46,8 +47,44 @@ struct Manifest {
   std::vector<Descriptor> layers;
 };
 
-// True when `media_type` names an index / manifest list (resolved by a later stage, not here).
+// True when `media_type` names an index / manifest list.
 bool is_index_media_type(std::string_view media_type);
+
+struct Platform {
+  std::string os;
+  std::string architecture;
+  std::string variant;
+  std::string str() const {
+    return os + "/" + architecture + (variant.empty() ? "" : "/" + variant);
+  }
+};
+
+struct IndexEntry {
+  Descriptor descriptor;
+  std::optional<Platform> platform;
+};
+
+// An OCI image index or a Docker manifest list.
+struct Index {
+  std::string media_type;
+  std::vector<IndexEntry> manifests;
+};
+
+// True when the document (with its Content-Type) is an index rather than a manifest.
+bool is_index_document(std::string_view body, std::string_view content_type);
+
+// Errors as parse_manifest's (invalid_manifest for bad JSON or descriptors, at most 1000 entries).
+Expected<Index> parse_index(std::string_view body, std::string_view content_type);
+
+inline constexpr const char* default_platform = "wasi/wasm";
+
+// "os/architecture[/variant]": errc::invalid_reference naming what is wrong otherwise.
+Expected<Platform> parse_platform(std::string_view text);
+
+// The entry to follow: the only one, whatever its platform; else the first whose platform matches
+// `wanted` (os "wasi" also accepts "wasip1" and "wasip2"; a variant only when `wanted` names one).
+// errc::no_matching_platform, listing the platforms the index has, when none matches.
+Expected<Descriptor> select_platform(const Index& index, const Platform& wanted);
 
 // `content_type` is the response's Content-Type (parameters allowed); the body's "mediaType" is
 // used when the header is missing or generic. Errors: errc::invalid_manifest (not JSON, wrong field

@@ -287,13 +287,18 @@ std::shared_ptr<RegistryClient::Call> RegistryClient::send(const Reference& ref,
 }
 
 void RegistryClient::fetch_manifest(const Reference& ref, ManifestCallback done) {
+  fetch_manifest_at(ref, 0, std::move(done));
+}
+
+void RegistryClient::fetch_manifest_at(const Reference& ref, int depth, ManifestCallback done) {
   HttpRequest req =
       request_for(ref, "/v2/" + ref.repository + "/manifests/" + ref.manifest_selector());
   req.headers.push_back(std::string("Accept: ") + media::manifest_accept);
   const std::string what = "manifest " + ref.str();
   auto handler = std::make_shared<BufferedExchange>(
       kMaxManifestBytes, what,
-      [ref, what, done](const HttpHead& head, std::string body, std::optional<Error> error) {
+      [this, ref, depth, what, done](const HttpHead& head, std::string body,
+                                     std::optional<Error> error) {
         if (error) return done(std::move(*error));
         if (!is_success(head.status)) {
           return done(registry_error(head.status, body, what));
@@ -304,6 +309,21 @@ void RegistryClient::fetch_manifest(const Reference& ref, ManifestCallback done)
         if (!ref.digest.empty() && digest != ref.digest) {
           return done(Error{errc::digest_mismatch,
                             what + ": the registry served a manifest whose digest is " + digest});
+        }
+        if (is_index_document(body, head.content_type)) {
+          if (depth >= kMaxIndexDepth) {
+            return done(Error{
+                errc::unsupported_manifest,
+                what + ": image indexes nested deeper than " + std::to_string(kMaxIndexDepth)});
+          }
+          auto index = parse_index(body, head.content_type);
+          if (!index) return done(Error{index.error().code, what + ": " + index.error().message});
+          auto chosen = select_platform(*index, options_.platform);
+          if (!chosen)
+            return done(Error{chosen.error().code, what + ": " + chosen.error().message});
+          Reference child = ref;
+          child.digest = chosen->digest;  // fetched by digest, so it is verified like a pinned ref
+          return fetch_manifest_at(child, depth + 1, done);
         }
         auto manifest = parse_manifest(body, head.content_type);
         if (!manifest) {

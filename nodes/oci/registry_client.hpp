@@ -38,6 +38,8 @@ struct RegistryOptions {
   std::string user_agent = "propeller-proxy";
   // Where credentials for other registries come from (auth files); empty: nowhere.
   EnvGet env;
+  // The image index entry to follow (PROXY_PLATFORM).
+  Platform platform{"wasi", "wasm", ""};
 };
 
 struct ResolvedManifest {
@@ -92,6 +94,9 @@ class RegistryClient {
  private:
   struct BlobUpload;
   struct Attempts;
+  // Indexes may point at indexes; past this depth it is a loop or an abuse.
+  static constexpr int kMaxIndexDepth = 2;
+  void fetch_manifest_at(const Reference& ref, int depth, ManifestCallback done);
   // The URL of `path` on `ref`'s registry, with the scheme its host gets; no credentials (those are
   // added per attempt by auth_).
   HttpRequest request_for(const Reference& ref, std::string path) const;

@@ -536,3 +536,159 @@ BOOST_DATA_TEST_CASE(is_index_media_type_table, bdata::make(index_cases()), c) {
 BOOST_DATA_TEST_CASE(is_sha256_digest_table, bdata::make(digest_cases()), c) {
   BOOST_TEST(pp::oci::is_sha256_digest(c.input) == c.expected);
 }
+
+// ---- image indexes and platform selection ----
+
+namespace {
+
+std::string index_json(const std::vector<std::pair<std::string, std::string>>& entries,
+                       const std::string& media_type = pp::oci::media::oci_index) {
+  std::string out = R"({"schemaVersion":2,"mediaType":")" + media_type + R"(","manifests":[)";
+  for (std::size_t i = 0; i < entries.size(); ++i) {
+    const std::string digest = "sha256:" + std::string(63, 'a') + std::to_string(i % 10);
+    out += (i ? "," : "") +
+           std::string(R"({"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":")") +
+           digest + R"(","size":100)" +
+           (entries[i].first.empty() ? std::string()
+                                     : R"(,"platform":{"os":")" + entries[i].first +
+                                           R"(","architecture":")" + entries[i].second + R"("})") +
+           "}";
+  }
+  return out + "]}";
+}
+
+std::string entry_digest(std::size_t i) {
+  return "sha256:" + std::string(63, 'a') + std::to_string(i);
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(index_documents_are_told_apart_from_manifests) {
+  struct Case {
+    std::string body, content_type;
+    bool index;
+  };
+  const Case cases[] = {
+      {index_json({{"wasi", "wasm"}}), "", true},
+      {index_json({{"wasi", "wasm"}}, pp::oci::media::docker_manifest_list), "", true},
+      {R"({"schemaVersion":2,"manifests":[]})", "", true},  // shape alone
+      {R"({"schemaVersion":2,"layers":[]})", "", false},
+      {R"({"schemaVersion":2,"manifests":[]})", pp::oci::media::oci_manifest, false},
+      {"not json", "", false},
+      {"[]", "", false},
+  };
+  for (const auto& c : cases) {
+    BOOST_TEST_CONTEXT(c.body.substr(0, 80)) {
+      BOOST_TEST(pp::oci::is_index_document(c.body, c.content_type) == c.index);
+    }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(index_parsing_errors) {
+  struct Case {
+    std::string body;
+    std::string code, message;
+  };
+  const Case cases[] = {
+      {"{", pp::errc::invalid_manifest, "not valid JSON"},
+      {R"({"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json"})",
+       pp::errc::invalid_manifest, "manifests is missing"},
+      {R"({"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[{"digest":"md5:x","size":1}]})",
+       pp::errc::invalid_manifest, "manifests[0]"},
+      {R"({"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[{"digest":"sha256:)" +
+           std::string(64, 'b') + R"(","size":1,"platform":"linux"}]})",
+       pp::errc::invalid_manifest, "manifests[0].platform is not an object"},
+      {R"({"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","layers":[]})",
+       pp::errc::unsupported_manifest, "not an index"},
+  };
+  for (const auto& c : cases) {
+    BOOST_TEST_CONTEXT(c.body.substr(0, 100)) {
+      const auto r = pp::oci::parse_index(c.body, "");
+      BOOST_TEST_REQUIRE(!r.ok());
+      BOOST_TEST(r.error().code == c.code);
+      BOOST_TEST(r.error().message.find(c.message) != std::string::npos, r.error().message);
+    }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(platform_selection_table) {
+  struct Case {
+    std::string name;
+    std::vector<std::pair<std::string, std::string>> entries;  // os, architecture ("" = none)
+    std::string wanted;
+    int expected;  // entry index, or -1 for no_matching_platform
+  };
+  const Case cases[] = {
+      {"wasi/wasm among linux",
+       {{"linux", "amd64"}, {"wasi", "wasm"}, {"linux", "arm64"}},
+       "wasi/wasm",
+       1},
+      {"wasip1 counts as wasi", {{"linux", "amd64"}, {"wasip1", "wasm"}}, "wasi/wasm", 1},
+      {"wasip2 counts as wasi", {{"wasip2", "wasm"}, {"linux", "amd64"}}, "wasi/wasm", 0},
+      {"first of two matches", {{"wasi", "wasm"}, {"wasip1", "wasm"}}, "wasi/wasm", 0},
+      {"single entry whatever its platform", {{"linux", "arm64"}}, "wasi/wasm", 0},
+      {"single entry without platform", {{"", ""}}, "wasi/wasm", 0},
+      {"configured platform", {{"wasi", "wasm"}, {"linux", "amd64"}}, "linux/amd64", 1},
+      {"architecture must match", {{"wasi", "amd64"}, {"linux", "wasm"}}, "wasi/wasm", -1},
+      {"attestations and linux only",
+       {{"linux", "amd64"}, {"unknown", "unknown"}},
+       "wasi/wasm",
+       -1},
+      {"entries without platform skipped", {{"", ""}, {"wasi", "wasm"}}, "wasi/wasm", 1},
+      {"wasip1 wanted exactly", {{"wasi", "wasm"}, {"wasip1", "wasm"}}, "wasip1/wasm", 1},
+  };
+  for (const auto& c : cases) {
+    BOOST_TEST_CONTEXT(c.name) {
+      const auto index = pp::oci::parse_index(index_json(c.entries), "");
+      BOOST_TEST_REQUIRE(index.ok());
+      const auto wanted = pp::oci::parse_platform(c.wanted);
+      BOOST_TEST_REQUIRE(wanted.ok());
+      const auto chosen = pp::oci::select_platform(*index, *wanted);
+      if (c.expected < 0) {
+        BOOST_TEST_REQUIRE(!chosen.ok());
+        BOOST_TEST(chosen.error().code == pp::errc::no_matching_platform);
+        const std::string& m = chosen.error().message;
+        const bool lists =
+            m.find("linux/amd64") != std::string::npos || m.find("wasi/amd64") != std::string::npos;
+        BOOST_TEST(lists, m);
+      } else {
+        BOOST_TEST_REQUIRE(chosen.ok(), (chosen.ok() ? "" : chosen.error().message));
+        BOOST_TEST(chosen->digest == entry_digest(static_cast<std::size_t>(c.expected)));
+      }
+    }
+  }
+  const auto empty = pp::oci::parse_index(index_json({}), "");
+  BOOST_TEST_REQUIRE(empty.ok());
+  BOOST_TEST(pp::oci::select_platform(*empty, {"wasi", "wasm", ""}).error().code ==
+             pp::errc::no_matching_platform);
+}
+
+BOOST_AUTO_TEST_CASE(platform_strings) {
+  struct Case {
+    std::string text;
+    bool ok;
+    std::string os, arch, variant;
+  };
+  const Case cases[] = {
+      {"wasi/wasm", true, "wasi", "wasm", ""},
+      {"linux/arm64/v8", true, "linux", "arm64", "v8"},
+      {"wasi", false, "", "", ""},
+      {"/wasm", false, "", "", ""},
+      {"wasi/", false, "", "", ""},
+      {"a/b/c/d", false, "", "", ""},
+      {"wasi /wasm", false, "", "", ""},
+      {"", false, "", "", ""},
+      {"linux/arm64/", false, "", "", ""},
+  };
+  for (const auto& c : cases) {
+    BOOST_TEST_CONTEXT("\"" << c.text << "\"") {
+      const auto p = pp::oci::parse_platform(c.text);
+      BOOST_TEST(p.ok() == c.ok);
+      if (p.ok() && c.ok) {
+        BOOST_TEST(p->os == c.os);
+        BOOST_TEST(p->architecture == c.arch);
+        BOOST_TEST(p->variant == c.variant);
+      }
+    }
+  }
+}
