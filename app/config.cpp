@@ -171,6 +171,15 @@ const std::vector<Setting>& settings() {
        [](Config& c, const std::string& v) { return parse_size(v, 1, 10000, c.chunk_window); }},
       {"PROXY_MAX_TRANSFERS", "--max-transfers", "16", "transfers in progress at once",
        [](Config& c, const std::string& v) { return parse_size(v, 1, 10000, c.max_transfers); }},
+      {"PROXY_HTTP_RETRIES", "--http-retries", "4",
+       "retries of a registry request after a connection error, timeout, 408, 429 or 5xx "
+       "(exponential backoff with jitter, Retry-After honoured; blobs resume with Range)",
+       [](Config& c, const std::string& v) -> Problem {
+         std::size_t n = 0;
+         if (auto p = parse_size(v, 0, 20, n)) return p;
+         c.http_retries = static_cast<int>(n);
+         return std::nullopt;
+       }},
       {"PROXY_PLATFORM", "--platform", "wasi/wasm",
        "the image index entry to follow: os/architecture[/variant] (wasi also accepts wasip1 "
        "and wasip2)",
@@ -276,6 +285,19 @@ Expected<Config> load_config(const EnvLookup& env, const FlagValues& flags, Comm
                  "password (or PROXY_REGISTRY_TOKEN) are set"};
   }
   return config;
+}
+
+oci::RegistryOptions registry_options(const Config& c) {
+  oci::RegistryOptions o;
+  o.url = c.registry_url;
+  o.authenticate = c.authenticate;
+  o.username = c.registry_username;
+  o.password = c.registry_password;
+  o.token = c.registry_token;
+  o.env = process_environment();
+  o.platform = c.platform;
+  o.retry.max_attempts = c.http_retries + 1;
+  return o;
 }
 
 mqtt::ClientOptions mqtt_client_options(const Config& c, std::string client_id) {

@@ -38,6 +38,7 @@ struct Config {
   std::size_t max_transfers = 16;
   std::uint64_t max_blob_size = 100 * 1024 * 1024;
   oci::Platform platform{"wasi", "wasm", ""};
+  int http_retries = 4;
   int mqtt_qos = 1;
   int http_port = 9191;  // 0: no HTTP endpoint
   std::string log_level = "info";
@@ -70,6 +71,9 @@ using FlagValues = std::map<std::string, std::string>;
 // Error message: "<--flag or VARIABLE, whichever supplied the value>: <what is wrong>".
 Expected<Config> load_config(const EnvLookup& env, const FlagValues& flags = {},
                              Command command = kServe);
+
+// How to reach and authorise with registries, for the proxy and for push alike.
+oci::RegistryOptions registry_options(const Config& config);
 
 // How to reach the broker, for the proxy and for the pull client alike.
 mqtt::ClientOptions mqtt_client_options(const Config& config, std::string client_id);

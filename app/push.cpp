@@ -85,10 +85,7 @@ int run_push(const Config& config, const std::string& file, const std::string& r
   }
 
   oci::HttpIo io;
-  oci::RegistryClient client(
-      io, oci::RegistryOptions{config.registry_url, config.authenticate, config.registry_username,
-                               config.registry_password, config.registry_token, "propeller-proxy",
-                               process_environment(), config.platform});
+  oci::RegistryClient client(io, registry_options(config));
   const auto started = std::chrono::steady_clock::now();
   if (auto e = wait([&](auto done) {
         client.push_blob(*ref, config_desc.digest, config_blob, std::move(done));

@@ -56,11 +56,7 @@ int pp::run_serve(const Config& config) {
   sigaddset(&signals, SIGTERM);
 
   pp::oci::HttpIo http;
-  pp::oci::RegistryClient registry(
-      http,
-      pp::oci::RegistryOptions{config.registry_url, config.authenticate, config.registry_username,
-                               config.registry_password, config.registry_token, "propeller-proxy",
-                               process_environment(), config.platform});
+  pp::oci::RegistryClient registry(http, registry_options(config));
   pp::mqtt::Client mqtt(
       mqtt_client_options(config, config.thing_id.empty() ? default_client_id() : config.thing_id));
   Metrics metrics;

@@ -82,6 +82,8 @@ void parse_header_line(HttpHead& head, std::string_view line) {
     head.location = value;
   } else if (iequals(name, "docker-content-digest")) {
     head.docker_content_digest = value;
+  } else if (iequals(name, "retry-after")) {
+    head.retry_after = value;
   }
 }
 
@@ -155,6 +157,14 @@ void HttpIo::post(std::function<void()> task) {
   enqueue(std::move(task));
 }
 
+void HttpIo::post_after(std::chrono::milliseconds delay, std::function<void()> task) {
+  {
+    std::lock_guard lock(mutex_);
+    timers_.emplace(std::chrono::steady_clock::now() + delay, std::move(task));
+  }
+  curl_multi_wakeup(static_cast<CURLM*>(multi_));
+}
+
 void HttpIo::begin(Id id, HttpRequest request, std::shared_ptr<HttpHandler> handler) {
   auto ex = std::make_unique<Exchange>();
   ex->id = id;
@@ -189,6 +199,7 @@ void HttpIo::begin(Id id, HttpRequest request, std::shared_ptr<HttpHandler> hand
   curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
   curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, request.connect_timeout_ms);
+  if (request.timeout_ms > 0) curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, request.timeout_ms);
   curl_easy_setopt(e, CURLOPT_BUFFERSIZE, static_cast<long>(request.receive_buffer));
   curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
   if (request.follow_redirects) {
@@ -227,10 +238,21 @@ void HttpIo::run() {
   for (;;) {
     std::vector<std::function<void()>> commands;
     bool stopping = false;
+    int poll_ms = 1000;
     {
       std::lock_guard lock(mutex_);
       commands.swap(commands_);
       stopping = stopping_;
+      const auto now = std::chrono::steady_clock::now();
+      while (!timers_.empty() && timers_.begin()->first <= now) {
+        commands.push_back(std::move(timers_.begin()->second));
+        timers_.erase(timers_.begin());
+      }
+      if (!timers_.empty()) {
+        const auto until =
+            std::chrono::duration_cast<std::chrono::milliseconds>(timers_.begin()->first - now);
+        poll_ms = static_cast<int>(std::clamp<long long>(until.count() + 1, 1, poll_ms));
+      }
     }
     for (auto& command : commands)
       command();
@@ -249,7 +271,7 @@ void HttpIo::run() {
       }
       finish(ex->id, std::move(error));
     }
-    curl_multi_poll(multi, nullptr, 0, 1000, nullptr);
+    curl_multi_poll(multi, nullptr, 0, poll_ms, nullptr);
   }
   while (!exchanges_.empty())
     finish(exchanges_.begin()->first, "shutting down");

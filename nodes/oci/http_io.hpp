@@ -3,9 +3,11 @@
 // worker ever waits on the network. Other threads hand it work (start, resume, cancel, post)
 // through a command queue and curl_multi_wakeup; every Handler callback runs on the I/O thread.
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -27,6 +29,7 @@ struct HttpRequest {
   bool follow_redirects = false;  // blobs only: registries redirect them to object storage
   long max_redirects = 5;
   long connect_timeout_ms = 10'000;
+  long timeout_ms = 0;  // the whole exchange; 0: none (blobs: they may be paused for long)
   std::size_t receive_buffer =
       128 * 1024;  // upper bound of one on_body call, except after a resume
 };
@@ -39,6 +42,7 @@ struct HttpHead {
   std::string www_authenticate;
   std::string location;
   std::string docker_content_digest;
+  std::string retry_after;
 };
 
 class HttpHandler {
@@ -51,6 +55,10 @@ class HttpHandler {
   virtual std::size_t on_body(const HttpHead& head, const char* data, std::size_t size) = 0;
   // The exchange is over: `transport_error` is empty when a complete response arrived (any status).
   virtual void on_done(const HttpHead& head, std::optional<std::string> transport_error) = 0;
+  // Whether the exchange may be sent again after a transient failure, and from which body byte:
+  // 0 to start over, N to continue with a Range request, nullopt when it cannot be repeated (the
+  // handler gave up on it). Called before the new attempt; the handler prepares for it.
+  virtual std::optional<std::uint64_t> restart_offset() { return std::nullopt; }
 };
 
 class HttpIo {
@@ -70,6 +78,8 @@ class HttpIo {
   void cancel(Id id);
   // Thread-safe: runs `task` on the I/O thread (where handlers may be touched without locks).
   void post(std::function<void()> task);
+  // Thread-safe: runs `task` on the I/O thread after `delay`.
+  void post_after(std::chrono::milliseconds delay, std::function<void()> task);
 
   // Called on the I/O thread with the seconds from each request's start to its response head.
   // Set before the first start().
@@ -89,6 +99,7 @@ class HttpIo {
   void* multi_ = nullptr;  // CURLM*
   std::mutex mutex_;
   std::vector<std::function<void()>> commands_;
+  std::multimap<std::chrono::steady_clock::time_point, std::function<void()>> timers_;
   bool stopping_ = false;
   Id next_id_ = 1;
   std::unordered_map<Id, std::unique_ptr<Exchange>> exchanges_;  // I/O thread only

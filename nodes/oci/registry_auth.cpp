@@ -134,6 +134,7 @@ void RegistryAuth::fetch_token(const Reference& ref,
   HttpRequest req;
   req.headers.push_back("User-Agent: " + options_.user_agent);
   req.follow_redirects = true;
+  req.timeout_ms = 30'000;
   if (creds && !creds->identity_token.empty()) {
     // An identity token is an OAuth2 refresh token: POST it to the realm (docker's flow).
     req.method = "POST";

@@ -3,8 +3,10 @@
 #include <algorithm>
 #include <cctype>
 #include <nlohmann/json.hpp>
+#include <random>
 #include <utility>
 
+#include "nodes/log.hpp"
 #include "nodes/oci/sha256.hpp"
 
 namespace pp::oci {
@@ -48,6 +50,12 @@ class BufferedExchange : public HttpHandler {
     }
   }
 
+  std::optional<std::uint64_t> restart_offset() override {
+    if (oversized_) return std::nullopt;
+    body_.clear();  // nothing was handed on: start over
+    return 0;
+  }
+
  private:
   std::size_t limit_;
   std::string what_;
@@ -63,9 +71,38 @@ class BlobExchange : public HttpHandler {
       : sink_(std::move(sink)), what_(std::move(what)) {}
 
   std::size_t on_body(const HttpHead& head, const char* data, std::size_t size) override {
-    if (is_success(head.status)) return sink_->on_data(data, size);
-    if (error_body_.size() + size <= kMaxErrorBodyBytes) error_body_.append(data, size);
-    return size;
+    if (!is_success(head.status)) {
+      if (error_body_.size() + size <= kMaxErrorBodyBytes) error_body_.append(data, size);
+      return size;
+    }
+    // A resumed download answered 200 instead of 206: the registry sends the blob from its start,
+    // and what the sink already has is skipped.
+    std::size_t skip = 0;
+    if (head.status == 200 && skipped_ < resume_at_) {
+      skip = static_cast<std::size_t>(std::min<std::uint64_t>(size, resume_at_ - skipped_));
+    }
+    if (skip == size) {
+      skipped_ += skip;
+      return size;
+    }
+    const std::size_t taken = sink_->on_data(data + skip, size - skip);
+    if (taken == size - skip) {
+      skipped_ += skip;
+      delivered_ += taken;
+      return size;
+    }
+    if (taken == kPause) return kPause;  // nothing consumed, nothing skipped: offered again later
+    gave_up_ = true;
+    return 0;
+  }
+
+  // Continues after the bytes the sink has, unless the sink itself gave up.
+  std::optional<std::uint64_t> restart_offset() override {
+    if (gave_up_) return std::nullopt;
+    error_body_.clear();
+    resume_at_ = delivered_;
+    skipped_ = 0;
+    return delivered_;
   }
 
   void on_done(const HttpHead& head, std::optional<std::string> transport_error) override {
@@ -82,6 +119,10 @@ class BlobExchange : public HttpHandler {
   std::shared_ptr<BlobSink> sink_;
   std::string what_;
   std::string error_body_;
+  std::uint64_t delivered_ = 0;  // bytes the sink consumed, over all attempts
+  std::uint64_t resume_at_ = 0;  // where the current attempt asked to start
+  std::uint64_t skipped_ = 0;    // of those, skipped in a 200 answer
+  bool gave_up_ = false;
 };
 
 // The registry's own words, from {"errors":[{"code":…,"message":…}]}; empty if the body has none.
@@ -210,6 +251,9 @@ struct RegistryClient::Attempts : RegistryClient::Call, std::enable_shared_from_
   std::function<void(Error)> fail;
   HttpIo::Id id = 0;
   bool challenged = false;
+  bool cancelled = false;
+  int attempt = 1;
+  std::uint64_t range_from = 0;
 
   Attempts(RegistryClient& c, Reference r, HttpRequest q, std::shared_ptr<HttpHandler> h,
            std::function<void(Error)> f)
@@ -220,60 +264,113 @@ struct RegistryClient::Attempts : RegistryClient::Call, std::enable_shared_from_
         fail(std::move(f)) {}
 
   void send();
+  // Sends the request again after a transient failure, if attempts are left and the receiver can
+  // take it up again (from the byte it has reached). False when it cannot.
+  bool retry(const std::string& why, std::optional<std::string_view> retry_after);
   void resume() override { client.io_.resume(id); }
-  void cancel() override { client.io_.cancel(id); }
+  void cancel() override {
+    cancelled = true;
+    client.io_.cancel(id);
+  }
 };
 
 namespace {
 
-// Hands everything to the receiver except a first 401 that carries a challenge: that one is held
-// back while the challenge is met, and the request sent again.
-class ChallengeGate : public HttpHandler {
+// Hands everything to the receiver except what the attempts handle themselves: a first 401 with a
+// challenge (met, then sent again) and transient failures (sent again after a backoff). Their
+// bodies are not the receiver's.
+class ResponseGate : public HttpHandler {
  public:
-  ChallengeGate(std::shared_ptr<RegistryClient::Call> attempts, std::shared_ptr<HttpHandler> inner,
-                std::function<bool(const HttpHead&)> intercept,
-                std::function<void(const HttpHead&)> on_challenge)
+  using Intercept = std::function<bool(const HttpHead&)>;
+  using Handle = std::function<bool(const HttpHead&, const std::optional<std::string>&)>;
+  ResponseGate(std::shared_ptr<RegistryClient::Call> attempts, std::shared_ptr<HttpHandler> inner,
+               Intercept intercept, Handle handle)
       : attempts_(std::move(attempts)),
         inner_(std::move(inner)),
         intercept_(std::move(intercept)),
-        on_challenge_(std::move(on_challenge)) {}
+        handle_(std::move(handle)) {}
 
   std::size_t on_body(const HttpHead& head, const char* data, std::size_t size) override {
-    if (intercept_(head)) return size;  // the challenge's error document: not the receiver's
+    if (intercept_(head)) return size;
     return inner_->on_body(head, data, size);
   }
   void on_done(const HttpHead& head, std::optional<std::string> error) override {
-    if (!error && intercept_(head)) return on_challenge_(head);
+    if (handle_(head, error)) return;  // the attempts took it over
     inner_->on_done(head, std::move(error));
   }
 
  private:
   std::shared_ptr<RegistryClient::Call> attempts_;  // keeps the attempts alive while in flight
   std::shared_ptr<HttpHandler> inner_;
-  std::function<bool(const HttpHead&)> intercept_;
-  std::function<void(const HttpHead&)> on_challenge_;
+  Intercept intercept_;
+  Handle handle_;
 };
+
+double jitter() {
+  thread_local std::mt19937 rng{std::random_device{}()};
+  return std::uniform_real_distribution<double>(0.0, 1.0)(rng);
+}
 
 }  // namespace
 
 void RegistryClient::Attempts::send() {
-  HttpRequest attempt = request;
-  client.auth_.authorize(attempt, ref);
+  HttpRequest attempt_request = request;
+  client.auth_.authorize(attempt_request, ref);
+  if (range_from > 0) {
+    attempt_request.headers.push_back("Range: bytes=" + std::to_string(range_from) + "-");
+  }
   auto self = shared_from_this();
-  auto gate = std::make_shared<ChallengeGate>(
+  const int max_attempts = client.options_.retry.max_attempts;
+  auto gate = std::make_shared<ResponseGate>(
       self, receiver,
-      [self](const HttpHead& head) {
-        return !self->challenged && head.status == 401 && !head.www_authenticate.empty();
+      [self, max_attempts](const HttpHead& head) {
+        if (!self->challenged && head.status == 401 && !head.www_authenticate.empty()) return true;
+        return self->attempt < max_attempts && RetryPolicy::retryable_status(head.status);
       },
-      [self](const HttpHead& head) {
-        self->challenged = true;
-        self->client.auth_.meet(self->ref, head.www_authenticate,
-                                [self](std::optional<Error> error) {
-                                  if (error) return self->fail(std::move(*error));
-                                  self->send();
-                                });
+      [self](const HttpHead& head, const std::optional<std::string>& error) {
+        if (error) return self->retry(*error, std::nullopt);
+        if (!self->challenged && head.status == 401 && !head.www_authenticate.empty()) {
+          self->challenged = true;
+          self->client.auth_.meet(self->ref, head.www_authenticate, [self](std::optional<Error> e) {
+            if (e) return self->fail(std::move(*e));
+            self->range_from = 0;
+            if (auto offset = self->receiver->restart_offset()) {
+              self->range_from = *offset;
+            }
+            self->send();
+          });
+          return true;
+        }
+        if (RetryPolicy::retryable_status(head.status)) {
+          return self->retry("HTTP " + std::to_string(head.status),
+                             head.retry_after.empty()
+                                 ? std::nullopt
+                                 : std::optional<std::string_view>(head.retry_after));
+        }
+        return false;
       });
-  id = client.io_.start(std::move(attempt), std::move(gate));
+  id = client.io_.start(std::move(attempt_request), std::move(gate));
+}
+
+bool RegistryClient::Attempts::retry(const std::string& why,
+                                     std::optional<std::string_view> retry_after) {
+  if (cancelled || attempt >= client.options_.retry.max_attempts) return false;
+  const auto offset = receiver->restart_offset();
+  if (!offset) return false;
+  const auto delay = client.options_.retry.delay(attempt, retry_after, jitter());
+  ++attempt;
+  range_from = *offset;
+  log::warn("registry request failed; retrying",
+            {{"url", request.url},
+             {"error", why},
+             {"attempt", attempt},
+             {"delay_ms", static_cast<long long>(delay.count())},
+             {"resume_at", range_from}});
+  client.io_.post_after(delay, [self = shared_from_this()] {
+    if (self->cancelled) return self->fail(Error{errc::shutting_down, "request cancelled"});
+    self->send();
+  });
+  return true;
 }
 
 std::shared_ptr<RegistryClient::Call> RegistryClient::send(const Reference& ref,
@@ -294,6 +391,7 @@ void RegistryClient::fetch_manifest_at(const Reference& ref, int depth, Manifest
   HttpRequest req =
       request_for(ref, "/v2/" + ref.repository + "/manifests/" + ref.manifest_selector());
   req.headers.push_back(std::string("Accept: ") + media::manifest_accept);
+  req.timeout_ms = 30'000;  // a manifest is small: a registry that takes longer is failing
   const std::string what = "manifest " + ref.str();
   auto handler = std::make_shared<BufferedExchange>(
       kMaxManifestBytes, what,

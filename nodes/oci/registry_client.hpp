@@ -17,6 +17,7 @@
 #include "nodes/oci/manifest.hpp"
 #include "nodes/oci/reference.hpp"
 #include "nodes/oci/registry_auth.hpp"
+#include "nodes/oci/retry_policy.hpp"
 
 namespace pp::oci {
 
@@ -40,6 +41,7 @@ struct RegistryOptions {
   EnvGet env;
   // The image index entry to follow (PROXY_PLATFORM).
   Platform platform{"wasi", "wasm", ""};
+  RetryPolicy retry;
 };
 
 struct ResolvedManifest {

@@ -78,7 +78,8 @@ class ProxyProcess {
           "PROXY_MQTT_QOS",          "PROXY_LOG_LEVEL",         "PROXY_HTTP_PORT",
           "PROXY_LOG_FORMAT",        "PROXY_SHARED_GROUP",      "PROXY_MQTT_VERSION",
           "PROXY_MQTT_CA_FILE",      "PROXY_MQTT_CERT_FILE",    "PROXY_MQTT_KEY_FILE",
-          "PROXY_MQTT_TLS_INSECURE", "PROXY_MAX_BLOB_SIZE",     "PROXY_PLATFORM"}) {
+          "PROXY_MQTT_TLS_INSECURE", "PROXY_MAX_BLOB_SIZE",     "PROXY_PLATFORM",
+          "PROXY_HTTP_RETRIES"}) {
       out.push_back(std::string("-") + name);
     }
     out.push_back("PROXY_HTTP_PORT=" + std::to_string(http_port));

@@ -1,0 +1,89 @@
+// Registry faults survived: a blob download cut mid-way resumes with Range (no chunk published
+// twice), 503 bursts with Retry-After are waited out, a registry down at start is retried, and
+// exhausted retries fail with the registry's status.
+#define BOOST_TEST_MODULE registry_faults
+#include <boost/test/unit_test.hpp>
+#include <thread>
+
+#include "tests/integration/stack.hpp"
+#include "tests/support/fault_relay.hpp"
+
+using namespace pp::test;
+using namespace std::chrono_literals;
+
+namespace {
+
+constexpr auto kTimeout = 30s;
+
+// The proxy talks to the registry only through the relay.
+void start_proxy_via(Stack& s, const FaultRelay& relay, std::vector<std::string> extra = {}) {
+  extra.push_back("PROXY_REGISTRY_URL=http://" + relay.host());
+  s.start_proxy(extra);
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(a_download_cut_midway_resumes_with_range) {
+  Stack s;
+  const std::string wasm = random_wasm(3'000'000, 1);
+  s.pusher.push_wasm("cut", "v1", wasm);
+  FaultRelay relay(
+      {.target_port = s.registry.port(), .cut_after_bytes = 1'000'000, .retry_after = ""});
+  start_proxy_via(s, relay, {"PROXY_CHUNK_SIZE=100000"});
+  PropletClient client(s.broker.url(), s.channel);
+  const std::string app = relay.host() + "/cut:v1";
+  client.request(app);
+  BOOST_TEST((client.wait_complete(app, kTimeout) == std::optional<std::string>(wasm)));
+  const auto a = client.snapshot(app);
+  BOOST_TEST(a.duplicates == 0u);  // chunks before the cut were not published again
+  BOOST_TEST(a.in_order);
+  BOOST_TEST(relay.cuts() == 1);
+  BOOST_TEST(s.registry.count_requests("GET", "/blobs/") == 2);
+  BOOST_TEST(s.proxy->log().find("resume_at=") != std::string::npos);
+  BOOST_TEST(s.proxy->log().find("resume_at=0 ") == std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(a_503_burst_with_retry_after_is_waited_out) {
+  Stack s;
+  const std::string wasm = random_wasm(10'000, 2);
+  s.pusher.push_wasm("busy", "v1", wasm);
+  FaultRelay relay({.target_port = s.registry.port(), .fail_connections = 2, .retry_after = "1"});
+  start_proxy_via(s, relay);
+  PropletClient client(s.broker.url(), s.channel);
+  const std::string app = relay.host() + "/busy:v1";
+  const auto started = std::chrono::steady_clock::now();
+  client.request(app);
+  BOOST_TEST((client.wait_complete(app, kTimeout) == std::optional<std::string>(wasm)));
+  BOOST_TEST(relay.injected() == 2);
+  BOOST_TEST((std::chrono::steady_clock::now() - started >= 1900ms));  // Retry-After: 1, twice
+}
+
+BOOST_AUTO_TEST_CASE(exhausted_retries_fail_with_the_registry_status) {
+  Stack s;
+  s.pusher.push_wasm("down", "v1", random_wasm(1000, 3));
+  FaultRelay relay({.target_port = s.registry.port(), .fail_connections = 100, .retry_after = ""});
+  start_proxy_via(s, relay, {"PROXY_HTTP_RETRIES=2"});
+  PropletClient client(s.broker.url(), s.channel);
+  const std::string app = relay.host() + "/down:v1";
+  client.request(app);
+  const auto status = client.wait_status(app, kTimeout);
+  BOOST_TEST_REQUIRE(status.has_value());
+  BOOST_TEST(status->at("error").value("code", "") == "registry_error");
+  BOOST_TEST(status->at("error").value("message", "").find("HTTP 503") != std::string::npos);
+  BOOST_TEST(relay.injected() == 3);  // the first try and two retries
+}
+
+BOOST_AUTO_TEST_CASE(a_registry_down_at_start_is_retried) {
+  Stack s;
+  const std::string wasm = random_wasm(5000, 4);
+  s.pusher.push_wasm("late", "v1", wasm);
+  s.registry.stop();
+  s.start_proxy();
+  PropletClient client(s.broker.url(), s.channel);
+  client.request(s.ref("late", "v1"));
+  std::this_thread::sleep_for(400ms);
+  s.registry.start();
+  BOOST_TEST(
+      (client.wait_complete(s.ref("late", "v1"), kTimeout) == std::optional<std::string>(wasm)));
+  BOOST_TEST(s.proxy->log().find("registry request failed; retrying") != std::string::npos);
+}

@@ -1,0 +1,52 @@
+#pragma once
+// A TCP relay between a client and a server on loopback that injects faults the real server will
+// not produce on demand: it cuts connections after a number of response bytes (a download dying
+// mid-blob), or answers the first connections itself with an HTTP error (a 503 burst).
+
+#include <atomic>
+#include <cstdint>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace pp::test {
+
+struct FaultRelayOptions {
+  int target_port = 0;
+  std::uint64_t cut_after_bytes = 0;  // 0: never cut
+  int cut_connections = 1;            // how many connections are cut (the first that get there)
+  int fail_connections = 0;           // the first N connections get `fail_status` and are closed
+  int fail_status = 503;
+  std::string retry_after;  // sent with the injected error when not empty
+};
+
+class FaultRelay {
+ public:
+  explicit FaultRelay(FaultRelayOptions options);
+  ~FaultRelay();
+  FaultRelay(const FaultRelay&) = delete;
+  FaultRelay& operator=(const FaultRelay&) = delete;
+
+  int port() const { return port_; }
+  std::string host() const { return "127.0.0.1:" + std::to_string(port_); }
+  int cuts() const { return cuts_.load(); }
+  int injected() const { return injected_.load(); }
+
+ private:
+  void accept_loop();
+  void serve(int client, int ordinal);
+
+  FaultRelayOptions options_;
+  int listener_ = -1;
+  int port_ = 0;
+  std::atomic<bool> stopping_{false};
+  std::atomic<int> cuts_{0};
+  std::atomic<int> injected_{0};
+  std::mutex mutex_;
+  std::vector<int> sockets_;
+  std::vector<std::thread> workers_;
+  std::thread acceptor_;
+};
+
+}  // namespace pp::test
