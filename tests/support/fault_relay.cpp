@@ -11,29 +11,6 @@ namespace pp::test {
 
 namespace {
 
-bool send_all(int fd, const char* p, std::size_t n) {
-  while (n > 0) {
-    const ssize_t w = ::send(fd, p, n, MSG_NOSIGNAL);
-    if (w <= 0) return false;
-    p += w;
-    n -= static_cast<std::size_t>(w);
-  }
-  return true;
-}
-
-int connect_loopback(int port) {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<std::uint16_t>(port));
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
-    ::close(fd);
-    return -1;
-  }
-  return fd;
-}
-
 void pump(int from, int to) {
   char buf[64 * 1024];
   for (;;) {
@@ -46,50 +23,11 @@ void pump(int from, int to) {
 
 }  // namespace
 
-FaultRelay::FaultRelay(FaultRelayOptions options) : options_(std::move(options)) {
-  listener_ = ::socket(AF_INET, SOCK_STREAM, 0);
-  const int one = 1;
-  ::setsockopt(listener_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof addr;
-  if (::bind(listener_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
-      ::listen(listener_, 64) != 0 ||
-      ::getsockname(listener_, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
-    ::close(listener_);
-    throw std::runtime_error("FaultRelay: cannot listen on loopback");
-  }
-  port_ = ntohs(addr.sin_port);
-  acceptor_ = std::thread([this] { accept_loop(); });
-}
+FaultRelay::FaultRelay(FaultRelayOptions options)
+    : options_(std::move(options)),
+      server_([this](int client, int ordinal) { serve(client, ordinal); }) {}
 
-FaultRelay::~FaultRelay() {
-  stopping_ = true;
-  ::shutdown(listener_, SHUT_RDWR);
-  acceptor_.join();
-  ::close(listener_);
-  {
-    std::lock_guard lock(mutex_);
-    for (const int fd : sockets_)
-      ::shutdown(fd, SHUT_RDWR);
-  }
-  for (auto& w : workers_)
-    w.join();
-  for (const int fd : sockets_)
-    ::close(fd);
-}
-
-void FaultRelay::accept_loop() {
-  int ordinal = 0;
-  while (!stopping_) {
-    const int client = ::accept(listener_, nullptr, nullptr);
-    if (client < 0) break;
-    std::lock_guard lock(mutex_);
-    sockets_.push_back(client);
-    workers_.emplace_back([this, client, n = ordinal++] { serve(client, n); });
-  }
-}
+FaultRelay::~FaultRelay() = default;
 
 void FaultRelay::serve(int client, int ordinal) {
   if (ordinal < options_.fail_connections) {
@@ -111,10 +49,7 @@ void FaultRelay::serve(int client, int ordinal) {
   }
   const int server = connect_loopback(options_.target_port);
   if (server < 0) return;
-  {
-    std::lock_guard lock(mutex_);
-    sockets_.push_back(server);
-  }
+  server_.track(server);
   std::thread up([client, server] { pump(client, server); });
   // Server to client, counting, and cut where asked.
   char buf[64 * 1024];

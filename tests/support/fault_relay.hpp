@@ -5,10 +5,9 @@
 
 #include <atomic>
 #include <cstdint>
-#include <mutex>
 #include <string>
-#include <thread>
-#include <vector>
+
+#include "tests/support/loopback_server.hpp"
 
 namespace pp::test {
 
@@ -28,25 +27,18 @@ class FaultRelay {
   FaultRelay(const FaultRelay&) = delete;
   FaultRelay& operator=(const FaultRelay&) = delete;
 
-  int port() const { return port_; }
-  std::string host() const { return "127.0.0.1:" + std::to_string(port_); }
+  int port() const { return server_.port(); }
+  std::string host() const { return "127.0.0.1:" + std::to_string(port()); }
   int cuts() const { return cuts_.load(); }
   int injected() const { return injected_.load(); }
 
  private:
-  void accept_loop();
   void serve(int client, int ordinal);
 
   FaultRelayOptions options_;
-  int listener_ = -1;
-  int port_ = 0;
-  std::atomic<bool> stopping_{false};
   std::atomic<int> cuts_{0};
   std::atomic<int> injected_{0};
-  std::mutex mutex_;
-  std::vector<int> sockets_;
-  std::vector<std::thread> workers_;
-  std::thread acceptor_;
+  LoopbackServer server_;  // last: its threads stop before the rest goes
 };
 
 }  // namespace pp::test

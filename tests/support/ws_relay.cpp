@@ -15,28 +15,6 @@ namespace pp::test {
 
 namespace {
 
-bool send_all(int fd, const void* data, std::size_t n) {
-  const auto* p = static_cast<const char*>(data);
-  while (n > 0) {
-    const ssize_t w = ::send(fd, p, n, MSG_NOSIGNAL);
-    if (w <= 0) return false;
-    p += w;
-    n -= static_cast<std::size_t>(w);
-  }
-  return true;
-}
-
-bool recv_exact(int fd, void* data, std::size_t n) {
-  auto* p = static_cast<char*>(data);
-  while (n > 0) {
-    const ssize_t r = ::recv(fd, p, n, 0);
-    if (r <= 0) return false;
-    p += r;
-    n -= static_cast<std::size_t>(r);
-  }
-  return true;
-}
-
 std::string accept_token(const std::string& key) {
   const std::string input = key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
   unsigned char sha[SHA_DIGEST_LENGTH];
@@ -53,19 +31,6 @@ std::string header_value(const std::string& request, const std::string& name) {
   while (start < request.size() && request[start] == ' ')
     ++start;
   return request.substr(start, request.find("\r\n", start) - start);
-}
-
-int connect_loopback(int port) {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<std::uint16_t>(port));
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
-    ::close(fd);
-    return -1;
-  }
-  return fd;
 }
 
 // Client frames (masked) to raw bytes for the broker, until close or error.
@@ -132,49 +97,10 @@ void broker_to_client(int client, int broker, std::mutex& client_write) {
 
 }  // namespace
 
-WebSocketRelay::WebSocketRelay(int broker_port) : broker_port_(broker_port) {
-  listener_ = ::socket(AF_INET, SOCK_STREAM, 0);
-  const int one = 1;
-  ::setsockopt(listener_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof addr;
-  if (::bind(listener_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
-      ::listen(listener_, 16) != 0 ||
-      ::getsockname(listener_, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
-    ::close(listener_);
-    throw std::runtime_error("WebSocketRelay: cannot listen on loopback");
-  }
-  port_ = ntohs(addr.sin_port);
-  acceptor_ = std::thread([this] { accept_loop(); });
-}
+WebSocketRelay::WebSocketRelay(int broker_port)
+    : broker_port_(broker_port), server_([this](int client, int) { serve(client); }) {}
 
-WebSocketRelay::~WebSocketRelay() {
-  stopping_ = true;
-  ::shutdown(listener_, SHUT_RDWR);
-  acceptor_.join();
-  ::close(listener_);
-  {
-    std::lock_guard lock(mutex_);
-    for (const int fd : sockets_)
-      ::shutdown(fd, SHUT_RDWR);
-  }
-  for (auto& w : workers_)
-    w.join();
-  for (const int fd : sockets_)
-    ::close(fd);
-}
-
-void WebSocketRelay::accept_loop() {
-  while (!stopping_) {
-    const int client = ::accept(listener_, nullptr, nullptr);
-    if (client < 0) break;
-    std::lock_guard lock(mutex_);
-    sockets_.push_back(client);
-    workers_.emplace_back([this, client] { serve(client); });
-  }
-}
+WebSocketRelay::~WebSocketRelay() = default;
 
 void WebSocketRelay::serve(int client) {
   std::string request;
@@ -189,10 +115,7 @@ void WebSocketRelay::serve(int client) {
     send_all(client, "HTTP/1.1 400 Bad Request\r\n\r\n", 28);
     return;
   }
-  {
-    std::lock_guard lock(mutex_);
-    sockets_.push_back(broker);
-  }
+  server_.track(broker);
   const std::string response =
       "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
       "Sec-WebSocket-Accept: " +

@@ -4,10 +4,7 @@
 // TCP port. A purpose-built test server: Debian's mosquitto is built without WebSockets, so the
 // real broker cannot produce this case by itself.
 
-#include <atomic>
-#include <mutex>
-#include <thread>
-#include <vector>
+#include "tests/support/loopback_server.hpp"
 
 namespace pp::test {
 
@@ -18,20 +15,13 @@ class WebSocketRelay {
   WebSocketRelay(const WebSocketRelay&) = delete;
   WebSocketRelay& operator=(const WebSocketRelay&) = delete;
 
-  int port() const { return port_; }
+  int port() const { return server_.port(); }
 
  private:
-  void accept_loop();
   void serve(int client);
 
   int broker_port_;
-  int listener_ = -1;
-  int port_ = 0;
-  std::atomic<bool> stopping_{false};
-  std::mutex mutex_;
-  std::vector<int> sockets_;  // open client and broker sockets, shut down on destruction
-  std::vector<std::thread> workers_;
-  std::thread acceptor_;
+  LoopbackServer server_;  // last: its threads stop before the rest goes
 };
 
 }  // namespace pp::test
