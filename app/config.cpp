@@ -171,6 +171,17 @@ const std::vector<Setting>& settings() {
        [](Config& c, const std::string& v) { return parse_size(v, 1, 10000, c.chunk_window); }},
       {"PROXY_MAX_TRANSFERS", "--max-transfers", "16", "transfers in progress at once",
        [](Config& c, const std::string& v) { return parse_size(v, 1, 10000, c.max_transfers); }},
+      {"PROXY_REGISTRY_CA_FILE", "--registry-ca-file", "",
+       "CA certificates (PEM) to trust for registries, besides the system's",
+       readable_file(&Config::registry_ca_file)},
+      {"PROXY_REGISTRY_INSECURE", "--registry-insecure", "false",
+       "do not verify registries' TLS certificates (testing only; logged as a warning)",
+       [](Config& c, const std::string& v) { return parse_bool(v, c.registry_insecure); }},
+      {"PROXY_REGISTRY_CERT_FILE", "--registry-cert-file", "",
+       "client certificate (PEM) for mutual TLS with PROXY_REGISTRY_URL's host",
+       readable_file(&Config::registry_cert_file)},
+      {"PROXY_REGISTRY_KEY_FILE", "--registry-key-file", "",
+       "private key (PEM) of --registry-cert-file", readable_file(&Config::registry_key_file)},
       {"PROXY_HTTP_RETRIES", "--http-retries", "4",
        "retries of a registry request after a connection error, timeout, 408, 429 or 5xx "
        "(exponential backoff with jitter, Retry-After honoured; blobs resume with Range)",
@@ -272,6 +283,12 @@ Expected<Config> load_config(const EnvLookup& env, const FlagValues& flags, Comm
       return Error{"invalid_config", name + ": " + *problem};
     }
   }
+  if (config.registry_cert_file.empty() != config.registry_key_file.empty()) {
+    return Error{"invalid_config",
+                 std::string(config.registry_cert_file.empty() ? "PROXY_REGISTRY_CERT_FILE"
+                                                               : "PROXY_REGISTRY_KEY_FILE") +
+                     ": a client certificate and its key go together"};
+  }
   if (config.mqtt_cert_file.empty() != config.mqtt_key_file.empty()) {
     return Error{"invalid_config",
                  std::string(config.mqtt_cert_file.empty() ? "PROXY_MQTT_CERT_FILE"
@@ -297,6 +314,10 @@ oci::RegistryOptions registry_options(const Config& c) {
   o.env = process_environment();
   o.platform = c.platform;
   o.retry.max_attempts = c.http_retries + 1;
+  o.ca_file = c.registry_ca_file;
+  o.insecure = c.registry_insecure;
+  o.cert_file = c.registry_cert_file;
+  o.key_file = c.registry_key_file;
   return o;
 }
 

@@ -39,6 +39,10 @@ struct Config {
   std::uint64_t max_blob_size = 100 * 1024 * 1024;
   oci::Platform platform{"wasi", "wasm", ""};
   int http_retries = 4;
+  std::string registry_ca_file;
+  bool registry_insecure = false;
+  std::string registry_cert_file;
+  std::string registry_key_file;
   int mqtt_qos = 1;
   int http_port = 9191;  // 0: no HTTP endpoint
   std::string log_level = "info";

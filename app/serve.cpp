@@ -85,6 +85,11 @@ int pp::run_serve(const Config& config) {
   if (config.http_port != 0 && !http_endpoint.start(config.http_port)) return kExitFailure;
   const pp::mqtt::Topics topics(config.channels, config.shared_group);
   mqtt.start(topics.request_subscriptions());
+  if (config.registry_insecure) {
+    log::warn(
+        "PROXY_REGISTRY_INSECURE is set: registry TLS certificates are NOT verified; anyone "
+        "on the network path can serve modules to this fleet");
+  }
   log::info("starting",
             {{"broker", config.mqtt_address},
              {"registry", config.registry_url.scheme + "://" + config.registry_url.host},

@@ -202,6 +202,15 @@ void HttpIo::begin(Id id, HttpRequest request, std::shared_ptr<HttpHandler> hand
   if (request.timeout_ms > 0) curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, request.timeout_ms);
   curl_easy_setopt(e, CURLOPT_BUFFERSIZE, static_cast<long>(request.receive_buffer));
   curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+  if (!request.ca_file.empty()) curl_easy_setopt(e, CURLOPT_CAINFO, request.ca_file.c_str());
+  if (request.insecure) {
+    curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 0L);
+    curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 0L);
+  }
+  if (!request.cert_file.empty()) {
+    curl_easy_setopt(e, CURLOPT_SSLCERT, request.cert_file.c_str());
+    curl_easy_setopt(e, CURLOPT_SSLKEY, request.key_file.c_str());
+  }
   if (request.follow_redirects) {
     // curl drops Authorization (ours is a custom header) when a redirect changes host, so
     // credentials never reach the object store a registry redirects blob downloads to.

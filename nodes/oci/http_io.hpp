@@ -25,7 +25,13 @@ struct HttpRequest {
   // Basic credentials: curl sends them to the request's host only, never across a redirect.
   std::string username;
   std::string password;
-  std::string body;               // uploaded as is (PUT/POST), with Content-Length
+  std::string body;  // uploaded as is (PUT/POST), with Content-Length
+  // TLS: extra CA certificates to trust (PEM; the system's are used otherwise), no verification
+  // at all, and a client certificate and key.
+  std::string ca_file;
+  bool insecure = false;
+  std::string cert_file;
+  std::string key_file;
   bool follow_redirects = false;  // blobs only: registries redirect them to object storage
   long max_redirects = 5;
   long connect_timeout_ms = 10'000;

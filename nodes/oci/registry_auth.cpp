@@ -135,6 +135,8 @@ void RegistryAuth::fetch_token(const Reference& ref,
   req.headers.push_back("User-Agent: " + options_.user_agent);
   req.follow_redirects = true;
   req.timeout_ms = 30'000;
+  req.ca_file = options_.ca_file;
+  req.insecure = options_.insecure;
   if (creds && !creds->identity_token.empty()) {
     // An identity token is an OAuth2 refresh token: POST it to the realm (docker's flow).
     req.method = "POST";

@@ -240,6 +240,12 @@ HttpRequest RegistryClient::request_for(const Reference& ref, std::string path) 
       own_registry ? options_.url.scheme : (is_loopback_host(ref.registry) ? "http" : "https");
   req.url = scheme + "://" + ref.registry + path;
   req.headers.push_back("User-Agent: " + options_.user_agent);
+  req.ca_file = options_.ca_file;
+  req.insecure = options_.insecure;
+  if (own_registry) {
+    req.cert_file = options_.cert_file;
+    req.key_file = options_.key_file;
+  }
   return req;
 }
 

@@ -42,6 +42,12 @@ struct RegistryOptions {
   // The image index entry to follow (PROXY_PLATFORM).
   Platform platform{"wasi", "wasm", ""};
   RetryPolicy retry;
+  // TLS to registries: CA certificates to trust besides the system's, no verification (loudly
+  // warned about at start), and a client certificate sent to PROXY_REGISTRY_URL's host only.
+  std::string ca_file;
+  bool insecure = false;
+  std::string cert_file;
+  std::string key_file;
 };
 
 struct ResolvedManifest {

@@ -1,42 +1,16 @@
 // How the proxy reaches the broker: TLS with a verified server, mutual TLS, and MQTT 5, against a
 // real mosquitto with certificates generated for the test.
 #define BOOST_TEST_MODULE mqtt_transport
-#include <sys/stat.h>
-
 #include <boost/test/unit_test.hpp>
 
 #include "tests/integration/stack.hpp"
+#include "tests/support/certs.hpp"
 #include "tests/support/ws_relay.hpp"
 
 using namespace pp::test;
 using namespace std::chrono_literals;
 
 namespace {
-
-// A CA, a server certificate for 127.0.0.1/localhost and a client certificate it signed, and an
-// unrelated CA; made with the openssl command line.
-struct Certs {
-  TempDir dir{"pp-certs-"};
-  Certs() {
-    const std::string ec = "-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes";
-    const std::string script =
-        "set -e; cd " + dir.path() + "\n" + "openssl req -x509 " + ec +
-        " -keyout ca.key -out ca.crt -days 2 -subj /CN=pp-test-ca\n" + "openssl req -x509 " + ec +
-        " -keyout other.key -out other.crt -days 2 -subj /CN=other\n" + "openssl req " + ec +
-        " -keyout server.key -out server.csr -subj /CN=localhost\n" +
-        "printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\\n' > server.ext\n" +
-        "openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 2 "
-        "-extfile server.ext -out server.crt\n" +
-        "openssl req " + ec + " -keyout client.key -out client.csr -subj /CN=proxy\n" +
-        "openssl x509 -req -in client.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 2 "
-        "-out client.crt\n" +
-        "chmod 644 *\n";
-    ChildProcess sh({"sh", "-c", script}, {}, dir.file("openssl.log"));
-    if (sh.wait_exit(60s).value_or(-1) != 0) throw std::runtime_error(sh.log());
-    ::chmod(dir.path().c_str(), 0755);  // mosquitto drops to its own user
-  }
-  std::string file(const char* name) const { return dir.file(name); }
-};
 
 // mosquitto with a TLS listener and a mutual-TLS listener beside its plain one.
 struct SecureStack {

@@ -78,7 +78,8 @@ BOOST_AUTO_TEST_CASE(a_registry_down_at_start_is_retried) {
   const std::string wasm = random_wasm(5000, 4);
   s.pusher.push_wasm("late", "v1", wasm);
   s.registry.stop();
-  s.start_proxy();
+  // Enough retries (backoff up to 10 s) to outlast a registry start on a loaded machine.
+  s.start_proxy({"PROXY_HTTP_RETRIES=8"});
   PropletClient client(s.broker.url(), s.channel);
   client.request(s.ref("late", "v1"));
   std::this_thread::sleep_for(400ms);

@@ -42,8 +42,8 @@ void FaultRelay::serve(int client, int ordinal) {
                            " Injected Fault\r\nContent-Length: 0\r\nConnection: close\r\n";
     if (!options_.retry_after.empty()) response += "Retry-After: " + options_.retry_after + "\r\n";
     response += "\r\n";
+    injected_.fetch_add(1);  // counted before the client can see it, so tests never race it
     send_all(client, response.data(), response.size());
-    injected_.fetch_add(1);
     ::shutdown(client, SHUT_RDWR);
     return;
   }
@@ -64,12 +64,10 @@ void FaultRelay::serve(int client, int ordinal) {
       forward = static_cast<std::size_t>(options_.cut_after_bytes - sent);
       cut = true;
     }
+    if (cut) cuts_.fetch_add(1);  // likewise counted before the client sees the cut
     if (!send_all(client, buf, forward)) break;
     sent += forward;
-    if (cut) {
-      cuts_.fetch_add(1);
-      break;
-    }
+    if (cut) break;
   }
   ::shutdown(client, SHUT_RDWR);
   ::shutdown(server, SHUT_RDWR);
