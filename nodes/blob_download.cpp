@@ -123,6 +123,7 @@ void ChunkCutter::fail(Error error) {
   current_.shrink_to_fit();
   carry_.clear();
   done_ = true;
+  download_.reset();  // the download holds this sink: the handle must not hold it back
   Chunk item;
   item.transfer = transfer_;
   item.seq = seq_.fetch_add(1);
@@ -142,7 +143,10 @@ void ChunkCutter::emit_chunk(bool last) {
   item.bytes = std::move(current_);
   current_ = std::string();
   has_credit_ = false;
-  if (last) done_ = true;
+  if (last) {
+    done_ = true;
+    download_.reset();  // the download holds this sink: the handle must not hold it back
+  }
   emit_(std::move(item));
 }
 
