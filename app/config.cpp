@@ -4,6 +4,7 @@
 
 #include <charconv>
 #include <cstdlib>
+#include <filesystem>
 
 namespace pp {
 
@@ -208,6 +209,16 @@ const std::vector<Setting>& settings() {
          auto p = parse_size(v, 1, std::size_t{1} << 40, n);
          c.max_blob_size = n;
          return p;
+       }},
+      {"PROXY_SPOOL_DIR", "--spool-dir", "/tmp",
+       "directory for layers that must be unpacked (tar, tar+gzip, tar+zstd) or examined before "
+       "sending: up to twice PROXY_MAX_BLOB_SIZE per transfer, in files that vanish when closed",
+       [](Config& c, const std::string& v) -> Problem {
+         if (!std::filesystem::is_directory(v) || ::access(v.c_str(), W_OK | X_OK) != 0) {
+           return "\"" + v + "\" is not a writable directory";
+         }
+         c.spool_dir = v;
+         return std::nullopt;
        }},
       {"PROXY_MQTT_QOS", "--mqtt-qos", "1", "QoS of chunk publishes (0, 1 or 2)",
        [](Config& c, const std::string& v) -> Problem {

@@ -37,6 +37,10 @@ struct Config {
   std::size_t chunk_window = 10;
   std::size_t max_transfers = 16;
   std::uint64_t max_blob_size = 100 * 1024 * 1024;
+  std::string spool_dir = "/tmp";
+  // Not a setting: the standard proxy variables, taken from the environment by main before any
+  // thread starts (see take_proxy_environment).
+  oci::ProxyEnvironment proxies;
   oci::Platform platform{"wasi", "wasm", ""};
   int http_retries = 4;
   std::string registry_ca_file;

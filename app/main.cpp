@@ -40,6 +40,7 @@ int main(int argc, char** argv) {
   sigaddset(&signals, SIGINT);
   sigaddset(&signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  pp::oci::ProxyEnvironment proxies = pp::oci::take_proxy_environment();
   CLI::App app{"Delivers WebAssembly modules from OCI registries to Propeller proplets over MQTT.",
                "propeller-proxy"};
   app.set_version_flag("--version", PP_VERSION);
@@ -88,6 +89,7 @@ int main(int argc, char** argv) {
   if (print_config) std::fputs(pp::describe_config(env, flags).c_str(), stdout);
   if (!config) return usage_error("configuration error: " + config.error().message);
   if (print_config) return pp::kExitOk;
+  config->proxies = std::move(proxies);
 
   // The client subcommands print their own result; their log shows only problems unless asked.
   const bool level_given = flags.count("PROXY_LOG_LEVEL") || env("PROXY_LOG_LEVEL");

@@ -18,7 +18,7 @@
 #include "nodes/chunk.hpp"
 #include "nodes/mqtt/mqtt_client.hpp"
 #include "nodes/mqtt/topics.hpp"
-#include "nodes/oci/sha256.hpp"
+#include "nodes/oci/digest.hpp"
 
 namespace pp {
 
@@ -140,7 +140,7 @@ int run_pull(const Config& config, const std::string& reference, const std::stri
                 kExitTimeout);
   }
 
-  oci::Sha256 hasher;
+  oci::Hasher hasher = oci::Hasher::for_digest(r.digest);
   for (const auto& [idx, bytes] : r.chunks)
     hasher.update(bytes);
   const std::string digest = hasher.finish_digest();

@@ -11,9 +11,9 @@
 #include <sstream>
 
 #include "app/commands.hpp"
+#include "nodes/oci/digest.hpp"
 #include "nodes/oci/http_io.hpp"
 #include "nodes/oci/registry_client.hpp"
-#include "nodes/oci/sha256.hpp"
 
 namespace pp {
 
@@ -22,7 +22,7 @@ namespace {
 constexpr const char* kConfigMediaType = "application/vnd.wasm.config.v0+json";
 
 std::string digest_of(std::string_view bytes) {
-  oci::Sha256 h;
+  oci::Hasher h;
   h.update(bytes);
   return h.finish_digest();
 }
@@ -84,7 +84,7 @@ int run_push(const Config& config, const std::string& file, const std::string& r
                 kExitUsage);
   }
 
-  oci::HttpIo io;
+  oci::HttpIo io(config.proxies);
   oci::RegistryClient client(io, registry_options(config));
   const auto started = std::chrono::steady_clock::now();
   if (auto e = wait([&](auto done) {

@@ -55,7 +55,7 @@ int pp::run_serve(const Config& config) {
   sigaddset(&signals, SIGINT);
   sigaddset(&signals, SIGTERM);
 
-  pp::oci::HttpIo http;
+  pp::oci::HttpIo http(config.proxies);
   pp::oci::RegistryClient registry(http, registry_options(config));
   pp::mqtt::Client mqtt(
       mqtt_client_options(config, config.thing_id.empty() ? default_client_id() : config.thing_id));
@@ -65,6 +65,7 @@ int pp::run_serve(const Config& config) {
                                             .window = config.chunk_window,
                                             .max_transfers = config.max_transfers,
                                             .max_blob_size = config.max_blob_size,
+                                            .spool_dir = config.spool_dir,
                                             .qos = config.mqtt_qos},
                         registry, mqtt, metrics);
 

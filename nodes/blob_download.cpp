@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "nodes/spool.hpp"
+
 namespace pp {
 
 ChunkCutter::ChunkCutter(TransferPtr transfer, ChunkWindow& window, oci::RegistryClient& registry,
@@ -13,7 +15,10 @@ ChunkCutter::ChunkCutter(TransferPtr transfer, ChunkWindow& window, oci::Registr
       emit_(std::move(emit)) {}
 
 void ChunkCutter::begin() {
-  download_ = registry_.fetch_blob(transfer_->ref, transfer_->blob.digest, shared_from_this());
+  download_ =
+      transfer_->module_file
+          ? stream_spool_file(registry_.io(), transfer_->module_file, shared_from_this())
+          : registry_.fetch_blob(transfer_->ref, transfer_->blob.digest, shared_from_this());
 }
 
 bool ChunkCutter::take_credit() {

@@ -31,6 +31,8 @@ inline constexpr const char* too_large = "too_large";
 inline constexpr const char* size_mismatch = "size_mismatch";
 inline constexpr const char* digest_mismatch = "digest_mismatch";
 inline constexpr const char* publish_failed = "publish_failed";
+// The proxy itself could not do its part (e.g. its spool directory is full or unwritable).
+inline constexpr const char* proxy_error = "proxy_error";
 inline constexpr const char* shutting_down = "shutting_down";
 }  // namespace errc
 

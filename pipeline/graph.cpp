@@ -2,9 +2,11 @@
 
 #include <oneapi/tbb/flow_graph.h>
 
+#include <functional>
 #include <tuple>
 
 #include "nodes/blob_download.hpp"
+#include "nodes/layer_unpack.hpp"
 #include "nodes/log.hpp"
 #include "nodes/publish.hpp"
 #include "nodes/request.hpp"
@@ -16,15 +18,40 @@ namespace pp {
 namespace flow = oneapi::tbb::flow;
 using ChunkPtr = std::shared_ptr<Chunk>;
 
-// What the manifest-resolve gateway hands back from the I/O thread.
-struct ManifestResolved {
+// What an async stage's gateway hands back from the I/O thread: its result, or why there is none.
+template <class T>
+struct Answer {
   TransferPtr transfer;
-  std::optional<oci::ResolvedManifest> manifest;
+  std::optional<T> value;
   std::optional<Error> error;
 };
+using ManifestResolved = Answer<oci::ResolvedManifest>;
+using LayerSpooled = Answer<std::shared_ptr<SpoolFile>>;  // the layer being examined, on disk
+
+// The callback that puts `t`'s answer through `gw`, keeping the graph's wait count up until then.
+template <class T, class Gateway>
+std::function<void(Expected<T>)> answer_through(Gateway& gw, TransferPtr t) {
+  gw.reserve_wait();
+  return [t = std::move(t), &gw](Expected<T> result) {
+    Answer<T> answer{t, std::nullopt, std::nullopt};
+    if (result) {
+      answer.value = std::move(result).value();
+    } else {
+      answer.error = result.error();
+    }
+    gw.try_put(std::move(answer));
+    gw.release_wait();
+  };
+}
+
+// At most this many layers are downloaded to look for the module in them (a wasm artifact has one
+// or two; the bound is for hostile or mistaken manifests).
+constexpr std::size_t kMaxLayersExamined = 8;
 
 struct Pipeline::Graph {
   using Routed = std::tuple<TransferPtr, TrackEvent>;
+  // Where a transfer goes once its layers are known: streamed, failed, or its layers examined.
+  using Selected = std::tuple<TransferPtr, TrackEvent, TransferPtr>;
 
   Graph(Pipeline& owner, PipelineOptions options, oci::RegistryClient& registry, mqtt::Client& mqtt,
         Metrics& metrics);
@@ -45,7 +72,9 @@ struct Pipeline::Graph {
   flow::limiter_node<TransferPtr> transfer_limit;
   flow::multifunction_node<TransferPtr, Routed> fetch;
   flow::async_node<TransferPtr, ManifestResolved> manifest_resolve;
-  flow::multifunction_node<ManifestResolved, Routed> layer_select;
+  flow::multifunction_node<ManifestResolved, Selected> layer_select;
+  flow::async_node<TransferPtr, LayerSpooled> layer_spool;
+  flow::multifunction_node<LayerSpooled, Selected> layer_unpack;
   flow::async_node<TransferPtr, ChunkPtr> blob_download;
   flow::function_node<ChunkPtr, ChunkPtr> chunk_encode;
   flow::sequencer_node<ChunkPtr> cut_order;
@@ -60,16 +89,26 @@ struct Pipeline::Graph {
                 flow::multifunction_node<TransferPtr, Routed>::output_ports_type& out);
   void on_manifest(const TransferPtr& t,
                    flow::async_node<TransferPtr, ManifestResolved>::gateway_type& gw);
-  void on_layer_select(const ManifestResolved& m,
-                       flow::multifunction_node<ManifestResolved, Routed>::output_ports_type& out);
+  void on_layer_select(
+      const ManifestResolved& m,
+      flow::multifunction_node<ManifestResolved, Selected>::output_ports_type& out);
+  void on_layer_spool(const TransferPtr& t,
+                      flow::async_node<TransferPtr, LayerSpooled>::gateway_type& gw);
+  void on_layer_unpack(const LayerSpooled& s,
+                       flow::multifunction_node<LayerSpooled, Selected>::output_ports_type& out);
+  // The module is known: what the later stages need to cut, frame and verify it.
+  void start_streaming(Transfer& t, oci::Descriptor module);
+  Error too_large(const Transfer& t, const oci::Descriptor& layer) const;
   void on_download(const TransferPtr& t, flow::async_node<TransferPtr, ChunkPtr>::gateway_type& gw);
   void on_publish(const PublicationPtr& p,
                   flow::async_node<PublicationPtr, TrackEvent>::gateway_type& gw);
 };
 
-// The whole pipeline, top to bottom: request → fetch → manifest-resolve → blob-download →
-// chunk-encode → (cut order) → verify → publish → track, with the transfer limit between request
-// and fetch and the chunk window between the download's cut and the broker's ack.
+// The whole pipeline, top to bottom: request → fetch → manifest-resolve → layer-select →
+// blob-download → chunk-encode → (cut order) → verify → publish → track, with the transfer limit
+// between request and fetch and the chunk window between the download's cut and the broker's ack.
+// A layer not labelled wasm takes a detour, layer-spool → layer-unpack (looping over the layers
+// until one holds the module), and its module is then streamed from the spool.
 Pipeline::Graph::Graph(Pipeline& owner_, PipelineOptions options_, oci::RegistryClient& registry_,
                        mqtt::Client& mqtt, Metrics& metrics_)
     : owner(owner_),
@@ -87,6 +126,11 @@ Pipeline::Graph::Graph(Pipeline& owner_, PipelineOptions options_, oci::Registry
                        [this](const TransferPtr& t, auto& gw) { on_manifest(t, gw); }),
       layer_select(g, flow::unlimited,
                    [this](const ManifestResolved& m, auto& out) { on_layer_select(m, out); }),
+      layer_spool(g, flow::unlimited,
+                  [this](const TransferPtr& t, auto& gw) { on_layer_spool(t, gw); }),
+      // Hashing and decompression: CPU work, off the I/O thread.
+      layer_unpack(g, flow::unlimited,
+                   [this](const LayerSpooled& s, auto& out) { on_layer_unpack(s, out); }),
       blob_download(g, flow::unlimited,
                     [this](const TransferPtr& t, auto& gw) { on_download(t, gw); }),
       // base64 + JSON framing: the CPU-heavy step, run in parallel across chunks and transfers.
@@ -123,6 +167,11 @@ Pipeline::Graph::Graph(Pipeline& owner_, PipelineOptions options_, oci::Registry
   flow::make_edge(manifest_resolve, layer_select);
   flow::make_edge(flow::output_port<0>(layer_select), blob_download);
   flow::make_edge(flow::output_port<1>(layer_select), track);
+  flow::make_edge(flow::output_port<2>(layer_select), layer_spool);
+  flow::make_edge(layer_spool, layer_unpack);
+  flow::make_edge(flow::output_port<0>(layer_unpack), blob_download);
+  flow::make_edge(flow::output_port<1>(layer_unpack), track);
+  flow::make_edge(flow::output_port<2>(layer_unpack), layer_spool);  // the next layer, if any
   flow::make_edge(blob_download, chunk_encode);
   flow::make_edge(chunk_encode, cut_order);
   flow::make_edge(cut_order, verify);
@@ -168,23 +217,12 @@ void Pipeline::Graph::on_fetch(
 
 void Pipeline::Graph::on_manifest(
     const TransferPtr& t, flow::async_node<TransferPtr, ManifestResolved>::gateway_type& gw) {
-  // The answer arrives on the I/O thread: keep the graph's wait count up until it is back.
-  gw.reserve_wait();
-  registry.fetch_manifest(t->ref, [t, &gw](Expected<oci::ResolvedManifest> result) {
-    ManifestResolved m{t, std::nullopt, std::nullopt};
-    if (result) {
-      m.manifest = std::move(result).value();
-    } else {
-      m.error = result.error();
-    }
-    gw.try_put(std::move(m));
-    gw.release_wait();
-  });
+  registry.fetch_manifest(t->ref, answer_through<oci::ResolvedManifest>(gw, t));
 }
 
 void Pipeline::Graph::on_layer_select(
     const ManifestResolved& m,
-    flow::multifunction_node<ManifestResolved, Routed>::output_ports_type& out) {
+    flow::multifunction_node<ManifestResolved, Selected>::output_ports_type& out) {
   const TransferPtr& t = m.transfer;
   if (m.error) {
     std::get<1>(out).try_put(TransferFailed{t, *m.error});
@@ -194,30 +232,106 @@ void Pipeline::Graph::on_layer_select(
     std::get<1>(out).try_put(TransferFailed{t, Error{errc::shutting_down, "transfer cancelled"}});
     return;
   }
-  auto layer = oci::select_wasm_layer(m.manifest->manifest);
-  if (!layer) {
+  auto choice = oci::select_wasm_layer(m.value->manifest);
+  if (!choice) {
     std::get<1>(out).try_put(TransferFailed{
-        t, Error{layer.error().code, "manifest " + t->ref.str() + ": " + layer.error().message}});
+        t, Error{choice.error().code, "manifest " + t->ref.str() + ": " + choice.error().message}});
     return;
   }
-  if (layer->size > options.max_blob_size) {
-    std::get<1>(out).try_put(
-        TransferFailed{t, Error{errc::too_large, "blob " + layer->digest + " of " + t->ref.str() +
-                                                     " is " + std::to_string(layer->size) +
-                                                     " bytes, over PROXY_MAX_BLOB_SIZE (" +
-                                                     std::to_string(options.max_blob_size) + ")"}});
+  t->manifest_digest = m.value->digest;
+  if (choice->labelled) {
+    if (choice->labelled->size > options.max_blob_size) {
+      std::get<1>(out).try_put(TransferFailed{t, too_large(*t, *choice->labelled)});
+      return;
+    }
+    start_streaming(*t, std::move(*choice->labelled));
+    std::get<0>(out).try_put(t);
     return;
   }
-  t->manifest_digest = m.manifest->digest;
-  t->blob = std::move(layer).value();
-  t->total_chunks = total_chunks(t->blob.size, t->chunk_size);
-  t->framer.emplace(t->request.app_name, t->blob.digest, t->blob.size, t->total_chunks);
-  log::debug("resolved", {{"app_name", t->request.app_name},
-                          {"manifest", t->manifest_digest},
-                          {"digest", t->blob.digest},
-                          {"size", t->blob.size},
-                          {"chunks", t->total_chunks}});
+  // A layer too large to be served is not worth downloading to look into; when that is every
+  // layer, that is the answer.
+  for (const oci::Descriptor& layer : choice->by_content) {
+    if (layer.size > options.max_blob_size) {
+      t->rejections.push_back(too_large(*t, layer).message);
+    } else if (t->candidates.size() < kMaxLayersExamined) {
+      t->candidates.push_back(layer);
+    }
+  }
+  if (t->candidates.empty()) {
+    std::get<1>(out).try_put(TransferFailed{t, too_large(*t, choice->by_content.front())});
+    return;
+  }
+  std::get<2>(out).try_put(t);
+}
+
+void Pipeline::Graph::on_layer_spool(
+    const TransferPtr& t, flow::async_node<TransferPtr, LayerSpooled>::gateway_type& gw) {
+  const auto reply = answer_through<std::shared_ptr<SpoolFile>>(gw, t);
+  auto file = SpoolFile::create(options.spool_dir);
+  if (!file) return reply(file.error());
+  const oci::Descriptor layer = t->candidates[t->next_candidate];
+  auto spooler = std::make_shared<LayerSpooler>(
+      std::move(file).value(), layer, [t] { return t->failed.load(); }, reply);
+  registry.io().post(
+      [this, t, layer, spooler] { registry.fetch_blob(t->ref, layer.digest, spooler); });
+}
+
+void Pipeline::Graph::on_layer_unpack(
+    const LayerSpooled& s,
+    flow::multifunction_node<LayerSpooled, Selected>::output_ports_type& out) {
+  const TransferPtr& t = s.transfer;
+  const oci::Descriptor layer = t->candidates[t->next_candidate++];
+  if (s.error) {
+    std::get<1>(out).try_put(TransferFailed{t, *s.error});
+    return;
+  }
+  if (t->failed.load()) {
+    std::get<1>(out).try_put(TransferFailed{t, Error{errc::shutting_down, "transfer cancelled"}});
+    return;
+  }
+  auto unpacked = unpack_layer(*s.value, layer, options.spool_dir, options.max_blob_size);
+  if (!unpacked) {
+    Error error = unpacked.error();
+    if (error.code == errc::no_wasm_layer) {
+      t->rejections.push_back(std::move(error.message));
+      if (t->next_candidate < t->candidates.size()) {
+        std::get<2>(out).try_put(t);
+        return;
+      }
+      std::string reasons;
+      for (const auto& r : t->rejections)
+        reasons += (reasons.empty() ? "" : "; ") + r;
+      error.message = "manifest " + t->ref.str() + ": no layer holds a wasm module: " + reasons;
+    }
+    std::get<1>(out).try_put(TransferFailed{t, std::move(error)});
+    return;
+  }
+  log::debug("layer unpacked", {{"app_name", t->request.app_name},
+                                {"layer", layer.digest},
+                                {"packaging", unpacked->packaging},
+                                {"path", unpacked->path}});
+  t->module_file = std::move(unpacked->file);
+  start_streaming(*t, std::move(unpacked->module));
   std::get<0>(out).try_put(t);
+}
+
+void Pipeline::Graph::start_streaming(Transfer& t, oci::Descriptor module) {
+  t.blob = std::move(module);
+  t.hasher = oci::Hasher::for_digest(t.blob.digest);
+  t.total_chunks = total_chunks(t.blob.size, t.chunk_size);
+  t.framer.emplace(t.request.app_name, t.blob.digest, t.blob.size, t.total_chunks);
+  log::debug("resolved", {{"app_name", t.request.app_name},
+                          {"manifest", t.manifest_digest},
+                          {"digest", t.blob.digest},
+                          {"size", t.blob.size},
+                          {"chunks", t.total_chunks}});
+}
+
+Error Pipeline::Graph::too_large(const Transfer& t, const oci::Descriptor& layer) const {
+  return Error{errc::too_large, "blob " + layer.digest + " of " + t.ref.str() + " is " +
+                                    std::to_string(layer.size) +
+                                    " bytes, over PROXY_MAX_BLOB_SIZE (" +
+                                    std::to_string(options.max_blob_size) + ")"};
 }
 
 void Pipeline::Graph::on_download(const TransferPtr& t,

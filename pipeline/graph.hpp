@@ -5,6 +5,7 @@
 #include <cstddef>
 #include <memory>
 #include <mutex>
+#include <string>
 #include <unordered_map>
 
 #include "nodes/mqtt/mqtt_client.hpp"
@@ -19,6 +20,7 @@ struct PipelineOptions {
   std::size_t window = 10;                          // chunks in flight, across all transfers
   std::size_t max_transfers = 16;                   // transfers past the request stage at once
   std::uint64_t max_blob_size = 100 * 1024 * 1024;  // larger modules are refused before download
+  std::string spool_dir = "/tmp";                   // where layers that need unpacking go
   int qos = 1;
 };
 

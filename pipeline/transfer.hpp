@@ -10,12 +10,17 @@
 #include <optional>
 #include <string>
 #include <variant>
+#include <vector>
 
 #include "nodes/chunk.hpp"
 #include "nodes/error.hpp"
+#include "nodes/oci/digest.hpp"
 #include "nodes/oci/manifest.hpp"
 #include "nodes/oci/reference.hpp"
-#include "nodes/oci/sha256.hpp"
+
+namespace pp {
+class SpoolFile;
+}
 
 namespace pp {
 
@@ -46,9 +51,18 @@ struct Transfer {
   // Set by fetch and manifest-resolve, read-only once the download starts.
   oci::Reference ref;
   std::string manifest_digest;
-  oci::Descriptor blob;
+  oci::Descriptor blob;  // the module as it is sent (the layer itself, or what was unpacked)
   std::uint64_t total_chunks = 0;
   std::optional<ChunkFramer> framer;
+
+  // When no layer is labelled wasm: set by layer-select, then owned by layer-spool and
+  // layer-unpack, which examine the layers one at a time (largest first) and note why each one
+  // held no module, for the error should none hold one.
+  std::vector<oci::Descriptor> candidates;
+  std::size_t next_candidate = 0;
+  std::vector<std::string> rejections;
+  // The module's bytes when they were unpacked to the spool rather than streamed from the registry.
+  std::shared_ptr<SpoolFile> module_file;
 
   // Set by whichever stage first sees the transfer fail; the download stops at its next bytes.
   std::atomic<bool> failed{false};
@@ -57,7 +71,7 @@ struct Transfer {
   std::atomic<std::uint64_t> in_flight{0};
 
   // Owned by the verify stage (chunks reach it in order).
-  oci::Sha256 hasher;
+  oci::Hasher hasher;
 
   // Owned by the track stage.
   std::uint64_t delivered = 0;

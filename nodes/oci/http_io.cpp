@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cctype>
 #include <charconv>
+#include <cstdlib>
 #include <stdexcept>
 #include <string_view>
 
@@ -100,7 +101,34 @@ std::size_t on_write(char* data, std::size_t size, std::size_t n, void* user) {
 
 }  // namespace
 
-HttpIo::HttpIo() {
+namespace {
+
+std::string take_variable(const char* lower, const char* upper) {
+  std::string value;
+  for (const char* name : {upper, lower}) {  // the lower-case name wins: read it last
+    if (const char* v = std::getenv(name); v && *v) value = v;
+    ::unsetenv(name);
+  }
+  return value;
+}
+
+}  // namespace
+
+ProxyEnvironment take_proxy_environment() {
+  ProxyEnvironment env;
+  env.http = take_variable("http_proxy", "HTTP_PROXY");
+  env.https = take_variable("https_proxy", "HTTPS_PROXY");
+  env.all = take_variable("all_proxy", "ALL_PROXY");
+  env.none = take_variable("no_proxy", "NO_PROXY");
+  return env;
+}
+
+const std::string& ProxyEnvironment::for_url(std::string_view url) const {
+  const std::string& own = url.starts_with("https://") ? https : http;
+  return own.empty() ? all : own;
+}
+
+HttpIo::HttpIo(ProxyEnvironment proxies) : proxies_(std::move(proxies)) {
   static CurlGlobal global;
   multi_ = curl_multi_init();
   if (!multi_) throw std::runtime_error("curl_multi_init failed");
@@ -174,6 +202,10 @@ void HttpIo::begin(Id id, HttpRequest request, std::shared_ptr<HttpHandler> hand
   for (const auto& h : request.headers)
     ex->headers = curl_slist_append(ex->headers, h.c_str());
   curl_easy_setopt(e, CURLOPT_URL, request.url.c_str());
+  // Explicit, so that curl does not read the environment (take_proxy_environment emptied it); a
+  // redirect keeps the proxy of the first URL, and NO_PROXY is checked for every host.
+  curl_easy_setopt(e, CURLOPT_PROXY, proxies_.for_url(request.url).c_str());
+  curl_easy_setopt(e, CURLOPT_NOPROXY, proxies_.none.c_str());
   if (request.method == "HEAD") {
     curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
   } else if (request.method != "GET") {

@@ -12,6 +12,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <unordered_map>
 #include <vector>
@@ -67,11 +68,29 @@ class HttpHandler {
   virtual std::optional<std::uint64_t> restart_offset() { return std::nullopt; }
 };
 
+// The HTTP proxies the standard variables name, read as curl reads them (the lower-case name wins),
+// except that HTTP_PROXY counts too, as in Go programs such as the proxy this one replaces (curl
+// ignores it against the CGI "httpoxy" attack, which does not apply to a service).
+struct ProxyEnvironment {
+  std::string http;   // http_proxy, HTTP_PROXY
+  std::string https;  // https_proxy, HTTPS_PROXY
+  std::string all;    // all_proxy, ALL_PROXY: for a scheme without its own
+  std::string none;   // no_proxy, NO_PROXY: hosts reached directly
+  // The proxy for `url`, "" for none.
+  const std::string& for_url(std::string_view url) const;
+};
+
+// Reads the proxy variables and removes them from the environment; call it before any thread
+// starts. HttpIo hands them to curl explicitly. Paho, the MQTT client, reads http_proxy and
+// https_proxy too, but ignores no_proxy and cannot parse an "http://" https_proxy (the usual form):
+// with the variables gone, the broker is always reached directly.
+ProxyEnvironment take_proxy_environment();
+
 class HttpIo {
  public:
   using Id = std::uint64_t;
 
-  HttpIo();
+  explicit HttpIo(ProxyEnvironment proxies = {});
   ~HttpIo();  // stops the thread; unfinished exchanges get on_done("shutting down")
   HttpIo(const HttpIo&) = delete;
   HttpIo& operator=(const HttpIo&) = delete;
@@ -97,6 +116,7 @@ class HttpIo {
   struct Exchange;
 
  private:
+  const ProxyEnvironment proxies_;
   void run();
   void begin(Id id, HttpRequest request, std::shared_ptr<HttpHandler> handler);
   void finish(Id id, std::optional<std::string> error);

@@ -1,5 +1,6 @@
 #include "nodes/oci/manifest.hpp"
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <nlohmann/json.hpp>
@@ -17,7 +18,6 @@ using nlohmann::json;
 constexpr std::size_t max_manifest_bytes = std::size_t{4} << 20;
 // A wasm artifact has one layer; this only bounds the work a hostile manifest can cause.
 constexpr std::size_t max_layers = 1000;
-constexpr std::size_t sha256_hex_length = 64;
 
 constexpr std::string_view docker_schema1 = "application/vnd.docker.distribution.manifest.v1+json";
 constexpr std::string_view docker_schema1_signed =
@@ -101,9 +101,9 @@ Expected<std::string> parse_digest(const json& descriptor, const std::string& pa
   if (it == descriptor.end()) return invalid(path + ".digest is missing");
   if (!it->is_string()) return invalid(path + ".digest is not a string");
   auto digest = it->get<std::string>();
-  if (!is_sha256_digest(digest)) {
+  if (!is_digest(digest)) {
     return invalid(path + ".digest " + shown(digest) +
-                   " is not \"sha256:\" followed by 64 lowercase hex digits");
+                   " is not \"sha256:\" + 64 or \"sha512:\" + 128 lowercase hex digits");
   }
   return digest;
 }
@@ -213,21 +213,18 @@ Expected<Manifest> parse_manifest(std::string_view body, std::string_view conten
   return manifest;
 }
 
-Expected<Descriptor> select_wasm_layer(const Manifest& manifest) {
+Expected<LayerChoice> select_wasm_layer(const Manifest& manifest) {
   if (manifest.layers.empty()) return Error{errc::no_wasm_layer, "manifest has no layers"};
   for (const auto& layer : manifest.layers) {
     const std::string type = normalize_media_type(layer.media_type);
     for (const char* wasm_type : wasm_layer_media_types) {
-      if (type == wasm_type) return layer;
+      if (type == wasm_type) return LayerChoice{layer, {}};
     }
   }
-  // No layer says it is wasm (e.g. pushed as a generic blob): the module is the bulk of the
-  // artifact.
-  const Descriptor* largest = &manifest.layers.front();
-  for (const auto& layer : manifest.layers) {
-    if (layer.size > largest->size) largest = &layer;
-  }
-  return *largest;
+  LayerChoice choice{std::nullopt, manifest.layers};
+  std::stable_sort(choice.by_content.begin(), choice.by_content.end(),
+                   [](const Descriptor& a, const Descriptor& b) { return a.size > b.size; });
+  return choice;
 }
 
 bool is_index_document(std::string_view body, std::string_view content_type) {
@@ -335,17 +332,6 @@ Expected<Descriptor> select_platform(const Index& index, const Platform& wanted)
   }
   return Error{errc::no_matching_platform, "the image index has no manifest for platform " +
                                                wanted.str() + " (PROXY_PLATFORM); it has " + seen};
-}
-
-bool is_sha256_digest(std::string_view digest) {
-  constexpr std::string_view prefix = "sha256:";
-  if (digest.size() != prefix.size() + sha256_hex_length) return false;
-  if (digest.substr(0, prefix.size()) != prefix) return false;
-  for (char c : digest.substr(prefix.size())) {
-    const bool hex = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
-    if (!hex) return false;
-  }
-  return true;
 }
 
 }  // namespace pp::oci

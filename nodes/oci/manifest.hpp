@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "nodes/error.hpp"
+#include "nodes/oci/digest.hpp"
 
 namespace pp::oci {
 
@@ -37,7 +38,7 @@ inline constexpr std::uint64_t max_json_integer = (std::uint64_t{1} << 53);
 
 struct Descriptor {
   std::string media_type;
-  std::string digest;  // "sha256:<64 lowercase hex>" (validated)
+  std::string digest;  // is_digest(): sha256 or sha512 (validated)
   std::uint64_t size = 0;
 };
 
@@ -92,11 +93,15 @@ Expected<Descriptor> select_platform(const Index& index, const Platform& wanted)
 // unknown).
 Expected<Manifest> parse_manifest(std::string_view body, std::string_view content_type);
 
-// The wasm layer: the first layer with a wasm media type, else the largest layer (the first of
-// equals). errc::no_wasm_layer when the manifest has no layers.
-Expected<Descriptor> select_wasm_layer(const Manifest& manifest);
+struct LayerChoice {
+  // The first layer whose media type says it is the module: streamed as it is.
+  std::optional<Descriptor> labelled;
+  // Otherwise every layer, largest first (the module is the bulk of an artifact; the first of
+  // equals first), for their bytes to decide: a label such as "…layer.v1.tar" says nothing sure.
+  std::vector<Descriptor> by_content;
+};
 
-// "sha256:" followed by exactly 64 lowercase hex digits.
-bool is_sha256_digest(std::string_view digest);
+// errc::no_wasm_layer when the manifest has no layers.
+Expected<LayerChoice> select_wasm_layer(const Manifest& manifest);
 
 }  // namespace pp::oci

@@ -244,12 +244,13 @@ std::optional<Error> check_digest(std::string_view text, std::string_view digest
     return fail(text, ": invalid digest " + quote(digest) + " (expected \"sha256:<64 hex>\")");
   }
   const std::string_view algorithm = digest.substr(0, colon);
-  if (algorithm != "sha256") {
-    return fail(text, ": unsupported digest algorithm " + quote(algorithm) + " (only sha256)");
+  if (algorithm != "sha256" && algorithm != "sha512") {
+    return fail(text, ": unsupported digest algorithm " + quote(algorithm) + " (sha256 or sha512)");
   }
-  if (!is_sha256_digest(digest)) {
-    return fail(text, ": invalid digest " + quote(digest) +
-                          " (sha256 needs exactly 64 lowercase hex digits)");
+  if (!is_digest(digest)) {
+    return fail(text, ": invalid digest " + quote(digest) + " (" + std::string(algorithm) +
+                          " needs exactly " + (algorithm == "sha256" ? "64" : "128") +
+                          " lowercase hex digits)");
   }
   return std::nullopt;
 }

@@ -1,5 +1,5 @@
 #pragma once
-// OCI image references: "host[:port]/repo[/more][:tag][@sha256:<hex>]".
+// OCI image references: "host[:port]/repo[/more][:tag][@sha256:<hex>|@sha512:<hex>]".
 
 #include <string>
 #include <string_view>
@@ -13,7 +13,7 @@ struct Reference {
       registry;  // host[:port] exactly as used in URLs ("registry-1.docker.io", "127.0.0.1:5000")
   std::string repository;  // "library/hello", "org/app/wasm"
   std::string tag;     // "latest" when neither tag nor digest is given; empty when only a digest is
-  std::string digest;  // "sha256:<64 lowercase hex>" or empty
+  std::string digest;  // is_digest() (sha256 or sha512), or empty
 
   // What goes after /manifests/: the digest when there is one (it pins the content), else the tag.
   const std::string& manifest_selector() const { return digest.empty() ? tag : digest; }

@@ -7,7 +7,7 @@
 #include <utility>
 
 #include "nodes/log.hpp"
-#include "nodes/oci/sha256.hpp"
+#include "nodes/oci/digest.hpp"
 
 namespace pp::oci {
 
@@ -407,7 +407,8 @@ void RegistryClient::fetch_manifest_at(const Reference& ref, int depth, Manifest
         if (!is_success(head.status)) {
           return done(registry_error(head.status, body, what));
         }
-        Sha256 hasher;
+        // A pinned digest names its algorithm; the manifest is checked with that one.
+        Hasher hasher = Hasher::for_digest(ref.digest);
         hasher.update(body);
         std::string digest = hasher.finish_digest();
         if (!ref.digest.empty() && digest != ref.digest) {

@@ -52,7 +52,7 @@ struct RegistryOptions {
 
 struct ResolvedManifest {
   Manifest manifest;
-  std::string digest;  // sha256 of the manifest bytes as served
+  std::string digest;  // of the manifest bytes as served: sha256, or the pinned algorithm
 };
 
 // Receives a blob's bytes on the I/O thread. on_data has HttpHandler::on_body's contract (consume,

@@ -15,25 +15,6 @@ namespace {
 
 constexpr auto kTimeout = 15s;
 
-RegistryOptions tls_registry(const Certs& certs, bool require_client_cert) {
-  std::string config = R"(version: 0.1
-log:
-  level: info
-  accesslog:
-    disabled: false
-storage:
-  filesystem:
-    rootdirectory: {{root}}
-http:
-  addr: 127.0.0.1:{{port}}
-  secret: pp-test-http-secret
-  tls:
-    certificate: )" + certs.file("server.crt") +
-                       "\n    key: " + certs.file("server.key") + "\n";
-  if (require_client_cert) config += "    clientcas:\n      - " + certs.file("ca.crt") + "\n";
-  return RegistryOptions{.config_template = config};
-}
-
 // Pushes with the product's own push command, which speaks TLS like the proxy.
 void push(const std::string& registry_url, const std::string& ref, const std::string& wasm,
           std::vector<std::string> tls_flags) {

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "tests/support/process.hpp"
+#include "tests/support/registry.hpp"
 
 namespace pp::test {
 
@@ -36,5 +37,26 @@ struct Certs {
   }
   std::string file(const char* name) const { return dir.file(name); }
 };
+
+// docker-registry serving TLS with `certs`' server certificate, and asking for a client
+// certificate signed by their CA when `require_client_cert`.
+inline RegistryOptions tls_registry(const Certs& certs, bool require_client_cert = false) {
+  std::string config = R"(version: 0.1
+log:
+  level: info
+  accesslog:
+    disabled: false
+storage:
+  filesystem:
+    rootdirectory: {{root}}
+http:
+  addr: 127.0.0.1:{{port}}
+  secret: pp-test-http-secret
+  tls:
+    certificate: )" + certs.file("server.crt") +
+                       "\n    key: " + certs.file("server.key") + "\n";
+  if (require_client_cert) config += "    clientcas:\n      - " + certs.file("ca.crt") + "\n";
+  return RegistryOptions{.config_template = config};
+}
 
 }  // namespace pp::test

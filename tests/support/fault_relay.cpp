@@ -9,20 +9,6 @@
 
 namespace pp::test {
 
-namespace {
-
-void pump(int from, int to) {
-  char buf[64 * 1024];
-  for (;;) {
-    const ssize_t n = ::recv(from, buf, sizeof buf, 0);
-    if (n <= 0 || !send_all(to, buf, static_cast<std::size_t>(n))) break;
-  }
-  ::shutdown(from, SHUT_RDWR);
-  ::shutdown(to, SHUT_RDWR);
-}
-
-}  // namespace
-
 FaultRelay::FaultRelay(FaultRelayOptions options)
     : options_(std::move(options)),
       server_([this](int client, int ordinal) { serve(client, ordinal); }) {}

@@ -32,6 +32,16 @@ bool recv_exact(int fd, void* data, std::size_t n) {
   return true;
 }
 
+void pump(int from, int to) {
+  char buf[64 * 1024];
+  for (;;) {
+    const ssize_t n = ::recv(from, buf, sizeof buf, 0);
+    if (n <= 0 || !send_all(to, buf, static_cast<std::size_t>(n))) break;
+  }
+  ::shutdown(from, SHUT_RDWR);
+  ::shutdown(to, SHUT_RDWR);
+}
+
 int connect_loopback(int port) {
   const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in addr{};

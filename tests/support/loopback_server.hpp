@@ -15,6 +15,9 @@ bool send_all(int fd, const void* data, std::size_t n);
 bool recv_exact(int fd, void* data, std::size_t n);
 // A connected socket to 127.0.0.1:`port`, or -1.
 int connect_loopback(int port);
+// Copies bytes from `from` to `to` until either side closes, then shuts both down (one direction
+// of a relay; run the other on another thread).
+void pump(int from, int to);
 
 class LoopbackServer {
  public:

@@ -80,7 +80,7 @@ class ProxyProcess {
           "PROXY_MQTT_CA_FILE",       "PROXY_MQTT_CERT_FILE",    "PROXY_MQTT_KEY_FILE",
           "PROXY_MQTT_TLS_INSECURE",  "PROXY_MAX_BLOB_SIZE",     "PROXY_PLATFORM",
           "PROXY_HTTP_RETRIES",       "PROXY_REGISTRY_CA_FILE",  "PROXY_REGISTRY_INSECURE",
-          "PROXY_REGISTRY_CERT_FILE", "PROXY_REGISTRY_KEY_FILE"}) {
+          "PROXY_REGISTRY_CERT_FILE", "PROXY_REGISTRY_KEY_FILE", "PROXY_SPOOL_DIR"}) {
       out.push_back(std::string("-") + name);
     }
     out.push_back("PROXY_HTTP_PORT=" + std::to_string(http_port));
@@ -88,6 +88,11 @@ class ProxyProcess {
     out.push_back("-REGISTRY_AUTH_FILE");
     out.push_back("-XDG_RUNTIME_DIR");
     out.push_back("HOME=/nonexistent");
+    // Nor does the machine's HTTP proxy decide where requests go.
+    for (const char* name : {"http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy",
+                             "ALL_PROXY", "no_proxy", "NO_PROXY"}) {
+      out.push_back(std::string("-") + name);
+    }
     out.insert(out.end(), env.begin(), env.end());
     return out;
   }

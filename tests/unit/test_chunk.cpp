@@ -5,7 +5,7 @@
 #include <string>
 
 #include "nodes/chunk.hpp"
-#include "nodes/oci/sha256.hpp"
+#include "nodes/oci/digest.hpp"
 
 namespace {
 
@@ -174,13 +174,19 @@ BOOST_AUTO_TEST_CASE(framing_escapes_hostile_app_names) {
 }
 
 BOOST_AUTO_TEST_CASE(sha256_known_vectors_and_incremental_updates) {
-  pp::oci::Sha256 empty;
+  pp::oci::Hasher empty;
   BOOST_TEST(empty.finish_digest() ==
              "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
-  pp::oci::Sha256 abc;
+  pp::oci::Hasher abc;
   abc.update("a");
   abc.update("");
   abc.update("bc");
   BOOST_TEST(abc.finish_digest() ==
              "sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  // A descriptor's digest picks the algorithm (FIPS 180-2 test vector for sha512).
+  auto abc512 = pp::oci::Hasher::for_digest("sha512:whatever");
+  abc512.update("abc");
+  BOOST_TEST(abc512.finish_digest() ==
+             "sha512:ddaf35a193617abacc417349ae20413112e6fa4e89a97ea20a9eeee64b55d39a"
+             "2192992a274fc1a836ba3c23a3feebbd454d4423643ce80e2a9ac94fa54ca49f");
 }

@@ -327,12 +327,12 @@ std::vector<ManifestCase> manifest_cases() {
       invalid("layer digest not a string",
               oci(wasm_layer() + "," + R"({"mediaType":"application/wasm","digest":1,"size":1})"),
               "layers[1].digest is not a string"),
-      invalid("layer digest sha512",
-              oci(descriptor("application/wasm", "sha512:" + std::string(128, 'a'), "1")),
+      invalid("layer digest sha512 of 64 hex digits",
+              oci(descriptor("application/wasm", "sha512:" + std::string(64, 'a'), "1")),
               "layers[0].digest \"sha512:"),
       invalid("layer digest upper hex",
               oci(descriptor("application/wasm", "sha256:" + std::string(64, 'A'), "1")),
-              "64 lowercase hex digits"),
+              "\"sha256:\" + 64 or \"sha512:\" + 128 lowercase hex digits"),
       invalid("layer digest control char escaped",
               oci(descriptor("application/wasm", "sha256:\\n", "1")),
               "layers[0].digest \"sha256:?\""),
@@ -404,13 +404,14 @@ BOOST_DATA_TEST_CASE(parse_manifest_table, bdata::make(manifest_cases()), c) {
   BOOST_TEST(result->media_type == c.media_type);
   BOOST_TEST(result->layers.size() == c.layers);
   BOOST_TEST(result->config.digest == c.config_digest);
-  const auto layer = pp::oci::select_wasm_layer(result.value());
+  const auto choice = pp::oci::select_wasm_layer(result.value());
   if (c.selected.empty()) {
-    BOOST_TEST_REQUIRE(!layer.ok());
-    BOOST_TEST(layer.error().code == pp::errc::no_wasm_layer);
+    BOOST_TEST_REQUIRE(!choice.ok());
+    BOOST_TEST(choice.error().code == pp::errc::no_wasm_layer);
   } else {
-    BOOST_TEST_REQUIRE(layer.ok());
-    BOOST_TEST(layer->digest == c.selected);
+    BOOST_TEST_REQUIRE(choice.ok());
+    const auto& first = choice->labelled ? *choice->labelled : choice->by_content.front();
+    BOOST_TEST(first.digest == c.selected);
   }
 }
 
@@ -430,7 +431,9 @@ namespace {
 struct SelectCase {
   std::string name;
   std::vector<Descriptor> layers;
-  std::string selected;  // digest; empty: errc::no_wasm_layer
+  std::string labelled = {};                 // the digest streamed by label, or empty
+  std::vector<std::string> by_content = {};  // otherwise the digests to examine, in order
+  bool fails = false;                        // errc::no_wasm_layer
 };
 
 std::ostream& operator<<(std::ostream& os, const SelectCase& c) {
@@ -439,20 +442,30 @@ std::ostream& operator<<(std::ostream& os, const SelectCase& c) {
 
 std::vector<SelectCase> select_cases() {
   return {
-      {"no layers", {}, ""},
-      {"single non-wasm layer", {{"text/plain", digest('1'), 3}}, digest('1')},
-      {"largest wins without wasm",
+      {"no layers", {}, "", {}, true},
+      {"single non-wasm layer", {{"text/plain", digest('1'), 3}}, "", {digest('1')}},
+      {"largest first without wasm",
        {{"a", digest('1'), 3}, {"b", digest('2'), 9}, {"c", digest('3'), 4}},
-       digest('2')},
-      {"first of equal largest",
-       {{"a", digest('1'), 9}, {"b", digest('2'), 9}, {"c", digest('3'), 1}},
-       digest('1')},
-      {"all zero sizes pick the first",
+       "",
+       {digest('2'), digest('3'), digest('1')}},
+      {"equal sizes keep manifest order",
+       {{"a", digest('1'), 9}, {"b", digest('2'), 1}, {"c", digest('3'), 9}},
+       "",
+       {digest('1'), digest('3'), digest('2')}},
+      {"all zero sizes keep manifest order",
        {{"a", digest('1'), 0}, {"b", digest('2'), 0}},
-       digest('1')},
+       "",
+       {digest('1'), digest('2')}},
+      {"a tar label is decided by content",
+       {{"application/vnd.oci.image.layer.v1.tar", digest('1'), 5}},
+       "",
+       {digest('1')}},
       {"wasm beats larger",
        {{"a", digest('1'), 900}, {"application/wasm", digest('2'), 1}},
        digest('2')},
+      {"first wasm layer of two",
+       {{"application/wasm", digest('1'), 1}, {"application/wasm", digest('2'), 9}},
+       digest('1')},
       {"each wasm type recognised: content layer",
        {{"a", digest('1'), 900}, {"application/vnd.wasm.content.layer.v1+wasm", digest('2'), 1}},
        digest('2')},
@@ -465,7 +478,8 @@ std::vector<SelectCase> select_cases() {
        digest('2')},
       {"wasm-like but different type is not wasm",
        {{"application/wasm+gzip", digest('1'), 1}, {"b", digest('2'), 5}},
-       digest('2')},
+       "",
+       {digest('2'), digest('1')}},
   };
 }
 
@@ -475,14 +489,18 @@ BOOST_DATA_TEST_CASE(select_wasm_layer_table, bdata::make(select_cases()), c) {
   Manifest manifest;
   manifest.media_type = media::oci_manifest;
   manifest.layers = c.layers;
-  const auto layer = pp::oci::select_wasm_layer(manifest);
-  if (c.selected.empty()) {
-    BOOST_TEST_REQUIRE(!layer.ok());
-    BOOST_TEST(layer.error().code == pp::errc::no_wasm_layer);
+  const auto choice = pp::oci::select_wasm_layer(manifest);
+  if (c.fails) {
+    BOOST_TEST_REQUIRE(!choice.ok());
+    BOOST_TEST(choice.error().code == pp::errc::no_wasm_layer);
     return;
   }
-  BOOST_TEST_REQUIRE(layer.ok());
-  BOOST_TEST(layer->digest == c.selected);
+  BOOST_TEST_REQUIRE(choice.ok());
+  BOOST_TEST(choice->labelled.value_or(Descriptor{}).digest == c.labelled);
+  std::vector<std::string> order;
+  for (const auto& layer : choice->by_content)
+    order.push_back(layer.digest);
+  BOOST_TEST(order == c.by_content, boost::test_tools::per_element());
 }
 
 namespace {
@@ -520,6 +538,9 @@ std::vector<PredicateCase> digest_cases() {
       {"sha256:" + std::string(64, 'g'), false},
       {"SHA256:" + hex64, false},
       {"sha512:" + hex64, false},
+      {"sha512:" + hex64 + hex64, true},
+      {"sha512:" + hex64 + hex64 + "0", false},
+      {"sha384:" + hex64, false},
       {hex64, false},
       {"sha256:", false},
       {"", false},
@@ -534,7 +555,7 @@ BOOST_DATA_TEST_CASE(is_index_media_type_table, bdata::make(index_cases()), c) {
 }
 
 BOOST_DATA_TEST_CASE(is_sha256_digest_table, bdata::make(digest_cases()), c) {
-  BOOST_TEST(pp::oci::is_sha256_digest(c.input) == c.expected);
+  BOOST_TEST(pp::oci::is_digest(c.input) == c.expected);
 }
 
 // ---- image indexes and platform selection ----

@@ -102,6 +102,8 @@ std::vector<ParseCase> parse_cases() {
          "latest"),
       // Tags and digests.
       ok("digest only leaves tag empty", "app@" + sha, dflt, "app", "", sha),
+      ok("sha512 digest", "app@sha512:" + hex64 + hex64, dflt, "app", "",
+         "sha512:" + hex64 + hex64),
       ok("tag and digest both kept", "app:v1@" + sha, dflt, "app", "v1", sha),
       ok("host tag and digest", "registry.local/app:v1@" + sha, "registry.local", "app", "v1", sha),
       ok("tag starting with underscore", "app:_x", dflt, "app", "_x"),
@@ -171,7 +173,7 @@ std::vector<ParseCase> parse_cases() {
       bad("tag with plus", "app:v1+build", "invalid tag"),
       bad("tag with slash in first component", "app:v1/x", "invalid registry port"),
       // Digest.
-      bad("sha512", "app@sha512:" + hex64 + hex64, "unsupported digest algorithm \"sha512\""),
+      bad("sha512 of 64 hex digits", "app@sha512:" + hex64, "128 lowercase hex digits"),
       bad("md5", "app@md5:d41d8cd98f00b204e9800998ecf8427e", "unsupported digest algorithm"),
       bad("upper case algorithm", "app@SHA256:" + hex64, "unsupported digest algorithm"),
       bad("upper case hex", "app@sha256:" + std::string(64, 'A'), "invalid digest"),

@@ -1,0 +1,168 @@
+#include "nodes/spool.hpp"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <vector>
+
+namespace pp {
+
+namespace {
+
+Error disk_error(const std::string& what) {
+  return Error{errc::proxy_error, what + ": " + std::strerror(errno)};
+}
+
+int open_anonymous(const std::string& dir) {
+  int fd = ::open(dir.c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+  if (fd >= 0 || (errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL)) return fd;
+  std::string path = dir + "/propeller-proxy-spool-XXXXXX";
+  fd = ::mkostemp(path.data(), O_CLOEXEC);
+  if (fd >= 0) ::unlink(path.c_str());
+  return fd;
+}
+
+}  // namespace
+
+Expected<std::shared_ptr<SpoolFile>> SpoolFile::create(const std::string& dir) {
+  const int fd = open_anonymous(dir);
+  if (fd < 0) return disk_error("cannot create a file in the spool directory " + dir);
+  return std::make_shared<SpoolFile>(fd);
+}
+
+SpoolFile::~SpoolFile() {
+  ::close(fd_);
+}
+
+std::optional<Error> SpoolFile::append(const char* data, std::size_t n) {
+  while (n > 0) {
+    const ssize_t written = ::pwrite(fd_, data, n, static_cast<off_t>(size_));
+    if (written < 0) {
+      if (errno == EINTR) continue;
+      return disk_error("cannot write to the spool directory");
+    }
+    size_ += static_cast<std::uint64_t>(written);
+    data += written;
+    n -= static_cast<std::size_t>(written);
+  }
+  return std::nullopt;
+}
+
+ssize_t SpoolFile::read_at(std::uint64_t offset, char* data, std::size_t n) const {
+  for (;;) {
+    const ssize_t got = ::pread(fd_, data, n, static_cast<off_t>(offset));
+    if (got >= 0 || errno != EINTR) return got;
+  }
+}
+
+LayerSpooler::LayerSpooler(std::shared_ptr<SpoolFile> file, oci::Descriptor layer,
+                           std::function<bool()> cancelled, Done done)
+    : file_(std::move(file)),
+      layer_(std::move(layer)),
+      cancelled_(std::move(cancelled)),
+      done_(std::move(done)) {}
+
+std::size_t LayerSpooler::on_data(const char* data, std::size_t size) {
+  if (abort_reason_) return 0;
+  if (cancelled_()) {
+    abort_reason_ = Error{errc::shutting_down, "transfer cancelled"};
+    return 0;
+  }
+  if (file_->size() + size > layer_.size) {
+    abort_reason_ = Error{errc::size_mismatch,
+                          "the registry sent more than the " + std::to_string(layer_.size) +
+                              " bytes the descriptor of " + layer_.digest + " announces"};
+    return 0;
+  }
+  if (auto error = file_->append(data, size)) {
+    abort_reason_ = std::move(error);
+    return 0;
+  }
+  return size;
+}
+
+void LayerSpooler::on_end(std::optional<Error> error) {
+  if (!done_) return;
+  Done done = std::move(done_);
+  done_ = nullptr;
+  if (abort_reason_) return done(std::move(*abort_reason_));
+  if (error) return done(std::move(*error));
+  if (file_->size() != layer_.size) {
+    return done(Error{errc::size_mismatch, "the registry sent " + std::to_string(file_->size()) +
+                                               " bytes of " + layer_.digest +
+                                               ", its descriptor announces " +
+                                               std::to_string(layer_.size)});
+  }
+  done(std::move(file_));
+}
+
+namespace {
+
+class SpoolStream : public oci::RegistryClient::Call,
+                    public std::enable_shared_from_this<SpoolStream> {
+ public:
+  SpoolStream(oci::HttpIo& io, std::shared_ptr<SpoolFile> file, std::shared_ptr<oci::BlobSink> sink)
+      : io_(io), file_(std::move(file)), sink_(std::move(sink)) {}
+
+  void start() { schedule(); }
+  void resume() override {
+    if (!paused_) return;
+    paused_ = false;
+    schedule();
+  }
+  void cancel() override { end(Error{errc::shutting_down, "transfer cancelled"}); }
+
+ private:
+  // Big enough to keep system calls rare, small enough that other exchanges are not held up.
+  static constexpr std::size_t kReadSize = 256 * 1024;
+
+  void schedule() {
+    io_.post([self = shared_from_this()] { self->step(); });
+  }
+
+  void step() {
+    if (!sink_ || paused_) return;
+    buffer_.resize(kReadSize);
+    const ssize_t got = file_->read_at(offset_, buffer_.data(), buffer_.size());
+    if (got < 0) return end(disk_error("cannot read back the spooled module"));
+    if (got == 0) return end(std::nullopt);
+    const auto n = static_cast<std::size_t>(got);
+    const std::size_t taken = sink_->on_data(buffer_.data(), n);
+    if (taken == oci::HttpHandler::kPause) {
+      paused_ = true;  // the same bytes are offered again after resume(), as curl does
+      return;
+    }
+    if (taken != n) return end(Error{errc::shutting_down, "the receiver stopped the stream"});
+    offset_ += n;
+    schedule();
+  }
+
+  void end(std::optional<Error> error) {
+    if (!sink_) return;
+    auto sink = std::move(sink_);
+    sink_.reset();
+    buffer_ = std::vector<char>();
+    sink->on_end(std::move(error));
+  }
+
+  oci::HttpIo& io_;
+  std::shared_ptr<SpoolFile> file_;
+  std::shared_ptr<oci::BlobSink> sink_;  // reset once on_end has been called
+  std::vector<char> buffer_;
+  std::uint64_t offset_ = 0;
+  bool paused_ = false;
+};
+
+}  // namespace
+
+std::shared_ptr<oci::RegistryClient::Call> stream_spool_file(oci::HttpIo& io,
+                                                             std::shared_ptr<SpoolFile> file,
+                                                             std::shared_ptr<oci::BlobSink> sink) {
+  auto stream = std::make_shared<SpoolStream>(io, std::move(file), std::move(sink));
+  stream->start();
+  return stream;
+}
+
+}  // namespace pp

@@ -1,0 +1,72 @@
+#pragma once
+// Layers that need unpacking (tar, tar+gzip, tar+zstd, or raw bytes under a non-wasm label) are
+// spooled to disk: the module's digest goes into every chunk, so it must be known before the first
+// one is sent, and a packed module's digest is known only once it is out of its archive. Disk, not
+// memory, holds them, so the blob is still never held whole in memory.
+//
+// Spool files have no name: created with O_TMPFILE (or unlinked at once where the file system
+// lacks it), they vanish when closed, whichever way the process ends.
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "nodes/error.hpp"
+#include "nodes/oci/manifest.hpp"
+#include "nodes/oci/registry_client.hpp"
+
+namespace pp {
+
+class SpoolFile {
+ public:
+  // An anonymous file in `dir`. errc::proxy_error naming the directory when it cannot be made.
+  static Expected<std::shared_ptr<SpoolFile>> create(const std::string& dir);
+  explicit SpoolFile(int fd) : fd_(fd) {}
+  ~SpoolFile();
+  SpoolFile(const SpoolFile&) = delete;
+  SpoolFile& operator=(const SpoolFile&) = delete;
+
+  int fd() const { return fd_; }
+  std::uint64_t size() const { return size_; }
+  // errc::proxy_error when the disk refuses (full, I/O error).
+  std::optional<Error> append(const char* data, std::size_t n);
+  // Up to `n` bytes from `offset`: the count read, 0 at the end, -1 on error (errno set).
+  ssize_t read_at(std::uint64_t offset, char* data, std::size_t n) const;
+
+ private:
+  int fd_;
+  std::uint64_t size_ = 0;
+};
+
+// Downloads a layer blob into a spool file (on the I/O thread), checking its size against the
+// descriptor; the digest is checked by whoever reads it back (off the I/O thread).
+class LayerSpooler : public oci::BlobSink {
+ public:
+  using Done = std::function<void(Expected<std::shared_ptr<SpoolFile>>)>;
+  // `cancelled` is polled as bytes arrive; `done` runs exactly once, on the I/O thread.
+  LayerSpooler(std::shared_ptr<SpoolFile> file, oci::Descriptor layer,
+               std::function<bool()> cancelled, Done done);
+
+  std::size_t on_data(const char* data, std::size_t size) override;
+  void on_end(std::optional<Error> error) override;
+
+ private:
+  std::shared_ptr<SpoolFile> file_;
+  const oci::Descriptor layer_;
+  std::function<bool()> cancelled_;
+  Done done_;
+  std::optional<Error> abort_reason_;
+};
+
+// Streams a spool file to `sink` on the I/O thread with a registry download's contract (pause,
+// resume, cancel; on_end exactly once), so that the chunk cutter need not care where bytes come
+// from. Each read is its own I/O-thread task, so other exchanges keep moving meanwhile.
+std::shared_ptr<oci::RegistryClient::Call> stream_spool_file(oci::HttpIo& io,
+                                                             std::shared_ptr<SpoolFile> file,
+                                                             std::shared_ptr<oci::BlobSink> sink);
+
+}  // namespace pp
