@@ -2,6 +2,7 @@
 // selection, nesting), and layers whose bytes decide what they hold (`docker buildx --platform
 // wasi/wasm` tar layers, `oras push` raw bytes labelled tar), against the real docker-registry.
 #define BOOST_TEST_MODULE oci_packaging
+#include <httplib.h>
 #include <openssl/evp.h>
 
 #include <boost/test/unit_test.hpp>
@@ -323,4 +324,31 @@ BOOST_AUTO_TEST_CASE(sha512_descriptors_are_verified_with_sha512) {
   const auto error = failure_of(client, s.ref("five-twelve-bad", "v1"));
   BOOST_TEST(error.value("code", "") == "digest_mismatch");
   BOOST_TEST(error.value("message", "").find("sha512:") != std::string::npos);
+}
+
+// Registries cap manifests at 4 MiB; the proxy stops reading one at that size. docker-registry
+// neither stores nor serves a larger one, so a small server stands in for a registry that would.
+BOOST_AUTO_TEST_CASE(a_manifest_over_4_mib_is_too_large) {
+  Mosquitto broker;
+  const std::string channel = "ch-huge";
+  httplib::Server server;
+  const std::string huge = R"({"schemaVersion":2,"mediaType":")" + std::string(kOciManifest) +
+                           R"(","annotations":{"padding":")" + std::string(5u << 20, 'p') +
+                           R"("}})";
+  server.Get("/v2/huge/manifests/v1", [&](const httplib::Request&, httplib::Response& res) {
+    res.set_content(huge, std::string(kOciManifest));
+  });
+  const int port = server.bind_to_any_port("127.0.0.1");
+  std::thread serving([&] { server.listen_after_bind(); });
+  while (!server.is_running())
+    std::this_thread::sleep_for(1ms);
+
+  ProxyProcess proxy({"PROPLET_MQTT_ADDRESS=" + broker.url(), "PROPLET_CHANNEL_ID=" + channel,
+                      "PROXY_REGISTRY_URL=http://127.0.0.1:" + std::to_string(port)});
+  PropletClient client(broker.url(), channel);
+  const auto error = failure_of(client, "127.0.0.1:" + std::to_string(port) + "/huge:v1");
+  BOOST_TEST(error.value("code", "") == "too_large", error.dump());
+  BOOST_TEST(error.value("message", "").find("larger than 4 MiB") != std::string::npos);
+  server.stop();
+  serving.join();
 }
