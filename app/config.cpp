@@ -1,16 +1,28 @@
 #include "app/config.hpp"
 
+#include <toml++/toml.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cerrno>
 #include <charconv>
+#include <cmath>
+#include <cstdint>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string_view>
 
 namespace pp {
 
 namespace {
 
 using Problem = std::optional<std::string>;
+
+// Where the Go proxy looks for its file: the working directory.
+constexpr const char* kDefaultConfigFile = "config.toml";
 
 Problem parse_size(const std::string& v, std::size_t min, std::size_t max, std::size_t& out) {
   std::size_t n = 0;
@@ -101,12 +113,103 @@ std::function<Problem(Config&, const std::string&)> verbatim(std::string Config:
   };
 }
 
+Problem parse_tenant(const std::string& v, std::string& out) {
+  if (v != "+" && v.find_first_of("/+#") != std::string::npos) {
+    return "tenant \"" + v + "\" contains '/', '+' or '#' (\"+\" alone means every tenant)";
+  }
+  out = v;
+  return std::nullopt;
+}
+
+// Go's time.ParseDuration syntax ("30s", "1m30s", "500ms", "1.5h"), because deployments of the Go
+// proxy set PROXY_MQTT_TIMEOUT that way, or a bare whole number of seconds. Rounded up to whole
+// seconds (what Paho takes); the result must lie in 1 s .. 1 h.
+Problem parse_timeout(const std::string& v, int& out) {
+  constexpr std::uint64_t kSecond = 1'000'000'000, kMinS = 1, kMaxS = 3600;
+  const std::string range = "\"" + v + "\" is not between 1s and 1h";
+  const std::string syntax =
+      "\"" + v + "\" is not a duration (such as 30s, 1m30s, 500ms) or a whole number of seconds";
+  std::string_view rest = v;
+  bool negative = false;
+  if (!rest.empty() && (rest.front() == '-' || rest.front() == '+')) {
+    negative = rest.front() == '-';
+    rest.remove_prefix(1);
+  }
+  if (rest.empty()) return syntax;
+  // Saturates: a value past the cap is out of range whatever follows, but what follows must still
+  // be well-formed.
+  constexpr std::uint64_t kCap = std::uint64_t{1} << 62;
+  const auto add = [&](std::uint64_t a, std::uint64_t b) { return std::min(kCap, a + b); };
+  const auto mul = [&](std::uint64_t a, std::uint64_t b) {
+    return b && a > kCap / b ? kCap : a * b;
+  };
+  std::uint64_t ns = 0;
+  if (rest.find_first_not_of("0123456789") == std::string_view::npos) {
+    for (const char d : rest) {
+      ns = add(mul(ns, 10), static_cast<std::uint64_t>(d - '0'));
+    }
+    ns = mul(ns, kSecond);
+  } else {
+    static const std::pair<std::string_view, std::uint64_t> units[] = {
+        {"ns", 1},       {"us", 1000},   {"\u00b5s", 1000},   {"\u03bcs", 1000},
+        {"ms", 1000000}, {"s", kSecond}, {"m", 60 * kSecond}, {"h", 3600 * kSecond},
+    };
+    while (!rest.empty()) {
+      std::uint64_t whole = 0, fraction = 0, scale = 1;
+      std::size_t digits = 0;
+      while (!rest.empty() && rest.front() >= '0' && rest.front() <= '9') {
+        whole = add(mul(whole, 10), static_cast<std::uint64_t>(rest.front() - '0'));
+        rest.remove_prefix(1);
+        ++digits;
+      }
+      if (!rest.empty() && rest.front() == '.') {
+        rest.remove_prefix(1);
+        while (!rest.empty() && rest.front() >= '0' && rest.front() <= '9') {
+          if (scale < kSecond * kSecond) {  // further digits are below a nanosecond anyway
+            fraction = fraction * 10 + static_cast<std::uint64_t>(rest.front() - '0');
+            scale *= 10;
+          }
+          rest.remove_prefix(1);
+          ++digits;
+        }
+      }
+      if (digits == 0) return syntax;
+      const auto unit_end = std::min(rest.find_first_of("0123456789."), rest.size());
+      const std::string_view unit = rest.substr(0, unit_end);
+      rest.remove_prefix(unit_end);
+      const auto* found = std::find_if(std::begin(units), std::end(units),
+                                       [&](const auto& u) { return u.first == unit; });
+      if (found == std::end(units)) return syntax;
+      ns = add(ns, mul(whole, found->second));
+      ns = add(ns, static_cast<std::uint64_t>(static_cast<long double>(fraction) *
+                                              static_cast<long double>(found->second) /
+                                              static_cast<long double>(scale)));
+    }
+  }
+  const std::uint64_t seconds = ns / kSecond + (ns % kSecond != 0);
+  if ((negative && ns != 0) || seconds < kMinS || seconds > kMaxS) return range;
+  out = static_cast<int>(seconds);
+  return std::nullopt;
+}
+
 }  // namespace
 
 const std::vector<Setting>& settings() {
   static const std::vector<Setting> table = {
-      {"PROPLET_MQTT_ADDRESS", "--mqtt-address", "tcp://localhost:1883", "MQTT broker address",
-       [](Config& c, const std::string& v) { return parse_mqtt_address(v, c.mqtt_address); }},
+      {"PROXY_CONFIG_FILE", "--config", kDefaultConfigFile,
+       "TOML file whose [proxy] table (tenant_id, entity_id, api_key, channel_id) supplies those "
+       "values when no flag or variable does, as for the Go proxy; the default is read only if "
+       "it exists",
+       // Read by resolve_all, before any setting is applied.
+       [](Config&, const std::string&) -> Problem { return std::nullopt; }},
+      {"PROPLET_MQTT_ADDRESS",
+       "--mqtt-address",
+       "tcp://localhost:1883",
+       "MQTT broker address",
+       [](Config& c, const std::string& v) { return parse_mqtt_address(v, c.mqtt_address); },
+       0,
+       false,
+       {"PROXY_MQTT_ADDRESS"}},
       {"PROXY_MQTT_VERSION", "--mqtt-version", "3.1.1", "MQTT protocol version: 3.1.1 or 5",
        [](Config& c, const std::string& v) -> Problem {
          if (v == "3.1.1" || v == "3" || v == "4") {
@@ -118,24 +221,96 @@ const std::vector<Setting>& settings() {
          }
          return std::nullopt;
        }},
-      {"PROXY_MQTT_CA_FILE", "--mqtt-ca-file", "",
+      {"PROXY_MQTT_CA_FILE",
+       "--mqtt-ca-file",
+       "",
        "CA certificates (PEM) to verify the broker with ssl:// and wss:// (default: the system's)",
-       readable_file(&Config::mqtt_ca_file)},
-      {"PROXY_MQTT_CERT_FILE", "--mqtt-cert-file", "",
+       readable_file(&Config::mqtt_ca_file),
+       0,
+       false,
+       {"PROXY_MQTT_TLS_CA_CERT", "PROXY_MQTT_CA_PATH"}},
+      {"PROXY_MQTT_CERT_FILE",
+       "--mqtt-cert-file",
+       "",
        "client certificate (PEM) for mutual TLS with the broker",
-       readable_file(&Config::mqtt_cert_file)},
-      {"PROXY_MQTT_KEY_FILE", "--mqtt-key-file", "", "private key (PEM) of --mqtt-cert-file",
-       readable_file(&Config::mqtt_key_file)},
-      {"PROXY_MQTT_TLS_INSECURE", "--mqtt-tls-insecure", "false",
+       readable_file(&Config::mqtt_cert_file),
+       0,
+       false,
+       {"PROXY_MQTT_TLS_CLIENT_CERT", "PROXY_MQTT_CERT_PATH"}},
+      {"PROXY_MQTT_KEY_FILE",
+       "--mqtt-key-file",
+       "",
+       "private key (PEM) of --mqtt-cert-file",
+       readable_file(&Config::mqtt_key_file),
+       0,
+       false,
+       {"PROXY_MQTT_TLS_CLIENT_KEY", "PROXY_MQTT_KEY_PATH"}},
+      {"PROXY_MQTT_TLS_INSECURE",
+       "--mqtt-tls-insecure",
+       "false",
        "skip verifying the broker's certificate and host name (testing only)",
-       [](Config& c, const std::string& v) { return parse_bool(v, c.mqtt_tls_insecure); }},
-      {"PROPLET_THING_ID", "--thing-id", "", "MQTT client id and username",
-       verbatim(&Config::thing_id)},
-      {"PROPLET_THING_KEY", "--thing-key", "", "MQTT password", verbatim(&Config::thing_key), 0,
-       true},
-      {"PROPLET_CHANNEL_ID", "--channel", "", "channel whose registry topics the proxy serves",
+       [](Config& c, const std::string& v) { return parse_bool(v, c.mqtt_tls_insecure); },
+       0,
+       false,
+       {"PROXY_MQTT_TLS_INSECURE_SKIP_VERIFY"}},
+      {"PROXY_MQTT_TIMEOUT", "--mqtt-timeout", "30s",
+       "how long a connect attempt to the broker may take: a Go duration (30s, 1m30s, 500ms) or "
+       "whole seconds, rounded up to seconds, 1s .. 1h",
+       [](Config& c, const std::string& v) { return parse_timeout(v, c.mqtt_timeout_s); }},
+      {"PROPLET_THING_ID",
+       "--thing-id",
+       "",
+       "MQTT client id and username",
+       verbatim(&Config::thing_id),
+       0,
+       false,
+       {"PROXY_ENTITY_ID", "PROXY_CLIENT_ID"},
+       {"entity_id", "client_id"}},
+      {"PROPLET_THING_KEY",
+       "--thing-key",
+       "",
+       "MQTT password",
+       verbatim(&Config::thing_key),
+       0,
+       true,
+       {"PROXY_API_KEY", "PROXY_CLIENT_KEY"},
+       {"api_key", "client_key"}},
+      {"PROXY_INSTANCE_ID", "--instance-id", "",
+       "MQTT client id, when it must differ from the username (default: PROPLET_THING_ID, else "
+       "one made from the host name and process id)",
+       verbatim(&Config::mqtt_client_id)},
+      {"PROXY_TENANT_ID",
+       "--tenant",
+       "",
+       "SuperMQ tenant (domain) id whose channels the proxy serves, \"+\" for every tenant",
+       [](Config& c, const std::string& v) { return parse_tenant(v, c.tenant); },
+       0,
+       false,
+       {"PROXY_DOMAIN_ID"},
+       {"tenant_id", "domain_id"}},
+      {"PROXY_TOPIC_SCHEME", "--topic-scheme", "",
+       "topic layout: supermq (m/<tenant>/c/<channel>/registry/...) or channels "
+       "(channels/<channel>/messages/registry/...); default: supermq when a tenant is set, else "
+       "channels",
+       [](Config& c, const std::string& v) -> Problem {
+         if (v == "channels") {
+           c.topic_scheme = mqtt::TopicScheme::channels;
+         } else if (v == "supermq") {
+           c.topic_scheme = mqtt::TopicScheme::supermq;
+         } else {
+           return "\"" + v + "\" is not channels or supermq";
+         }
+         return std::nullopt;
+       }},
+      {"PROPLET_CHANNEL_ID",
+       "--channel",
+       "",
+       "channel whose registry topics the proxy serves",
        [](Config& c, const std::string& v) { return parse_channels(v, c.channels); },
-       kServe | kPull},
+       kServe | kPull,
+       false,
+       {"PROXY_CHANNEL_ID"},
+       {"channel_id"}},
       {"PROXY_REGISTRY_URL", "--registry-url", "",
        "default registry (http:// for plain HTTP); references without a host use it",
        [](Config& c, const std::string& v) -> Problem {
@@ -264,28 +439,167 @@ EnvLookup process_environment() {
 
 namespace {
 
+std::size_t index_of(std::string_view env) {
+  const auto& table = settings();
+  for (std::size_t i = 0; i < table.size(); ++i) {
+    if (env == table[i].env) return i;
+  }
+  std::abort();  // a name missing from the table is a bug of this file
+}
+
 struct Resolved {
   std::optional<std::string> value;
-  std::string source;  // the flag or variable that supplied it, or "default"
+  // The flag, variable, alias or "<file> [proxy].<key>" that supplied the value; "default" or
+  // "unset".
+  std::string source;
 };
 
-Resolved resolve(const Setting& s, const EnvLookup& env, const FlagValues& flags) {
+// The value of one setting from the flags and the environment, without file or default.
+Resolved given(const Setting& s, const EnvLookup& env, const FlagValues& flags) {
   if (const auto it = flags.find(s.env); it != flags.end()) return {it->second, s.flag};
   if (auto v = env(s.env)) return {std::move(v), s.env};
-  if (*s.default_value) return {std::string(s.default_value), "default"};
+  for (const char* alias : s.aliases) {
+    if (auto v = env(alias)) return {std::move(v), alias};
+  }
   return {std::nullopt, "unset"};
+}
+
+std::string one_line(std::string_view text) {
+  std::string out(text);
+  std::replace(out.begin(), out.end(), '\n', ' ');
+  return out;
+}
+
+// The string values of the config file's [proxy] table, by key, for the settings that have one.
+// Other keys and tables are the Go proxy's business and ignored. `named_by`: the flag or variable
+// that named the file, for a file that cannot be read.
+Expected<std::map<std::string, std::string>> read_proxy_table(const std::string& path,
+                                                              const std::string& named_by) {
+  const auto invalid = [](std::string message) {
+    return Error{"invalid_config", std::move(message)};
+  };
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) {
+    return invalid(named_by + ": \"" + path + "\" is a directory, not a TOML file");
+  }
+  errno = 0;
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream text;
+  if (in) text << in.rdbuf();
+  if (!in || in.bad()) {
+    const int err = errno;
+    return invalid(named_by + ": cannot read \"" + path + "\"" +
+                   (err ? std::string(": ") + std::strerror(err) : std::string()));
+  }
+  toml::table doc;
+  try {
+    doc = toml::parse(text.str(), path);
+  } catch (const toml::parse_error& e) {
+    const auto& at = e.source().begin;
+    return invalid(path + ":" + std::to_string(at.line) + ":" + std::to_string(at.column) + ": " +
+                   one_line(e.description()));
+  }
+  std::map<std::string, std::string> out;
+  const toml::node* proxy = doc.get("proxy");
+  if (!proxy) return out;
+  const auto line = [&](const toml::node& n) {
+    return path + ":" + std::to_string(n.source().begin.line);
+  };
+  const toml::table* table = proxy->as_table();
+  if (!table) return invalid(line(*proxy) + ": [proxy] is not a table");
+  for (const Setting& s : settings()) {
+    for (const char* key : s.toml_keys) {
+      const toml::node* node = table->get(key);
+      if (!node) continue;
+      const auto* value = node->as_string();
+      if (!value) return invalid(line(*node) + ": [proxy]." + key + " is not a string");
+      // Empty, like an empty variable, counts as unset.
+      if (!value->get().empty()) out[key] = value->get();
+    }
+  }
+  return out;
+}
+
+struct Resolution {
+  std::vector<Resolved> values;  // in table order
+  std::string config_file;       // the file that supplies missing values, read or not
+  bool config_file_read = false;
+  std::optional<Error> problem;  // the config file could not be read, or is malformed
+};
+
+Resolution resolve_all(const EnvLookup& env, const FlagValues& flags) {
+  const auto& table = settings();
+  Resolution r;
+  for (const Setting& s : table) {
+    r.values.push_back(given(s, env, flags));
+  }
+
+  const Resolved file = r.values[index_of("PROXY_CONFIG_FILE")];
+  r.config_file = file.value.value_or(kDefaultConfigFile);
+  bool missing = false;
+  for (std::size_t i = 0; i < table.size(); ++i) {
+    missing = missing || (!table[i].toml_keys.empty() && !r.values[i].value);
+  }
+  // As the Go proxy: the default file is read only when it is there and something is missing. A
+  // file named explicitly is always read, so that a wrong name is reported rather than ignored.
+  std::error_code ec;
+  if (file.value || (missing && std::filesystem::exists(r.config_file, ec))) {
+    auto proxy = read_proxy_table(r.config_file, file.value ? file.source : "PROXY_CONFIG_FILE");
+    r.config_file_read = proxy.ok();
+    if (!proxy) {
+      r.problem = proxy.error();
+    } else {
+      for (std::size_t i = 0; i < table.size(); ++i) {
+        for (const char* key : table[i].toml_keys) {
+          if (r.values[i].value) break;
+          if (const auto it = proxy->find(key); it != proxy->end()) {
+            r.values[i] = {it->second, r.config_file + " [proxy]." + key};
+          }
+        }
+      }
+    }
+  }
+
+  for (std::size_t i = 0; i < table.size(); ++i) {
+    if (!r.values[i].value && *table[i].default_value) {
+      r.values[i] = {std::string(table[i].default_value), "default"};
+    }
+  }
+  // A tenant means SuperMQ's topics: deployments of the Go proxy set only the tenant.
+  Resolved& scheme = r.values[index_of("PROXY_TOPIC_SCHEME")];
+  if (!scheme.value) {
+    scheme = {r.values[index_of("PROXY_TENANT_ID")].value ? "supermq" : "channels", "default"};
+  }
+  return r;
+}
+
+// The other ways to give a setting than its variable: "pass --flag, or set ALIAS, or key in <file>
+// [proxy]".
+std::string alternatives(const Setting& s, const std::string& config_file) {
+  std::string text = std::string("pass ") + s.flag;
+  for (const char* alias : s.aliases) {
+    text += std::string(", or set ") + alias;
+  }
+  for (const char* key : s.toml_keys) {
+    text += std::string(", or ") + key + " in " + config_file + " [proxy]";
+  }
+  return text;
 }
 
 }  // namespace
 
 Expected<Config> load_config(const EnvLookup& env, const FlagValues& flags, Command command) {
+  const Resolution res = resolve_all(env, flags);
+  if (res.problem) return *res.problem;
+  const auto& table = settings();
   Config config;
-  for (const Setting& s : settings()) {
-    const Resolved r = resolve(s, env, flags);
+  for (std::size_t i = 0; i < table.size(); ++i) {
+    const Setting& s = table[i];
+    const Resolved& r = res.values[i];
     if (!r.value) {
       if (s.required_by & command) {
-        return Error{"invalid_config",
-                     std::string(s.env) + ": is required (or pass " + s.flag + ")"};
+        return Error{"invalid_config", std::string(s.env) + ": is required (or " +
+                                           alternatives(s, res.config_file) + ")"};
       }
       continue;
     }
@@ -294,23 +608,43 @@ Expected<Config> load_config(const EnvLookup& env, const FlagValues& flags, Comm
       return Error{"invalid_config", name + ": " + *problem};
     }
   }
+  const auto source_of = [&](const char* env_name) {
+    return res.values[index_of(env_name)].source;
+  };
+  // Names the missing half of a pair by the setting's own variable, and the half that was given by
+  // whichever name gave it.
+  const auto pair_problem = [&](const char* missing, const char* given) {
+    return Error{"invalid_config", std::string(missing) +
+                                       ": a client certificate and its key go together (" +
+                                       source_of(given) + " is set)"};
+  };
   if (config.registry_cert_file.empty() != config.registry_key_file.empty()) {
-    return Error{"invalid_config",
-                 std::string(config.registry_cert_file.empty() ? "PROXY_REGISTRY_CERT_FILE"
-                                                               : "PROXY_REGISTRY_KEY_FILE") +
-                     ": a client certificate and its key go together"};
+    return config.registry_cert_file.empty()
+               ? pair_problem("PROXY_REGISTRY_CERT_FILE", "PROXY_REGISTRY_KEY_FILE")
+               : pair_problem("PROXY_REGISTRY_KEY_FILE", "PROXY_REGISTRY_CERT_FILE");
   }
   if (config.mqtt_cert_file.empty() != config.mqtt_key_file.empty()) {
-    return Error{"invalid_config",
-                 std::string(config.mqtt_cert_file.empty() ? "PROXY_MQTT_CERT_FILE"
-                                                           : "PROXY_MQTT_KEY_FILE") +
-                     ": a client certificate and its key go together"};
+    return config.mqtt_cert_file.empty()
+               ? pair_problem("PROXY_MQTT_CERT_FILE", "PROXY_MQTT_KEY_FILE")
+               : pair_problem("PROXY_MQTT_KEY_FILE", "PROXY_MQTT_CERT_FILE");
   }
   if (config.authenticate && config.registry_token.empty() &&
       (config.registry_username.empty() || config.registry_password.empty())) {
     return Error{"invalid_config",
                  "PROXY_REGISTRY_USERNAME: PROXY_AUTHENTICATE is true but no username and "
                  "password (or PROXY_REGISTRY_TOKEN) are set"};
+  }
+  // A scheme that was chosen (not derived from the tenant) must agree with the tenant.
+  if (const std::string scheme = source_of("PROXY_TOPIC_SCHEME"); scheme != "default") {
+    if (config.topic_scheme == mqtt::TopicScheme::channels && !config.tenant.empty()) {
+      return Error{"invalid_config", scheme + ": channels topics have no tenant, but " +
+                                         source_of("PROXY_TENANT_ID") + " is set"};
+    }
+    if (config.topic_scheme == mqtt::TopicScheme::supermq && config.tenant.empty()) {
+      return Error{"invalid_config",
+                   scheme + ": supermq topics need a tenant: set PROXY_TENANT_ID (or " +
+                       alternatives(table[index_of("PROXY_TENANT_ID")], res.config_file) + ")"};
+    }
   }
   return config;
 }
@@ -344,16 +678,22 @@ mqtt::ClientOptions mqtt_client_options(const Config& c, std::string client_id) 
   o.cert_file = c.mqtt_cert_file;
   o.key_file = c.mqtt_key_file;
   o.tls_insecure = c.mqtt_tls_insecure;
+  o.connect_timeout_s = c.mqtt_timeout_s;
   return o;
 }
 
 std::string describe_config(const EnvLookup& env, const FlagValues& flags) {
+  const Resolution res = resolve_all(env, flags);
+  const auto& table = settings();
   std::string out;
-  for (const Setting& s : settings()) {
-    const Resolved r = resolve(s, env, flags);
+  for (std::size_t i = 0; i < table.size(); ++i) {
+    const Setting& s = table[i];
+    const Resolved& r = res.values[i];
     std::string value = r.value.value_or("");
     if (s.secret && !value.empty()) value = "(redacted)";
-    out += std::string(s.env) + "=" + value + "  (" + r.source + ")\n";
+    std::string source = r.source;
+    if (i == index_of("PROXY_CONFIG_FILE") && !res.config_file_read) source += ", not read";
+    out += std::string(s.env) + "=" + value + "  (" + source + ")\n";
   }
   return out;
 }

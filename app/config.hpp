@@ -1,8 +1,11 @@
 #pragma once
 // The service's configuration: one table of settings. Each has an environment variable and a
-// command-line flag (flag > environment > default), a default, a validation, and knows whether it
-// is a secret, so an invalid value is reported by the name the operator typed and --print-config
-// can show everything but secrets.
+// command-line flag, a default, a validation, and knows whether it is a secret, so an invalid value
+// is reported by the name the operator typed and --print-config can show everything but secrets.
+// So that the proxy drops into deployments of Propeller's Go proxy unchanged, a setting may also
+// answer to that proxy's variable names (aliases) and, for the four values the Go proxy reads from
+// it, to the [proxy] table of its config.toml. Precedence: flag > variable > aliases in order >
+// config.toml > default.
 
 #include <cstddef>
 #include <functional>
@@ -13,6 +16,7 @@
 
 #include "nodes/error.hpp"
 #include "nodes/mqtt/mqtt_client.hpp"
+#include "nodes/mqtt/topics.hpp"
 #include "nodes/oci/registry_client.hpp"
 
 namespace pp {
@@ -24,10 +28,14 @@ struct Config {
   std::string mqtt_cert_file;
   std::string mqtt_key_file;
   bool mqtt_tls_insecure = false;
+  int mqtt_timeout_s = 30;            // a connect attempt that takes longer is abandoned
   std::string thing_id;               // MQTT client id and username
   std::string thing_key;              // MQTT password
   std::vector<std::string> channels;  // {"+"}: every channel
-  std::string shared_group;           // MQTT shared-subscription group, empty for none
+  std::string mqtt_client_id;         // empty: thing_id, else a generated one
+  std::string tenant;                 // SuperMQ tenant (domain) id, "+" for every one; "" for none
+  mqtt::TopicScheme topic_scheme = mqtt::TopicScheme::channels;
+  std::string shared_group;  // MQTT shared-subscription group, empty for none
   oci::RegistryUrl registry_url;
   bool authenticate = false;
   std::string registry_username;
@@ -65,6 +73,13 @@ struct Setting {
   std::function<std::optional<std::string>(Config&, const std::string&)> apply;
   unsigned required_by = 0;  // Command bits
   bool secret = false;       // never printed, never logged
+  // The Go proxy's names for the same value, consulted in order after `env`. Propeller renamed
+  // them between releases (tenant/entity/API key, then domain/client id/client key): both are
+  // accepted, so that either generation's compose file works unchanged.
+  std::vector<const char*> aliases = {};
+  // Keys of the config file's [proxy] table that supply the value when no flag or variable does,
+  // the first present winning; empty for settings the Go proxy never read from its file.
+  std::vector<const char*> toml_keys = {};
 };
 
 const std::vector<Setting>& settings();
@@ -76,7 +91,10 @@ EnvLookup process_environment();
 // Values given on the command line, by the setting's environment variable name.
 using FlagValues = std::map<std::string, std::string>;
 
-// Error message: "<--flag or VARIABLE, whichever supplied the value>: <what is wrong>".
+// Error message: "<--flag, VARIABLE, alias or config file key, whichever supplied the value>: <what
+// is wrong>", or "<file>:<line>[:<column>]: <what is wrong>" for a malformed config file. The
+// config file is PROXY_CONFIG_FILE as `env` or `flags` give it (default: config.toml in the working
+// directory, when it exists).
 Expected<Config> load_config(const EnvLookup& env, const FlagValues& flags = {},
                              Command command = kServe);
 
@@ -86,7 +104,8 @@ oci::RegistryOptions registry_options(const Config& config);
 // How to reach the broker, for the proxy and for the pull client alike.
 mqtt::ClientOptions mqtt_client_options(const Config& config, std::string client_id);
 
-// The effective configuration, one "VARIABLE=value  (source)" line per setting, secrets redacted.
+// The effective configuration, one "VARIABLE=value  (source)" line per setting, secrets redacted;
+// the source is the flag, variable, alias or "<file> [proxy].<key>" that supplied the value.
 std::string describe_config(const EnvLookup& env, const FlagValues& flags);
 
 }  // namespace pp

@@ -1,6 +1,6 @@
 // propeller-proxy: serves WebAssembly modules from OCI registries to proplets over MQTT.
 // The command line: every setting is a flag and an environment variable (flag > environment >
-// default); `serve` is the default subcommand.
+// aliases > config.toml > default); `serve` is the default subcommand.
 
 #include <CLI/CLI.hpp>
 #include <csignal>
@@ -21,6 +21,12 @@ std::string help_for(const pp::Setting& s) {
   std::string text = std::string(s.description) + " [env " + s.env;
   if (*s.default_value) text += ", default " + std::string(s.default_value);
   if (s.required_by) text += ", required";
+  for (const char* alias : s.aliases) {
+    text += std::string(", also ") + alias;
+  }
+  for (const char* key : s.toml_keys) {
+    text += std::string(", also config.toml [proxy].") + key;
+  }
   return text + "]";
 }
 
@@ -44,6 +50,12 @@ int main(int argc, char** argv) {
   CLI::App app{"Delivers WebAssembly modules from OCI registries to Propeller proplets over MQTT.",
                "propeller-proxy"};
   app.set_version_flag("--version", PP_VERSION);
+  app.footer(
+      "Every setting is a flag or an environment variable. Some also take the Go proxy's names "
+      "(\"also\" above), so that its deployments work unchanged; the setting's own variable wins "
+      "over them. Where neither a flag nor a variable gives the tenant, entity id, API key or "
+      "channel, they are read from the [proxy] table of --config (default: ./config.toml, if it "
+      "exists).");
   app.fallthrough();  // settings may follow the subcommand: `propeller-proxy serve --chunk-size 1`
   app.require_subcommand(0, 1);
 

@@ -101,7 +101,12 @@ int run_pull(const Config& config, const std::string& reference, const std::stri
   if (channel == "+" || config.channels.size() > 1) {
     return fail("pull asks on one channel: give --channel a single channel id", kExitUsage);
   }
-  const std::string server_topic = mqtt::Topics::server(channel);
+  const bool supermq = config.topic_scheme == mqtt::TopicScheme::supermq;
+  if (supermq && config.tenant == "+") {
+    return fail("pull asks on one tenant: give --tenant a single tenant id", kExitUsage);
+  }
+  const mqtt::Origin origin{supermq ? config.tenant : "", channel};
+  const std::string server_topic = mqtt::Topics::server(origin);
   Reassembly r;
   mqtt::Client client(
       mqtt_client_options(config, "propeller-proxy-pull-" + std::to_string(getpid())));
@@ -112,14 +117,14 @@ int run_pull(const Config& config, const std::string& reference, const std::stri
       on_status(r, reference, payload);
     }
   });
-  client.start({server_topic, mqtt::Topics::status(channel)});
+  client.start({server_topic, mqtt::Topics::status(origin)});
   if (!client.wait_ready(std::chrono::seconds(10))) {
     return fail("cannot subscribe at " + config.mqtt_address, kExitFailure);
   }
 
   const auto started = std::chrono::steady_clock::now();
   nlohmann::json request = {{"app_name", reference}};
-  client.publish(mqtt::Topics::request(channel), request.dump(), 1, [](bool, std::string) {});
+  client.publish(mqtt::Topics::request(origin), request.dump(), 1, [](bool, std::string) {});
 
   const bool tty = isatty(STDERR_FILENO);
   const auto deadline = started + timeout;

@@ -58,7 +58,9 @@ int pp::run_serve(const Config& config) {
   pp::oci::HttpIo http(config.proxies);
   pp::oci::RegistryClient registry(http, registry_options(config));
   pp::mqtt::Client mqtt(
-      mqtt_client_options(config, config.thing_id.empty() ? default_client_id() : config.thing_id));
+      mqtt_client_options(config, !config.mqtt_client_id.empty() ? config.mqtt_client_id
+                                  : !config.thing_id.empty()     ? config.thing_id
+                                                                 : default_client_id()));
   Metrics metrics;
   http.set_latency_observer([&metrics](double s) { metrics.registry_seconds.observe(s); });
   pp::Pipeline pipeline(pp::PipelineOptions{.chunk_size = config.chunk_size,
@@ -84,21 +86,25 @@ int pp::run_serve(const Config& config) {
                                      pipeline.window_capacity(), mqtt.reconnects(), mqtt.ready()});
       });
   if (config.http_port != 0 && !http_endpoint.start(config.http_port)) return kExitFailure;
-  const pp::mqtt::Topics topics(config.channels, config.shared_group);
+  const pp::mqtt::Topics topics(config.topic_scheme, config.tenant, config.channels,
+                                config.shared_group);
   mqtt.start(topics.request_subscriptions());
   if (config.registry_insecure) {
     log::warn(
         "PROXY_REGISTRY_INSECURE is set: registry TLS certificates are NOT verified; anyone "
         "on the network path can serve modules to this fleet");
   }
-  log::info("starting",
-            {{"broker", config.mqtt_address},
-             {"registry", config.registry_url.scheme + "://" + config.registry_url.host},
-             {"channels", fmt::format("{}", fmt::join(config.channels, ","))},
-             {"chunk_size", config.chunk_size},
-             {"window", config.chunk_window},
-             {"qos", config.mqtt_qos},
-             {"http_port", config.http_port}});
+  log::info(
+      "starting",
+      {{"broker", config.mqtt_address},
+       {"registry", config.registry_url.scheme + "://" + config.registry_url.host},
+       {"topics", config.topic_scheme == pp::mqtt::TopicScheme::supermq ? "supermq" : "channels"},
+       log::if_set("tenant", config.tenant),
+       {"channels", fmt::format("{}", fmt::join(config.channels, ","))},
+       {"chunk_size", config.chunk_size},
+       {"window", config.chunk_window},
+       {"qos", config.mqtt_qos},
+       {"http_port", config.http_port}});
 
   bool announced = false;
   while (!wait_for_signal(signals, std::chrono::milliseconds(100))) {

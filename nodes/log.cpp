@@ -43,6 +43,7 @@ std::string render(std::string_view msg, std::initializer_list<Field> fields) {
     out = "\"msg\":";
     append_json_string(out, msg);
     for (const Field& f : fields) {
+      if (f.omitted) continue;
       out.push_back(',');
       append_json_string(out, f.key);
       out.push_back(':');
@@ -56,6 +57,7 @@ std::string render(std::string_view msg, std::initializer_list<Field> fields) {
   }
   out = msg;
   for (const Field& f : fields) {
+    if (f.omitted) continue;
     out.push_back(' ');
     out += f.key;
     out.push_back('=');

@@ -25,7 +25,15 @@ struct Field {
   std::string_view key;
   std::string value;
   bool number = false;
+  bool omitted = false;  // left out of the line (see if_set)
 };
+
+// A field that appears only when it has a value (e.g. the tenant, which only SuperMQ topics have).
+inline Field if_set(std::string_view key, const std::string& value) {
+  Field f(key, value);
+  f.omitted = value.empty();
+  return f;
+}
 
 // Installs the process's logger (stderr) in text or JSON form at `level`.
 void setup(const std::string& level, bool json);

@@ -10,7 +10,7 @@ namespace pp {
 void ChunkPublisher::publish(const PublicationPtr& chunk,
                              std::function<void(ChunkSettled)> settled) {
   const TransferPtr& t = chunk->transfer;
-  client_.publish(mqtt::Topics::server(t->request.channel), chunk->message, qos_,
+  client_.publish(mqtt::Topics::server(t->request.origin), chunk->message, qos_,
                   [t, idx = chunk->idx, last = chunk->last, settled = std::move(settled)](
                       bool ok, std::string reason) {
                     std::optional<Error> error;
@@ -47,10 +47,10 @@ std::string outcome_message(const Outcome& o) {
 }
 
 void ChunkPublisher::publish_outcome(const Outcome& outcome) {
-  const std::string& channel =
-      outcome.transfer ? outcome.transfer->request.channel : outcome.rejected->channel;
-  if (channel.empty()) return;  // not from a request topic: nobody to answer
-  const std::string topic = mqtt::Topics::status(channel);
+  const mqtt::Origin& origin =
+      outcome.transfer ? outcome.transfer->request.origin : outcome.rejected->origin;
+  if (origin.channel.empty()) return;  // not from a request topic: nobody to answer
+  const std::string topic = mqtt::Topics::status(origin);
   client_.publish(topic, outcome_message(outcome), 1, [topic](bool ok, std::string reason) {
     if (!ok) log::warn("status message not delivered", {{"topic", topic}, {"error", reason}});
   });

@@ -15,12 +15,12 @@ Error invalid(std::string message) {
 ParsedRequest parse_request(const Incoming& incoming) {
   ParsedRequest out;
   out.request.received = incoming.received;
-  const auto channel = mqtt::Topics::channel_of_request(incoming.topic);
-  if (!channel) {
+  auto origin = mqtt::Topics::origin_of_request(incoming.topic);
+  if (!origin) {
     out.error = invalid("topic \"" + incoming.topic + "\" is not a request topic");
     return out;
   }
-  out.request.channel = *channel;
+  out.request.origin = std::move(*origin);
   if (incoming.payload.size() > kMaxRequestBytes) {
     out.error = invalid("request of " + std::to_string(incoming.payload.size()) +
                         " bytes exceeds the limit of " + std::to_string(kMaxRequestBytes));

@@ -66,14 +66,16 @@ TransferPtr Tracker::maybe_finish(const TransferPtr& ptr) {
     metrics_.requests_failed.fetch_add(1, std::memory_order_relaxed);
     metrics_.count_error(t.error->code);
     log::error("transfer failed", {{"app_name", t.request.app_name},
-                                   {"channel", t.request.channel},
+                                   log::if_set("tenant", t.request.origin.tenant),
+                                   {"channel", t.request.origin.channel},
                                    {"code", t.error->code},
                                    {"duration_ms", elapsed_ms(t)},
                                    {"error", t.error->message}});
   } else {
     metrics_.requests_completed.fetch_add(1, std::memory_order_relaxed);
     log::info("transfer completed", {{"app_name", t.request.app_name},
-                                     {"channel", t.request.channel},
+                                     log::if_set("tenant", t.request.origin.tenant),
+                                     {"channel", t.request.origin.channel},
                                      {"digest", t.blob.digest},
                                      {"size", t.blob.size},
                                      {"chunks", t.total_chunks},

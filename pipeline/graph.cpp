@@ -185,7 +185,7 @@ void Pipeline::Graph::on_request(
     const Incoming& in, flow::multifunction_node<Incoming, Routed>::output_ports_type& out) {
   ParsedRequest parsed = parse_request(in);
   if (parsed.error) {
-    std::get<1>(out).try_put(RequestRejected{in, parsed.request.app_name, parsed.request.channel,
+    std::get<1>(out).try_put(RequestRejected{in, parsed.request.app_name, parsed.request.origin,
                                              std::move(*parsed.error)});
     return;
   }
@@ -193,9 +193,10 @@ void Pipeline::Graph::on_request(
                                       options.chunk_size);
   owner.remember(t);
   metrics.transfers_queued.fetch_add(1, std::memory_order_relaxed);
-  log::debug(
-      "request accepted",
-      {{"app_name", t->request.app_name}, {"channel", t->request.channel}, {"transfer", t->id}});
+  log::debug("request accepted", {{"app_name", t->request.app_name},
+                                  log::if_set("tenant", t->request.origin.tenant),
+                                  {"channel", t->request.origin.channel},
+                                  {"transfer", t->id}});
   std::get<0>(out).try_put(std::move(t));
 }
 

@@ -14,6 +14,7 @@
 
 #include "nodes/chunk.hpp"
 #include "nodes/error.hpp"
+#include "nodes/mqtt/topics.hpp"
 #include "nodes/oci/digest.hpp"
 #include "nodes/oci/manifest.hpp"
 #include "nodes/oci/reference.hpp"
@@ -36,7 +37,7 @@ struct Incoming {
 // A validated request: what to fetch, and where to answer.
 struct Request {
   std::string app_name;  // echoed verbatim in every chunk: proplets key on it
-  std::string channel;
+  mqtt::Origin origin;   // the tenant and channel whose topics get the answers
   Clock::time_point received;
 };
 
@@ -121,7 +122,7 @@ struct TransferFailed {
 struct RequestRejected {
   Incoming incoming;
   std::string app_name;  // when the payload had one
-  std::string channel;   // when the topic had one
+  mqtt::Origin origin;   // when the topic had one (else the channel is empty)
   Error error;
 };
 

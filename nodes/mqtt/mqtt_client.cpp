@@ -209,7 +209,7 @@ void Client::connect() {
   opts.automaticReconnect = 1;
   opts.minRetryInterval = 1;
   opts.maxRetryInterval = 30;
-  opts.connectTimeout = 10;
+  opts.connectTimeout = options_.connect_timeout_s;
   if (!options_.username.empty()) opts.username = options_.username.c_str();
   if (!options_.password.empty()) opts.password = options_.password.c_str();
   opts.context = this;

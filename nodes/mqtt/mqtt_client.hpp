@@ -21,8 +21,9 @@ struct ClientOptions {
   std::string username;  // empty: anonymous
   std::string password;
   int keepalive_s = 30;
-  int max_buffered = 1000;  // Paho's queue of unsent publishes (applies while connected too)
-  int version = 4;          // 4: MQTT 3.1.1, 5: MQTT 5
+  int connect_timeout_s = 30;  // a connect attempt that takes longer is abandoned (and retried)
+  int max_buffered = 1000;     // Paho's queue of unsent publishes (applies while connected too)
+  int version = 4;             // 4: MQTT 3.1.1, 5: MQTT 5
   // TLS (ssl://, wss://): the CA bundle to trust (empty: the system's), and a client certificate
   // and key for mutual TLS. `tls_insecure` skips the server's certificate and host name checks.
   std::string ca_file;

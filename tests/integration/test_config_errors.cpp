@@ -1,5 +1,5 @@
 // A missing or malformed setting stops the binary at start with exit status 2 and one line naming
-// the variable.
+// the variable (or the config file and line).
 #define BOOST_TEST_MODULE config_errors
 #include <boost/test/unit_test.hpp>
 
@@ -25,6 +25,11 @@ BOOST_AUTO_TEST_CASE(bad_settings_exit_2_naming_the_variable) {
       {"PROPLET_MQTT_ADDRESS=broker", "PROPLET_MQTT_ADDRESS"},
       {"PROXY_MQTT_QOS=5", "PROXY_MQTT_QOS"},
       {"PROXY_AUTHENTICATE=yes please", "PROXY_AUTHENTICATE"},
+      {"PROXY_MQTT_TIMEOUT=2h", "PROXY_MQTT_TIMEOUT"},
+      {"PROXY_TENANT_ID=a/b", "PROXY_TENANT_ID"},
+      {"PROXY_TOPIC_SCHEME=supermq", "PROXY_TOPIC_SCHEME"},  // and no tenant
+      {"PROXY_MQTT_TLS_INSECURE_SKIP_VERIFY=maybe", "PROXY_MQTT_TLS_INSECURE_SKIP_VERIFY"},
+      {"PROXY_CONFIG_FILE=/nonexistent/config.toml", "PROXY_CONFIG_FILE"},
   };
   for (const auto& c : cases) {
     BOOST_TEST_CONTEXT(c.setting) {
@@ -34,6 +39,52 @@ BOOST_AUTO_TEST_CASE(bad_settings_exit_2_naming_the_variable) {
       BOOST_TEST(proxy.process().wait_exit(10s).value_or(-1) == 2);
       const std::string log = proxy.log();
       BOOST_TEST(log.find(c.variable + ":") != std::string::npos, log);
+      BOOST_TEST(std::count(log.begin(), log.end(), '\n') == 1, log);
+    }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(a_scheme_that_contradicts_the_tenant_exits_2) {
+  ProxyProcess proxy({"PROPLET_CHANNEL_ID=c", "PROXY_REGISTRY_URL=http://127.0.0.1:5000",
+                      "PROPLET_MQTT_ADDRESS=tcp://127.0.0.1:1", "PROXY_TENANT_ID=dom",
+                      "PROXY_TOPIC_SCHEME=channels"},
+                     /*wait_ready=*/false);
+  BOOST_TEST(proxy.process().wait_exit(10s).value_or(-1) == 2);
+  const std::string log = proxy.log();
+  BOOST_TEST(log.find("PROXY_TOPIC_SCHEME: channels topics have no tenant, but PROXY_TENANT_ID "
+                      "is set") != std::string::npos,
+             log);
+  BOOST_TEST(std::count(log.begin(), log.end(), '\n') == 1, log);
+}
+
+BOOST_AUTO_TEST_CASE(a_malformed_config_file_exits_2_naming_file_and_line) {
+  TempDir dir("pp-config-file-");
+  struct Case {
+    std::string contents, at;  // `at`: what follows "<file>:"
+  };
+  const Case cases[] = {
+      {"[manager]\nurl = \"x\"\n[proxy]\ntenant_id = \"dom\n", "4:"},
+      {"[proxy]\nentity_id = \"e\"\ntenant_id = 5\n", "3: [proxy].tenant_id is not a string"},
+  };
+  int n = 0;
+  for (const auto& c : cases) {
+    BOOST_TEST_CONTEXT(c.contents) {
+      const std::string name = "config" + std::to_string(n++);
+      const std::string file = dir.file(name + ".toml");
+      write_file(file, c.contents);
+      // --config, as an operator points the proxy at the Go proxy's file; a clean slate otherwise.
+      std::vector<std::string> env = {"PROXY_REGISTRY_URL=http://127.0.0.1:5000",
+                                      "PROPLET_MQTT_ADDRESS=tcp://127.0.0.1:1"};
+      for (const char* name : {"PROPLET_CHANNEL_ID", "PROXY_CHANNEL_ID", "PROPLET_THING_ID",
+                               "PROXY_ENTITY_ID", "PROPLET_THING_KEY", "PROXY_API_KEY",
+                               "PROXY_TENANT_ID", "PROXY_TOPIC_SCHEME", "PROXY_CONFIG_FILE"}) {
+        env.push_back(std::string("-") + name);
+      }
+      ChildProcess proxy({PP_PROXY_BINARY, "serve", "--config", file}, env,
+                         dir.file(name + ".log"));
+      BOOST_TEST(proxy.wait_exit(10s).value_or(-1) == 2);
+      const std::string log = proxy.log();
+      BOOST_TEST(log.find(file + ":" + c.at) != std::string::npos, log);
       BOOST_TEST(std::count(log.begin(), log.end(), '\n') == 1, log);
     }
   }

@@ -141,7 +141,7 @@ std::string base64_encode(std::string_view bytes) {
 // --- connection --------------------------------------------------------------------------------
 
 PropletClient::PropletClient(std::string broker_url, std::string channel, int qos, bool keep_bytes)
-    : prefix_("channels/" + channel + "/messages/registry/"),
+    : prefix_(channel.ends_with('/') ? channel : "channels/" + channel + "/messages/registry/"),
       qos_(qos),
       keep_bytes_(keep_bytes),
       broker_port_(url_port(broker_url)) {

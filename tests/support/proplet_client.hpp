@@ -56,7 +56,9 @@ class PropletClient {
   // succeed within 10 s. keep_bytes=false keeps only counters and the streamed hash (large
   // modules). Note: while another Paho client exists in the process, Paho 1.3.11 needs ~2 s to
   // connect (its shared receive thread polls in 1 s rounds; eclipse-paho/paho.mqtt.c#1430), so
-  // create several clients with connect_many().
+  // create several clients with connect_many(). `channel` is a channel id (the seed's
+  // channels/<channel>/messages/registry/ topics), or a topic root ending in '/', such as
+  // supermq_root() makes.
   PropletClient(std::string broker_url, std::string channel, int qos = 1, bool keep_bytes = true);
   ~PropletClient();
   PropletClient(const PropletClient&) = delete;
@@ -66,6 +68,11 @@ class PropletClient {
   static std::vector<std::unique_ptr<PropletClient>> connect_many(
       const std::string& broker_url, const std::vector<std::string>& channels, int qos = 1,
       bool keep_bytes = true);
+
+  // The topic root of a SuperMQ deployment's registry topics: m/<tenant>/c/<channel>/registry/.
+  static std::string supermq_root(const std::string& tenant, const std::string& channel) {
+    return "m/" + tenant + "/c/" + channel + "/registry/";
+  }
 
   std::string request_topic() const { return prefix_ + "proplet"; }
   std::string server_topic() const { return prefix_ + "server"; }
@@ -126,7 +133,7 @@ class PropletClient {
   void finish_completion(int token, bool ok);
   void shutdown() noexcept;
 
-  const std::string prefix_;  // "channels/<ch>/messages/registry/"
+  const std::string prefix_;  // "channels/<ch>/messages/registry/" or a given topic root
   const int qos_;
   const bool keep_bytes_;
   const int broker_port_;

@@ -2,10 +2,13 @@
 // The propeller-proxy binary under test, run as its own process (as operators run it), configured
 // only through its environment.
 
+#include <unistd.h>
+
 #include <chrono>
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -70,20 +73,16 @@ class ProxyProcess {
 
   static std::vector<std::string> with_clean_slate(std::vector<std::string> env, int http_port) {
     std::vector<std::string> out;
-    for (const char* name :
-         {"PROPLET_MQTT_ADDRESS",     "PROPLET_THING_ID",        "PROPLET_THING_KEY",
-          "PROPLET_CHANNEL_ID",       "PROXY_REGISTRY_URL",      "PROXY_AUTHENTICATE",
-          "PROXY_REGISTRY_USERNAME",  "PROXY_REGISTRY_PASSWORD", "PROXY_REGISTRY_TOKEN",
-          "PROXY_CHUNK_SIZE",         "PROXY_CHUNK_WINDOW",      "PROXY_MAX_TRANSFERS",
-          "PROXY_MQTT_QOS",           "PROXY_LOG_LEVEL",         "PROXY_HTTP_PORT",
-          "PROXY_LOG_FORMAT",         "PROXY_SHARED_GROUP",      "PROXY_MQTT_VERSION",
-          "PROXY_MQTT_CA_FILE",       "PROXY_MQTT_CERT_FILE",    "PROXY_MQTT_KEY_FILE",
-          "PROXY_MQTT_TLS_INSECURE",  "PROXY_MAX_BLOB_SIZE",     "PROXY_PLATFORM",
-          "PROXY_HTTP_RETRIES",       "PROXY_REGISTRY_CA_FILE",  "PROXY_REGISTRY_INSECURE",
-          "PROXY_REGISTRY_CERT_FILE", "PROXY_REGISTRY_KEY_FILE", "PROXY_SPOOL_DIR"}) {
-      out.push_back(std::string("-") + name);
+    // Every setting, alias included, comes from the test alone.
+    for (char** e = environ; *e != nullptr; ++e) {
+      const std::string_view entry(*e);
+      if (entry.starts_with("PROXY_") || entry.starts_with("PROPLET_")) {
+        out.push_back("-" + std::string(entry.substr(0, entry.find('='))));
+      }
     }
     out.push_back("PROXY_HTTP_PORT=" + std::to_string(http_port));
+    // No config.toml of the directory the tests run in: a test that wants one names it.
+    out.push_back("PROXY_CONFIG_FILE=/dev/null");
     // No auth file of the machine's user is read unless a test provides one.
     out.push_back("-REGISTRY_AUTH_FILE");
     out.push_back("-XDG_RUNTIME_DIR");

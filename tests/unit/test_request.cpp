@@ -24,7 +24,8 @@ BOOST_AUTO_TEST_CASE(valid_requests) {
       const auto r = pp::parse_request(pp::Incoming{kTopic, k.payload});
       BOOST_TEST(!r.error.has_value());
       BOOST_TEST(r.request.app_name == k.app_name);
-      BOOST_TEST(r.request.channel == "ch-1");
+      BOOST_TEST(r.request.origin.channel == "ch-1");
+      BOOST_TEST(r.request.origin.tenant == "");
     }
   }
 }
@@ -65,5 +66,8 @@ BOOST_AUTO_TEST_CASE(invalid_requests_say_why) {
 
 BOOST_AUTO_TEST_CASE(rejection_keeps_what_was_parsed_for_the_answer) {
   const auto r = pp::parse_request(pp::Incoming{kTopic, R"({"app_name":5})"});
-  BOOST_TEST(r.request.channel == "ch-1");
+  BOOST_TEST(r.request.origin.channel == "ch-1");
+  const auto s = pp::parse_request(pp::Incoming{"m/t-1/c/ch-2/registry/proplet", "{}"});
+  BOOST_TEST(s.request.origin.tenant == "t-1");
+  BOOST_TEST(s.request.origin.channel == "ch-2");
 }
