@@ -124,9 +124,11 @@ Problem parse_tenant(const std::string& v, std::string& out) {
 // Go's time.ParseDuration syntax ("30s", "1m30s", "500ms", "1.5h"), because deployments of the Go
 // proxy set PROXY_MQTT_TIMEOUT that way, or a bare whole number of seconds. Rounded up to whole
 // seconds (what Paho takes); the result must lie in 1 s .. 1 h.
-Problem parse_timeout(const std::string& v, int& out) {
-  constexpr std::uint64_t kSecond = 1'000'000'000, kMinS = 1, kMaxS = 3600;
-  const std::string range = "\"" + v + "\" is not between 1s and 1h";
+// A Go duration or whole seconds, rounded up to seconds, between `min_s` and one hour.
+Problem parse_timeout(const std::string& v, int& out, std::uint64_t min_s = 1) {
+  constexpr std::uint64_t kSecond = 1'000'000'000, kMaxS = 3600;
+  const std::uint64_t kMinS = min_s;
+  const std::string range = "\"" + v + "\" is not between " + std::to_string(min_s) + "s and 1h";
   const std::string syntax =
       "\"" + v + "\" is not a duration (such as 30s, 1m30s, 500ms) or a whole number of seconds";
   std::string_view rest = v;
@@ -347,6 +349,13 @@ const std::vector<Setting>& settings() {
        [](Config& c, const std::string& v) { return parse_size(v, 1, 10000, c.chunk_window); }},
       {"PROXY_MAX_TRANSFERS", "--max-transfers", "16", "transfers in progress at once",
        [](Config& c, const std::string& v) { return parse_size(v, 1, 10000, c.max_transfers); }},
+      {"PROXY_QUEUE_LIMIT", "--queue-limit", "1024",
+       "requests waiting for a transfer slot; past it a request is refused with \"busy\"",
+       [](Config& c, const std::string& v) { return parse_size(v, 1, 1'000'000, c.queue_limit); }},
+      {"PROXY_SHUTDOWN_GRACE", "--shutdown-grace", "10s",
+       "how long running transfers may finish after SIGTERM/SIGINT before they are cancelled: a "
+       "Go duration or whole seconds, 0s .. 1h",
+       [](Config& c, const std::string& v) { return parse_timeout(v, c.shutdown_grace_s, 0); }},
       {"PROXY_REGISTRY_CA_FILE", "--registry-ca-file", "",
        "CA certificates (PEM) to trust for registries, besides the system's",
        readable_file(&Config::registry_ca_file)},

@@ -44,6 +44,8 @@ struct Config {
   std::size_t chunk_size = 512000;
   std::size_t chunk_window = 10;
   std::size_t max_transfers = 16;
+  std::size_t queue_limit = 1024;
+  int shutdown_grace_s = 10;
   std::uint64_t max_blob_size = 100 * 1024 * 1024;
   std::string spool_dir = "/tmp";
   // Not a setting: the standard proxy variables, taken from the environment by main before any

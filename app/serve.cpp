@@ -20,8 +20,6 @@
 
 namespace {
 
-// How long in-flight transfers may run after SIGINT/SIGTERM before they are cancelled.
-constexpr auto kShutdownGrace = std::chrono::seconds(10);
 // How long cancelled transfers get to settle (their publishes acknowledged or failed).
 constexpr auto kCancelGrace = std::chrono::seconds(5);
 
@@ -66,6 +64,7 @@ int pp::run_serve(const Config& config) {
   pp::Pipeline pipeline(pp::PipelineOptions{.chunk_size = config.chunk_size,
                                             .window = config.chunk_window,
                                             .max_transfers = config.max_transfers,
+                                            .queue_limit = config.queue_limit,
                                             .max_blob_size = config.max_blob_size,
                                             .spool_dir = config.spool_dir,
                                             .qos = config.mqtt_qos},
@@ -117,7 +116,7 @@ int pp::run_serve(const Config& config) {
 
   log::info("shutting down", {{"transfers", pipeline.active()}});
   accepting.store(false);
-  if (!wait_until_idle(pipeline, kShutdownGrace)) {
+  if (!wait_until_idle(pipeline, std::chrono::seconds(config.shutdown_grace_s))) {
     pipeline.cancel_all(pp::Error{pp::errc::shutting_down, "the proxy is shutting down"});
     if (!wait_until_idle(pipeline, kCancelGrace)) {
       // A publish the broker never acknowledges would hold the graph forever.

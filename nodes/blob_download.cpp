@@ -104,6 +104,10 @@ void ChunkCutter::on_end(std::optional<Error> error) {
   if (done_) return;
   ended_ = true;
   if (abort_reason_) return fail(*abort_reason_);
+  // A cancelled transfer's download was aborted: that is the cancellation, not a registry error.
+  if (error && transfer_->failed.load()) {
+    return fail(Error{errc::shutting_down, "transfer cancelled"});
+  }
   if (error) return fail(std::move(*error));
   if (!waiting_) finish();  // else on_credit() finishes once the carried bytes are placed
 }

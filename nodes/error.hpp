@@ -34,6 +34,8 @@ inline constexpr const char* publish_failed = "publish_failed";
 // The proxy itself could not do its part (e.g. its spool directory is full or unwritable).
 inline constexpr const char* proxy_error = "proxy_error";
 inline constexpr const char* shutting_down = "shutting_down";
+// Too many requests are waiting for a transfer slot (PROXY_QUEUE_LIMIT): ask again later.
+inline constexpr const char* busy = "busy";
 }  // namespace errc
 
 // A value or the Error that prevented it (std::expected arrives with C++23; GCC 12 is C++20).

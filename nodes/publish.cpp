@@ -46,14 +46,31 @@ std::string outcome_message(const Outcome& o) {
   return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
-void ChunkPublisher::publish_outcome(const Outcome& outcome) {
-  const mqtt::Origin& origin =
-      outcome.transfer ? outcome.transfer->request.origin : outcome.rejected->origin;
+void ChunkPublisher::publish_status(const mqtt::Origin& origin, std::string message) {
   if (origin.channel.empty()) return;  // not from a request topic: nobody to answer
   const std::string topic = mqtt::Topics::status(origin);
-  client_.publish(topic, outcome_message(outcome), 1, [topic](bool ok, std::string reason) {
+  client_.publish(topic, std::move(message), 1, [topic](bool ok, std::string reason) {
     if (!ok) log::warn("status message not delivered", {{"topic", topic}, {"error", reason}});
   });
+}
+
+void ChunkPublisher::publish_outcome(const Outcome& outcome) {
+  publish_status(outcome.transfer ? outcome.transfer->request.origin : outcome.rejected->origin,
+                 outcome_message(outcome));
+}
+
+void ChunkPublisher::publish_progress(const Transfer& t, std::string_view state) {
+  nlohmann::json j;
+  j["app_name"] = t.request.app_name;
+  j["state"] = state;
+  if (!t.blob.digest.empty()) {
+    j["digest"] = t.blob.digest;
+    j["size"] = t.blob.size;
+    j["total_chunks"] = t.total_chunks;
+  }
+  if (state == "sending") j["chunks_sent"] = t.delivered;
+  publish_status(t.request.origin,
+                 j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
 }
 
 }  // namespace pp

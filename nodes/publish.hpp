@@ -4,6 +4,7 @@
 
 #include <functional>
 #include <memory>
+#include <string_view>
 
 #include "nodes/mqtt/mqtt_client.hpp"
 #include "nodes/track.hpp"
@@ -25,7 +26,15 @@ class ChunkPublisher {
   // {"app_name","state":"failed","error":{"code","message"}, …what was known}.
   void publish_outcome(const Outcome& outcome);
 
+  // A running transfer's progress on the same topic (QoS 1): "resolving" (the manifest is being
+  // fetched), "downloading" (with digest, size and total_chunks once the module is known),
+  // "sending" (with chunks_sent, the chunks the broker has acknowledged). Call "sending" from the
+  // track stage only, which owns the count.
+  void publish_progress(const Transfer& t, std::string_view state);
+
  private:
+  void publish_status(const mqtt::Origin& origin, std::string message);
+
   mqtt::Client& client_;
   int qos_;
 };

@@ -44,7 +44,24 @@ TransferPtr Tracker::settle(const ChunkSettled& s) {
   }
   if (s.error) record_failure(t, *s.error);
   if (s.last) t.terminal_seen = true;
+  if (s.delivered && !s.last && !t.error) report_progress(t);
   return maybe_finish(s.transfer);
+}
+
+// Once a second is enough to see a transfer move, and bounds the status traffic a large module
+// causes to its duration, not its chunk count.
+void Tracker::report_progress(Transfer& t) {
+  const auto now = Clock::now();
+  if (t.delivered > 1 && now - t.last_progress < std::chrono::seconds(1)) return;
+  t.last_progress = now;
+  if (t.delivered > 1) {
+    log::info("transfer progress", {{"app_name", t.request.app_name},
+                                    {"acknowledged", t.delivered},
+                                    {"in_flight", t.in_flight.load()},
+                                    {"total_chunks", t.total_chunks},
+                                    {"duration_ms", elapsed_ms(t)}});
+  }
+  if (on_progress_) on_progress_(t);
 }
 
 TransferPtr Tracker::fail(const TransferFailed& f) {

@@ -21,10 +21,16 @@ struct Outcome {
 class Tracker {
  public:
   using OutcomeHook = std::function<void(const Outcome&)>;
+  using ProgressHook = std::function<void(const Transfer&)>;
 
-  // `on_outcome` is where status messages to the requester will be published.
-  Tracker(ChunkWindow& window, Metrics& metrics, OutcomeHook on_outcome = {})
-      : window_(window), metrics_(metrics), on_outcome_(std::move(on_outcome)) {}
+  // `on_outcome` publishes the requester's final status message; `on_progress` its "sending"
+  // ones, at most once a second per transfer (and for the first chunk acknowledged).
+  Tracker(ChunkWindow& window, Metrics& metrics, OutcomeHook on_outcome = {},
+          ProgressHook on_progress = {})
+      : window_(window),
+        metrics_(metrics),
+        on_outcome_(std::move(on_outcome)),
+        on_progress_(std::move(on_progress)) {}
 
   // Returns the transfer `event` ended (its place in the transfer limit is free again), else null.
   TransferPtr on_event(const TrackEvent& event);
@@ -35,10 +41,12 @@ class Tracker {
   void reject(const RequestRejected& r);
   TransferPtr maybe_finish(const TransferPtr& t);
   static void record_failure(Transfer& t, const Error& e);
+  void report_progress(Transfer& t);
 
   ChunkWindow& window_;
   Metrics& metrics_;
   OutcomeHook on_outcome_;
+  ProgressHook on_progress_;
 };
 
 }  // namespace pp

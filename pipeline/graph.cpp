@@ -65,6 +65,7 @@ struct Pipeline::Graph {
   Tracker tracker;
   std::atomic<std::uint64_t> next_transfer_id{1};
   std::atomic<std::uint64_t> next_seq{0};
+  std::atomic<std::size_t> waiting{0};  // accepted requests not yet past the transfer limit
 
   flow::graph g;
   flow::multifunction_node<Incoming, Routed> request;
@@ -117,7 +118,9 @@ Pipeline::Graph::Graph(Pipeline& owner_, PipelineOptions options_, oci::Registry
       metrics(metrics_),
       window(options_.window),
       publisher(mqtt, options_.qos),
-      tracker(window, metrics_, [this](const Outcome& o) { publisher.publish_outcome(o); }),
+      tracker(
+          window, metrics_, [this](const Outcome& o) { publisher.publish_outcome(o); },
+          [this](const Transfer& t) { publisher.publish_progress(t, "sending"); }),
       request(g, flow::unlimited, [this](const Incoming& in, auto& out) { on_request(in, out); }),
       admission(g),
       transfer_limit(g, options_.max_transfers),
@@ -189,6 +192,16 @@ void Pipeline::Graph::on_request(
                                              std::move(*parsed.error)});
     return;
   }
+  // A bounded wait: past the limit the requester hears "busy" now, rather than nothing ever.
+  if (waiting.fetch_add(1) >= options.queue_limit) {
+    waiting.fetch_sub(1);
+    std::get<1>(out).try_put(
+        RequestRejected{in, parsed.request.app_name, parsed.request.origin,
+                        Error{errc::busy, std::to_string(options.queue_limit) +
+                                              " requests are already waiting for a transfer slot "
+                                              "(PROXY_QUEUE_LIMIT); ask again later"}});
+    return;
+  }
   auto t = std::make_shared<Transfer>(next_transfer_id.fetch_add(1), std::move(parsed.request),
                                       options.chunk_size);
   owner.remember(t);
@@ -203,6 +216,7 @@ void Pipeline::Graph::on_request(
 void Pipeline::Graph::on_fetch(
     const TransferPtr& t, flow::multifunction_node<TransferPtr, Routed>::output_ports_type& out) {
   metrics.transfers_started.fetch_add(1, std::memory_order_relaxed);
+  waiting.fetch_sub(1);
   if (t->failed.load()) {
     std::get<1>(out).try_put(TransferFailed{t, Error{errc::shutting_down, "transfer cancelled"}});
     return;
@@ -213,6 +227,7 @@ void Pipeline::Graph::on_fetch(
     return;
   }
   t->ref = std::move(ref).value();
+  publisher.publish_progress(*t, "resolving");
   std::get<0>(out).try_put(t);
 }
 
@@ -225,12 +240,14 @@ void Pipeline::Graph::on_layer_select(
     const ManifestResolved& m,
     flow::multifunction_node<ManifestResolved, Selected>::output_ports_type& out) {
   const TransferPtr& t = m.transfer;
-  if (m.error) {
-    std::get<1>(out).try_put(TransferFailed{t, *m.error});
-    return;
-  }
+  // Cancelled first: a cancelled transfer's request was aborted, and that is not the registry's
+  // error.
   if (t->failed.load()) {
     std::get<1>(out).try_put(TransferFailed{t, Error{errc::shutting_down, "transfer cancelled"}});
+    return;
+  }
+  if (m.error) {
+    std::get<1>(out).try_put(TransferFailed{t, *m.error});
     return;
   }
   auto choice = oci::select_wasm_layer(m.value->manifest);
@@ -267,6 +284,7 @@ void Pipeline::Graph::on_layer_select(
 
 void Pipeline::Graph::on_layer_spool(
     const TransferPtr& t, flow::async_node<TransferPtr, LayerSpooled>::gateway_type& gw) {
+  if (t->next_candidate == 0) publisher.publish_progress(*t, "downloading");
   const auto reply = answer_through<std::shared_ptr<SpoolFile>>(gw, t);
   auto file = SpoolFile::create(options.spool_dir);
   if (!file) return reply(file.error());
@@ -282,12 +300,12 @@ void Pipeline::Graph::on_layer_unpack(
     flow::multifunction_node<LayerSpooled, Selected>::output_ports_type& out) {
   const TransferPtr& t = s.transfer;
   const oci::Descriptor layer = t->candidates[t->next_candidate++];
-  if (s.error) {
-    std::get<1>(out).try_put(TransferFailed{t, *s.error});
+  if (t->failed.load()) {  // before the error, as in layer-select
+    std::get<1>(out).try_put(TransferFailed{t, Error{errc::shutting_down, "transfer cancelled"}});
     return;
   }
-  if (t->failed.load()) {
-    std::get<1>(out).try_put(TransferFailed{t, Error{errc::shutting_down, "transfer cancelled"}});
+  if (s.error) {
+    std::get<1>(out).try_put(TransferFailed{t, *s.error});
     return;
   }
   auto unpacked = unpack_layer(*s.value, layer, options.spool_dir, options.max_blob_size);
@@ -337,6 +355,8 @@ Error Pipeline::Graph::too_large(const Transfer& t, const oci::Descriptor& layer
 
 void Pipeline::Graph::on_download(const TransferPtr& t,
                                   flow::async_node<TransferPtr, ChunkPtr>::gateway_type& gw) {
+  // A module from the spool was announced when its layer's download began.
+  if (!t->module_file) publisher.publish_progress(*t, "downloading");
   gw.reserve_wait();
   auto cutter = std::make_shared<ChunkCutter>(t, window, registry, next_seq, [&gw](Chunk chunk) {
     const bool last = chunk.last;
@@ -390,12 +410,15 @@ void Pipeline::cancel_all(const Error& error) {
       if (auto t = weak.lock()) transfers.push_back(std::move(t));
     }
   }
+  // Marked failed first, so that the aborted requests' errors are read as the cancellation.
   for (const auto& t : transfers) {
     if (!t->failed.exchange(true)) {
       log::warn("cancelling transfer",
                 {{"app_name", t->request.app_name}, {"reason", error.message}});
     }
   }
+  // A registry that stopped answering would otherwise hold its transfers until their timeouts.
+  graph_->registry.io().abort_all(error.message);
 }
 
 void Pipeline::wait_idle() {

@@ -19,6 +19,7 @@ struct PipelineOptions {
   std::size_t chunk_size = 512000;
   std::size_t window = 10;                          // chunks in flight, across all transfers
   std::size_t max_transfers = 16;                   // transfers past the request stage at once
+  std::size_t queue_limit = 1024;                   // requests waiting for one; more are "busy"
   std::uint64_t max_blob_size = 100 * 1024 * 1024;  // larger modules are refused before download
   std::string spool_dir = "/tmp";                   // where layers that need unpacking go
   int qos = 1;
@@ -37,7 +38,8 @@ class Pipeline {
 
   // Requests accepted and not yet answered (queued or in transfer).
   std::size_t active() const;
-  // Fails every active transfer with `error` (their downloads stop; their requesters are told).
+  // Fails every active transfer with `error` (their downloads stop; their requesters are told) and
+  // aborts every registry request, now and later: for shutdown only.
   void cancel_all(const Error& error);
   // Blocks until every message in the graph has been processed (call after intake stopped).
   void wait_idle();

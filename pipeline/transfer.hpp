@@ -76,6 +76,7 @@ struct Transfer {
 
   // Owned by the track stage.
   std::uint64_t delivered = 0;
+  Clock::time_point last_progress{};  // of the last "sending" status and progress log line
   bool terminal_seen = false;  // the download's last item (last chunk or failure) has been settled
   std::optional<Error> error;  // the first failure
 };

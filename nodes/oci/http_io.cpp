@@ -181,6 +181,15 @@ void HttpIo::cancel(Id id) {
   });
 }
 
+void HttpIo::abort_all(std::string reason) {
+  aborted_.store(true);
+  enqueue([this, reason = std::move(reason)] {
+    abort_reason_ = reason;
+    while (!exchanges_.empty())
+      finish(exchanges_.begin()->first, abort_reason_);
+  });
+}
+
 void HttpIo::post(std::function<void()> task) {
   enqueue(std::move(task));
 }
@@ -194,6 +203,10 @@ void HttpIo::post_after(std::chrono::milliseconds delay, std::function<void()> t
 }
 
 void HttpIo::begin(Id id, HttpRequest request, std::shared_ptr<HttpHandler> handler) {
+  if (aborted_.load()) {
+    handler->on_done(HttpHead{}, abort_reason_.empty() ? "aborted" : abort_reason_);
+    return;
+  }
   auto ex = std::make_unique<Exchange>();
   ex->id = id;
   ex->handler = std::move(handler);

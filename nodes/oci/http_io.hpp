@@ -101,6 +101,10 @@ class HttpIo {
   void resume(Id id);
   // Thread-safe: ends the exchange with on_done("cancelled") unless it already ended.
   void cancel(Id id);
+  // Thread-safe, for shutdown: ends every exchange with on_done(`reason`) and refuses every later
+  // one the same way, so that nothing waits on a registry that stopped answering.
+  void abort_all(std::string reason);
+  bool aborted() const { return aborted_.load(); }
   // Thread-safe: runs `task` on the I/O thread (where handlers may be touched without locks).
   void post(std::function<void()> task);
   // Thread-safe: runs `task` on the I/O thread after `delay`.
@@ -127,6 +131,8 @@ class HttpIo {
   std::vector<std::function<void()>> commands_;
   std::multimap<std::chrono::steady_clock::time_point, std::function<void()>> timers_;
   bool stopping_ = false;
+  std::atomic<bool> aborted_{false};
+  std::string abort_reason_;  // I/O thread only
   Id next_id_ = 1;
   std::unordered_map<Id, std::unique_ptr<Exchange>> exchanges_;  // I/O thread only
   std::function<void(double)> observer_;

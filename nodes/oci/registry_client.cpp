@@ -360,7 +360,9 @@ void RegistryClient::Attempts::send() {
 
 bool RegistryClient::Attempts::retry(const std::string& why,
                                      std::optional<std::string_view> retry_after) {
-  if (cancelled || attempt >= client.options_.retry.max_attempts) return false;
+  if (cancelled || client.io_.aborted() || attempt >= client.options_.retry.max_attempts) {
+    return false;
+  }
   const auto offset = receiver->restart_offset();
   if (!offset) return false;
   const auto delay = client.options_.retry.delay(attempt, retry_after, jitter());

@@ -166,9 +166,11 @@ BOOST_AUTO_TEST_CASE(proplet_client_reassembles) {
   BOOST_TEST((a.arrival_order == std::vector<std::uint64_t>{1, 0, 1}));
 
   // Requests and status messages round-trip through the broker.
-  client.publish_raw(client.status_topic(), R"({"app_name":"x","status":"error"})");
+  client.publish_raw(client.status_topic(), R"({"app_name":"x","state":"sending"})");
+  client.publish_raw(client.status_topic(), R"({"app_name":"x","state":"failed"})");
   BOOST_TEST_REQUIRE(client.wait_status("x", 10s).has_value());
-  BOOST_TEST(client.status_messages("x")[0]["status"] == "error");
+  BOOST_TEST(client.status_messages("x").size() == 2u);
+  BOOST_TEST(client.wait_status("x", 10s)->at("state") == "failed");  // the final one
   client.request(app);
   client.forget(app);
   BOOST_TEST(client.snapshot(app).received == 0u);

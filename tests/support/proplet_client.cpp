@@ -476,8 +476,10 @@ std::optional<nlohmann::json> PropletClient::wait_status(const std::string& app_
                                                          std::chrono::milliseconds timeout) {
   std::unique_lock lock(mu_);
   const auto match = [&] {
-    return std::ranges::find_if(
-        status_, [&](const nlohmann::json& msg) { return app_name_of(msg) == app_name; });
+    return std::ranges::find_if(status_, [&](const nlohmann::json& msg) {
+      const auto state = msg.is_object() ? msg.value("state", "") : "";
+      return app_name_of(msg) == app_name && (state == "completed" || state == "failed");
+    });
   };
   if (!cv_.wait_for(lock, timeout, [&] { return match() != status_.end(); })) return std::nullopt;
   return *match();

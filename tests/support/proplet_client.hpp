@@ -90,7 +90,8 @@ class PropletClient {
                                            std::chrono::milliseconds timeout);
   // JSON objects received on the status topic whose "app_name" equals app_name.
   std::vector<nlohmann::json> status_messages(const std::string& app_name) const;
-  // The first status message for app_name, waiting up to `timeout` for one.
+  // The first final status message (state "completed" or "failed") for app_name, waiting up to
+  // `timeout` for one.
   std::optional<nlohmann::json> wait_status(const std::string& app_name,
                                             std::chrono::milliseconds timeout);
   // Every message received on the server topic (valid or not).

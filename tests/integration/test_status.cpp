@@ -1,0 +1,146 @@
+// What a requester hears on the status topic: resolving, downloading, sending (at most once a
+// second, with the chunks acknowledged so far), then completed or failed; "busy" when too many
+// requests wait; and the shutdown grace.
+#define BOOST_TEST_MODULE status
+#include <signal.h>
+
+#include <boost/test/unit_test.hpp>
+#include <nlohmann/json.hpp>
+
+#include "tests/integration/stack.hpp"
+
+using namespace pp::test;
+using namespace std::chrono_literals;
+
+namespace {
+
+constexpr auto kTimeout = 20s;
+
+std::vector<std::string> states(const std::vector<nlohmann::json>& messages) {
+  std::vector<std::string> out;
+  for (const auto& m : messages)
+    out.push_back(m.value("state", "?"));
+  return out;
+}
+
+std::string joined(const std::vector<std::string>& items) {
+  std::string out;
+  for (const auto& item : items)
+    out += item + " ";
+  return out;
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(a_transfer_reports_each_state_in_order) {
+  Stack s;
+  const std::string wasm = random_wasm(600'000, 91);
+  const Desc layer = s.pusher.push_wasm("status", "v1", wasm);
+  // Small chunks and a narrow window, so that sending takes a while.
+  s.start_proxy({"PROXY_CHUNK_SIZE=1000", "PROXY_CHUNK_WINDOW=2"});
+  PropletClient client(s.broker.url(), s.channel);
+  const std::string app = s.ref("status", "v1");
+  const auto started = std::chrono::steady_clock::now();
+  client.request(app);
+  BOOST_TEST_REQUIRE(client.wait_complete(app, 60s).has_value());
+  const auto final_status = client.wait_status(app, kTimeout);
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  BOOST_TEST_REQUIRE(final_status.has_value());
+
+  const auto messages = client.status_messages(app);
+  const auto seen = states(messages);
+  BOOST_TEST_REQUIRE(seen.size() >= 4u, joined(seen));
+  BOOST_TEST(seen[0] == "resolving", joined(seen));
+  BOOST_TEST(seen[1] == "downloading", joined(seen));
+  BOOST_TEST(seen[2] == "sending", joined(seen));
+  BOOST_TEST(seen.back() == "completed", joined(seen));
+  std::uint64_t last_sent = 0;
+  for (std::size_t i = 2; i + 1 < messages.size(); ++i) {
+    BOOST_TEST(seen[i] == "sending", joined(seen));
+    const auto sent = messages[i].value("chunks_sent", std::uint64_t{0});
+    BOOST_TEST(sent > last_sent);  // progress moves forward
+    BOOST_TEST(sent < 600u);       // and is never the whole module
+    last_sent = sent;
+    BOOST_TEST(messages[i].value("total_chunks", 0) == 600);
+  }
+  // At most one "sending" a second (plus the first).
+  BOOST_TEST(seen.size() - 3 <= static_cast<std::size_t>(seconds) + 2, seconds << " s");
+  BOOST_TEST(messages[1].value("digest", "") == layer.digest);
+  BOOST_TEST(messages.back().value("digest", "") == layer.digest);
+  BOOST_TEST(messages.back().value("size", 0) == 600'000);
+  BOOST_TEST(messages.back().value("total_chunks", 0) == 600);
+}
+
+BOOST_AUTO_TEST_CASE(failures_report_what_was_reached) {
+  Stack s;
+  s.start_proxy();
+  PropletClient client(s.broker.url(), s.channel);
+  const std::string missing = s.ref("nothing-here", "v1");
+  client.request(missing);
+  const auto failed = client.wait_status(missing, kTimeout);
+  BOOST_TEST_REQUIRE(failed.has_value());
+  BOOST_TEST(joined(states(client.status_messages(missing))) == "resolving failed ");
+  BOOST_TEST(failed->at("error").value("code", "") == "not_found");
+  // A request refused outright was never resolving.
+  client.publish_raw(client.request_topic(), R"({"app_name":"bad ref!"})");
+  BOOST_TEST_REQUIRE(client.wait_status("bad ref!", kTimeout).has_value());
+  BOOST_TEST(joined(states(client.status_messages("bad ref!"))) == "failed ");
+  client.publish_raw(client.request_topic(), R"({"app_name":"x","extra":)");
+  BOOST_TEST(s.proxy->wait_log("code=invalid_request", kTimeout));
+}
+
+// One transfer slot and one place in the queue: a third request hears "busy" at once, and the
+// first two still complete.
+BOOST_AUTO_TEST_CASE(past_the_queue_limit_a_request_hears_busy) {
+  Stack s;
+  Registry slow;
+  RegistryPusher slow_pusher(slow.url());
+  const std::string a = random_wasm(5000, 92), b = random_wasm(6000, 93);
+  slow_pusher.push_wasm("a", "v1", a);
+  slow_pusher.push_wasm("b", "v1", b);
+  s.start_proxy({"PROXY_MAX_TRANSFERS=1", "PROXY_QUEUE_LIMIT=1"});
+  PropletClient client(s.broker.url(), s.channel);
+  const std::string app_a = slow.host() + "/a:v1", app_b = slow.host() + "/b:v1";
+
+  BOOST_TEST_REQUIRE(kill(slow.pid(), SIGSTOP) == 0);
+  client.request(app_a);  // takes the slot, stuck on the frozen registry
+  BOOST_TEST(s.proxy->wait_log("request accepted app_name=" + app_a, 5s));
+  client.request(app_b);  // waits
+  BOOST_TEST(s.proxy->wait_log("request accepted app_name=" + app_b, 5s));
+  client.request(app_b);  // one too many
+  const auto busy = client.wait_status(app_b, kTimeout);
+  BOOST_TEST_REQUIRE(busy.has_value());
+  BOOST_TEST(busy->at("error").value("code", "") == "busy");
+  BOOST_TEST(busy->at("error").value("message", "").find("PROXY_QUEUE_LIMIT") != std::string::npos);
+
+  BOOST_TEST_REQUIRE(kill(slow.pid(), SIGCONT) == 0);
+  BOOST_TEST((client.wait_complete(app_a, kTimeout) == std::optional<std::string>(a)));
+  BOOST_TEST((client.wait_complete(app_b, kTimeout) == std::optional<std::string>(b)));
+}
+
+// SIGTERM waits PROXY_SHUTDOWN_GRACE for running transfers, then fails them with shutting_down
+// and still exits 0.
+BOOST_AUTO_TEST_CASE(shutdown_cancels_after_the_grace_and_says_so) {
+  Stack s;
+  Registry frozen;
+  RegistryPusher frozen_pusher(frozen.url());
+  frozen_pusher.push_wasm("held", "v1", random_wasm(5000, 94));
+  s.start_proxy({"PROXY_SHUTDOWN_GRACE=1s"});
+  PropletClient client(s.broker.url(), s.channel);
+  const std::string app = frozen.host() + "/held:v1";
+  BOOST_TEST_REQUIRE(kill(frozen.pid(), SIGSTOP) == 0);
+  client.request(app);
+  BOOST_TEST(s.proxy->wait_log("request accepted app_name=" + app, 5s));
+  const auto stopping = std::chrono::steady_clock::now();
+  BOOST_TEST(s.proxy->process().stop(20s) == 0);
+  const auto took = std::chrono::steady_clock::now() - stopping;
+  BOOST_TEST(took >= 900ms);
+  BOOST_TEST(took < 8s);
+  const auto status = client.wait_status(app, kTimeout);
+  BOOST_TEST_REQUIRE(status.has_value());
+  BOOST_TEST(status->at("error").value("code", "") == "shutting_down");
+  BOOST_TEST(s.proxy->log().find("stopped") != std::string::npos);
+  s.proxy.reset();  // stopped already
+  kill(frozen.pid(), SIGCONT);
+}
