@@ -121,7 +121,9 @@ Pipeline::Graph::Graph(Pipeline& owner_, PipelineOptions options_, oci::Registry
       tracker(
           window, metrics_, [this](const Outcome& o) { publisher.publish_outcome(o); },
           [this](const Transfer& t) { publisher.publish_progress(t, "sending"); }),
-      request(g, flow::unlimited, [this](const Incoming& in, auto& out) { on_request(in, out); }),
+      // Serial, so that requests queue for a transfer slot in the order they arrived (parsing a
+      // request of at most 64 KiB costs microseconds).
+      request(g, flow::serial, [this](const Incoming& in, auto& out) { on_request(in, out); }),
       admission(g),
       transfer_limit(g, options_.max_transfers),
       fetch(g, flow::unlimited, [this](const TransferPtr& t, auto& out) { on_fetch(t, out); }),
