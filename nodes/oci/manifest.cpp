@@ -179,6 +179,32 @@ std::optional<Error> check_media_type(const std::string& type,
   return std::nullopt;
 }
 
+// What manifests and indexes share: a JSON object of bounded size, its schemaVersion and the media
+// type it claims. `what` ("manifest", "index") names it in errors.
+struct Document {
+  json root;
+  std::optional<std::uint64_t> schema_version;
+  std::string media_type;
+};
+
+Expected<Document> parse_document(std::string_view body, std::string_view content_type,
+                                  const std::string& what) {
+  if (body.size() > max_manifest_bytes) {
+    return invalid(what + " is " + std::to_string(body.size()) + " bytes, over the 4 MiB limit");
+  }
+  Document doc;
+  doc.root = json::parse(body.begin(), body.end(), nullptr, /*allow_exceptions=*/false);
+  if (doc.root.is_discarded()) return invalid(what + " is not valid JSON");
+  if (!doc.root.is_object()) return invalid(what + " is not a JSON object");
+  auto schema_version = parse_schema_version(doc.root);
+  if (!schema_version) return schema_version.error();
+  doc.schema_version = schema_version.value();
+  auto type = resolve_media_type(doc.root, content_type, doc.schema_version);
+  if (!type) return type.error();
+  doc.media_type = std::move(type).value();
+  return doc;
+}
+
 }  // namespace
 
 bool is_index_media_type(std::string_view media_type) {
@@ -187,21 +213,13 @@ bool is_index_media_type(std::string_view media_type) {
 }
 
 Expected<Manifest> parse_manifest(std::string_view body, std::string_view content_type) {
-  if (body.size() > max_manifest_bytes) {
-    return invalid("manifest is " + std::to_string(body.size()) + " bytes, over the 4 MiB limit");
-  }
-  const json root = json::parse(body.begin(), body.end(), nullptr, /*allow_exceptions=*/false);
-  if (root.is_discarded()) return invalid("manifest is not valid JSON");
-  if (!root.is_object()) return invalid("manifest is not a JSON object");
-
-  auto schema_version = parse_schema_version(root);
-  if (!schema_version) return schema_version.error();
-  auto type = resolve_media_type(root, content_type, schema_version.value());
-  if (!type) return type.error();
-  if (auto error = check_media_type(type.value(), schema_version.value())) return *error;
+  auto doc = parse_document(body, content_type, "manifest");
+  if (!doc) return doc.error();
+  if (auto error = check_media_type(doc->media_type, doc->schema_version)) return *error;
+  const json& root = doc->root;
 
   Manifest manifest;
-  manifest.media_type = std::move(type).value();
+  manifest.media_type = std::move(doc->media_type);
   const auto config = root.find("config");
   if (config == root.end()) return invalid("config is missing");
   auto config_descriptor = parse_descriptor(*config, "config");
@@ -228,13 +246,8 @@ Expected<LayerChoice> select_wasm_layer(const Manifest& manifest) {
 }
 
 bool is_index_document(std::string_view body, std::string_view content_type) {
-  if (body.size() > max_manifest_bytes) return false;
-  const json root = json::parse(body.begin(), body.end(), nullptr, /*allow_exceptions=*/false);
-  if (!root.is_object()) return false;
-  const auto schema_version = parse_schema_version(root);
-  if (!schema_version) return false;
-  const auto type = resolve_media_type(root, content_type, schema_version.value());
-  return type && is_index_media_type(type.value());
+  const auto doc = parse_document(body, content_type, "manifest");
+  return doc && is_index_media_type(doc->media_type);
 }
 
 namespace {
@@ -256,18 +269,12 @@ Expected<std::optional<Platform>> parse_entry_platform(const json& entry, const 
 }  // namespace
 
 Expected<Index> parse_index(std::string_view body, std::string_view content_type) {
-  if (body.size() > max_manifest_bytes) {
-    return invalid("index is " + std::to_string(body.size()) + " bytes, over the 4 MiB limit");
+  auto doc = parse_document(body, content_type, "index");
+  if (!doc) return doc.error();
+  if (!is_index_media_type(doc->media_type)) {
+    return unsupported("not an index: " + shown(doc->media_type));
   }
-  const json root = json::parse(body.begin(), body.end(), nullptr, /*allow_exceptions=*/false);
-  if (root.is_discarded()) return invalid("index is not valid JSON");
-  if (!root.is_object()) return invalid("index is not a JSON object");
-  auto schema_version = parse_schema_version(root);
-  if (!schema_version) return schema_version.error();
-  auto type = resolve_media_type(root, content_type, schema_version.value());
-  if (!type) return type.error();
-  if (!is_index_media_type(type.value()))
-    return unsupported("not an index: " + shown(type.value()));
+  const json& root = doc->root;
   const auto manifests = root.find("manifests");
   if (manifests == root.end() || !manifests->is_array()) {
     return invalid("manifests is missing or not an array");
@@ -277,7 +284,7 @@ Expected<Index> parse_index(std::string_view body, std::string_view content_type
                    std::to_string(max_layers));
   }
   Index index;
-  index.media_type = std::move(type).value();
+  index.media_type = std::move(doc->media_type);
   for (std::size_t i = 0; i < manifests->size(); ++i) {
     const std::string path = "manifests[" + std::to_string(i) + "]";
     auto descriptor = parse_descriptor((*manifests)[i], path);

@@ -7,24 +7,11 @@
 #include <thread>
 
 #include "tests/support/mosquitto.hpp"
+#include "tests/support/print_optional.hpp"
 #include "tests/support/process.hpp"
 #include "tests/support/proplet_client.hpp"
 #include "tests/support/registry.hpp"
 #include "tests/support/registry_push.hpp"
-
-// Lets BOOST_TEST compare and print std::optional values.
-namespace boost::test_tools::tt_detail {
-template <typename T>
-struct print_log_value<std::optional<T>> {
-  void operator()(std::ostream& os, const std::optional<T>& v) {
-    if (v) {
-      print_log_value<T>()(os, *v);
-    } else {
-      os << "nullopt";
-    }
-  }
-};
-}  // namespace boost::test_tools::tt_detail
 
 using namespace pp::test;
 using namespace std::chrono_literals;
