@@ -155,11 +155,10 @@ class Unpacker {
     if (!is_wasm_entry(entry)) {
       ++others_;
       if (other_paths_.size() < kNamesShown) other_paths_.push_back(path);
-      if (archive_read_data_skip(a) < ARCHIVE_WARN) return damaged(packaging, a);
-      return check_unpacked(a);
+      return skip(a, packaging);
     }
     wasm_paths_.push_back(path);
-    if (wasm_paths_.size() > 1) return skip_module(a, packaging);
+    if (wasm_paths_.size() > 1) return skip(a, packaging);  // counted, for the error
     auto file = SpoolFile::create(spool_dir_);
     if (!file) return file.error();
     module_ = std::move(file).value();
@@ -181,7 +180,8 @@ class Unpacker {
     return check_unpacked(a);
   }
 
-  std::optional<Error> skip_module(archive* a, const std::string& packaging) {
+  // Past an entry's data (still decompressed, so still counted against the bound).
+  std::optional<Error> skip(archive* a, const std::string& packaging) {
     if (archive_read_data_skip(a) < ARCHIVE_WARN) return damaged(packaging, a);
     return check_unpacked(a);
   }
