@@ -72,11 +72,8 @@ std::size_t ChunkCutter::on_data(const char* data, std::size_t size) {
   }
   // Out of credit: curl keeps these bytes and offers them again after resume().
   if (waiting_) return oci::HttpHandler::kPause;
-  const std::uint64_t size_limit = transfer_->blob.size;
-  if (received_ + size > size_limit) {
-    abort_reason_ = Error{errc::size_mismatch,
-                          "the registry sent more than the " + std::to_string(size_limit) +
-                              " bytes the descriptor of " + transfer_->blob.digest + " announces"};
+  if (auto error = oci::check_blob_size(received_ + size, transfer_->blob, false)) {
+    abort_reason_ = std::move(error);
     return 0;
   }
   received_ += size;
@@ -113,11 +110,8 @@ void ChunkCutter::on_end(std::optional<Error> error) {
 }
 
 void ChunkCutter::finish() {
-  if (received_ != transfer_->blob.size) {
-    return fail(Error{errc::size_mismatch, "the registry sent " + std::to_string(received_) +
-                                               " bytes of " + transfer_->blob.digest +
-                                               ", its descriptor announces " +
-                                               std::to_string(transfer_->blob.size)});
+  if (auto error = oci::check_blob_size(received_, transfer_->blob, true)) {
+    return fail(std::move(*error));
   }
   if (!take_credit()) return;  // a zero-byte blob's only chunk has not asked for one yet
   emit_chunk(true);

@@ -70,10 +70,8 @@ std::size_t LayerSpooler::on_data(const char* data, std::size_t size) {
     abort_reason_ = Error{errc::shutting_down, "transfer cancelled"};
     return 0;
   }
-  if (file_->size() + size > layer_.size) {
-    abort_reason_ = Error{errc::size_mismatch,
-                          "the registry sent more than the " + std::to_string(layer_.size) +
-                              " bytes the descriptor of " + layer_.digest + " announces"};
+  if (auto error = oci::check_blob_size(file_->size() + size, layer_, false)) {
+    abort_reason_ = std::move(error);
     return 0;
   }
   if (auto error = file_->append(data, size)) {
@@ -89,11 +87,8 @@ void LayerSpooler::on_end(std::optional<Error> error) {
   done_ = nullptr;
   if (abort_reason_) return done(std::move(*abort_reason_));
   if (error) return done(std::move(*error));
-  if (file_->size() != layer_.size) {
-    return done(Error{errc::size_mismatch, "the registry sent " + std::to_string(file_->size()) +
-                                               " bytes of " + layer_.digest +
-                                               ", its descriptor announces " +
-                                               std::to_string(layer_.size)});
+  if (auto wrong_size = oci::check_blob_size(file_->size(), layer_, true)) {
+    return done(std::move(*wrong_size));
   }
   done(std::move(file_));
 }

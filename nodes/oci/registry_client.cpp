@@ -178,6 +178,21 @@ bool is_valid_host(std::string_view host_port) {
 
 }  // namespace
 
+std::optional<Error> check_blob_size(std::uint64_t received, const Descriptor& blob,
+                                     bool complete) {
+  if (received > blob.size) {
+    return Error{errc::size_mismatch, "the registry sent more than the " +
+                                          std::to_string(blob.size) + " bytes the descriptor of " +
+                                          blob.digest + " announces"};
+  }
+  if (complete && received != blob.size) {
+    return Error{errc::size_mismatch,
+                 "the registry sent " + std::to_string(received) + " bytes of " + blob.digest +
+                     ", its descriptor announces " + std::to_string(blob.size)};
+  }
+  return std::nullopt;
+}
+
 Error registry_error(long status, std::string_view body, std::string_view what) {
   std::string message = std::string(what) + ": HTTP " + std::to_string(status);
   if (const auto text = registry_error_text(body); !text.empty()) message += " (" + text + ")";

@@ -66,6 +66,11 @@ class BlobSink {
   virtual void on_end(std::optional<Error> error) = 0;
 };
 
+// The size check every BlobSink makes against the blob's descriptor: more bytes than it announces
+// (`complete` false: checked as they arrive), or another total once the response is over
+// (`complete` true). errc::size_mismatch, or nullopt when the count is right so far.
+std::optional<Error> check_blob_size(std::uint64_t received, const Descriptor& blob, bool complete);
+
 class RegistryClient {
  public:
   RegistryClient(HttpIo& io, RegistryOptions options);
