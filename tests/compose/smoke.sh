@@ -13,10 +13,13 @@ if ! command -v podman >/dev/null || ! command -v podman-compose >/dev/null; the
   exit 77
 fi
 
+# Host ports come from below the kernel's ephemeral range (32768+), where the integration tests
+# running beside this one get their listeners and client sockets: a port picked there could be
+# taken between this check and podman binding it.
 free_port() {
   local p
   while :; do
-    p=$((20000 + RANDOM % 40000))
+    p=$((20000 + RANDOM % 12000))
     (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return; }
   done
 }
@@ -33,27 +36,53 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# Everything needed to tell why the stack did not work, in the test's own output.
+explain_failure() {
+  echo "--- podman-compose up (last 30 lines)"
+  tail -30 "$work/up.log" || true
+  echo "--- containers"
+  podman ps -a --filter "label=io.podman.compose.project=$project" \
+    --format '{{.Names}} {{.Status}} {{.Ports}}' 2>&1 || true
+  for service in broker registry proxy seed; do
+    echo "--- $service: state and last 20 log lines"
+    podman inspect --format '{{.State.Status}} exit={{.State.ExitCode}} error={{.State.Error}}' \
+      "${project}_${service}_1" 2>&1 || true
+    podman logs "${project}_${service}_1" 2>&1 | tail -20 || true
+  done
+}
+
 echo "compose smoke: building and starting the stack (project $project)"
 if ! "${compose[@]}" up -d --build >"$work/up.log" 2>&1; then
-  tail -50 "$work/up.log"
+  explain_failure
   echo "compose smoke: 'up' failed"
   exit 1
 fi
 
-# The seed pushes the sample once the registry answers; the proxy answers once connected.
+# podman-compose reports success even when a container did not start, so wait for the proxy's own
+# word: /ready answers 200 once it is connected to the broker and subscribed.
+deadline=$((SECONDS + 120))
+until curl -fsS "http://127.0.0.1:$PP_HTTP_PORT/ready" >/dev/null 2>&1; do
+  if ((SECONDS > deadline)); then
+    explain_failure
+    echo "compose smoke: the proxy was not ready within 120 s"
+    exit 1
+  fi
+  sleep 1
+done
+
+# The seed pushes the sample once the registry answers; until then the proxy answers not_found.
 ok=""
-for _ in $(seq 60); do
+while ((SECONDS <= deadline + 60)); do
   if "$bin" pull --mqtt-address "tcp://127.0.0.1:$PP_BROKER_PORT" --channel demo hello:v1 \
-    --out "$work/hello.wasm" --timeout 5 >"$work/pull.log" 2>&1; then
+    --out "$work/hello.wasm" --timeout 10 >"$work/pull.log" 2>&1; then
     ok=1
     break
   fi
-  sleep 2
+  sleep 1
 done
 if [[ -z "$ok" ]]; then
   cat "$work/pull.log"
-  podman logs "${project}_proxy_1" 2>&1 | tail -20 || true
-  podman logs "${project}_seed_1" 2>&1 | tail -20 || true
+  explain_failure
   echo "compose smoke: the sample module never arrived"
   exit 1
 fi
