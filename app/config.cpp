@@ -331,6 +331,14 @@ const std::vector<Setting>& settings() {
          c.shared_group = v;
          return std::nullopt;
        }},
+      {"PROXY_STATUS_TOPIC", "--status-topic", "",
+       "where status messages go: empty for the scheme's .../registry/status, a topic in which "
+       "{tenant} and {channel} are the request's, or \"off\" for none",
+       [](Config& c, const std::string& v) -> Problem {
+         if (auto problem = mqtt::StatusTopic::problem(v)) return "\"" + v + "\": " + *problem;
+         c.status_topic = mqtt::StatusTopic(v);
+         return std::nullopt;
+       }},
       {"PROXY_AUTHENTICATE", "--authenticate", "false",
        "send PROXY_REGISTRY_USERNAME/PASSWORD to the registry",
        [](Config& c, const std::string& v) { return parse_bool(v, c.authenticate); }},
@@ -654,6 +662,11 @@ Expected<Config> load_config(const EnvLookup& env, const FlagValues& flags, Comm
                    scheme + ": supermq topics need a tenant: set PROXY_TENANT_ID (or " +
                        alternatives(table[index_of("PROXY_TENANT_ID")], res.config_file) + ")"};
     }
+  }
+  if (config.status_topic.uses_tenant() && config.topic_scheme != mqtt::TopicScheme::supermq) {
+    return Error{"invalid_config", source_of("PROXY_STATUS_TOPIC") +
+                                       ": {tenant} names the tenant of supermq topics, but the "
+                                       "topic scheme is channels"};
   }
   return config;
 }

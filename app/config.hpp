@@ -36,6 +36,7 @@ struct Config {
   std::string tenant;                 // SuperMQ tenant (domain) id, "+" for every one; "" for none
   mqtt::TopicScheme topic_scheme = mqtt::TopicScheme::channels;
   std::string shared_group;  // MQTT shared-subscription group, empty for none
+  mqtt::StatusTopic status_topic;
   oci::RegistryUrl registry_url;
   bool authenticate = false;
   std::string registry_username;

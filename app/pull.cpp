@@ -107,6 +107,9 @@ int run_pull(const Config& config, const std::string& reference, const std::stri
   }
   const mqtt::Origin origin{supermq ? config.tenant : "", channel};
   const std::string server_topic = mqtt::Topics::server(origin);
+  std::vector<std::string> topics = {server_topic};
+  // Without status messages, a failure shows only as the timeout.
+  if (auto status = config.status_topic.for_origin(origin)) topics.push_back(*status);
   Reassembly r;
   mqtt::Client client(
       mqtt_client_options(config, "propeller-proxy-pull-" + std::to_string(getpid())));
@@ -117,7 +120,7 @@ int run_pull(const Config& config, const std::string& reference, const std::stri
       on_status(r, reference, payload);
     }
   });
-  client.start({server_topic, mqtt::Topics::status(origin)});
+  client.start(topics);
   if (!client.wait_ready(std::chrono::seconds(10))) {
     return fail("cannot subscribe at " + config.mqtt_address, kExitFailure);
   }

@@ -67,7 +67,8 @@ int pp::run_serve(const Config& config) {
                                             .queue_limit = config.queue_limit,
                                             .max_blob_size = config.max_blob_size,
                                             .spool_dir = config.spool_dir,
-                                            .qos = config.mqtt_qos},
+                                            .qos = config.mqtt_qos,
+                                            .status_topic = config.status_topic},
                         registry, mqtt, metrics);
 
   std::atomic<bool> accepting{true};

@@ -1,24 +1,76 @@
 #include "nodes/blob_download.hpp"
 
 #include <algorithm>
+#include <cstring>
 
 #include "nodes/spool.hpp"
 
 namespace pp {
 
+namespace {
+
+Error cancelled() {
+  return Error{errc::shutting_down, "transfer cancelled"};
+}
+
+// One chunk's bytes from a ranged GET; its window credit is already taken, so it is collected
+// whole (at most a chunk) rather than paused.
+class RangeReader : public oci::BlobSink {
+ public:
+  using Done = std::function<void(Expected<std::string>)>;
+  RangeReader(std::string what, std::size_t length, Done done)
+      : what_(std::move(what)), length_(length), done_(std::move(done)) {
+    bytes_.reserve(length);
+  }
+
+  std::size_t on_data(const char* data, std::size_t size) override {
+    // The registry client never offers more than the range; more would be its bug.
+    const std::size_t n = std::min(size, length_ - bytes_.size());
+    bytes_.append(data, n);
+    return size;
+  }
+
+  void on_end(std::optional<Error> error) override {
+    if (error) return done_(std::move(*error));
+    if (bytes_.size() != length_) {
+      return done_(Error{errc::size_mismatch, what_ + ": the registry sent " +
+                                                  std::to_string(bytes_.size()) + " of the " +
+                                                  std::to_string(length_) + " bytes asked for"});
+    }
+    done_(std::move(bytes_));
+  }
+
+ private:
+  std::string what_;
+  std::size_t length_;
+  Done done_;
+  std::string bytes_;
+};
+
+}  // namespace
+
 ChunkCutter::ChunkCutter(TransferPtr transfer, ChunkWindow& window, oci::RegistryClient& registry,
-                         std::atomic<std::uint64_t>& seq, Emit emit)
+                         std::string spool_dir, std::atomic<std::uint64_t>& seq, Emit emit)
     : transfer_(std::move(transfer)),
       window_(window),
       registry_(registry),
+      spool_dir_(std::move(spool_dir)),
       seq_(seq),
       emit_(std::move(emit)) {}
 
 void ChunkCutter::begin() {
-  download_ =
-      transfer_->module_file
-          ? stream_spool_file(registry_.io(), transfer_->module_file, shared_from_this())
-          : registry_.fetch_blob(transfer_->ref, transfer_->blob.digest, shared_from_this());
+  spool_ = transfer_->module_file;
+  if (!transfer_->request.chunks.empty()) return send_next();
+  streaming_ = true;
+  if (spool_) {
+    download_ = stream_spool_file(registry_.io(), spool_, shared_from_this());
+    return;
+  }
+  auto file = SpoolFile::create(spool_dir_);
+  if (!file) return fail(file.error());
+  spool_ = std::move(file).value();
+  copy_to_spool_ = true;
+  download_ = registry_.fetch_blob(transfer_->ref, transfer_->blob.digest, shared_from_this());
 }
 
 bool ChunkCutter::take_credit() {
@@ -45,20 +97,21 @@ void ChunkCutter::on_credit() {
     return;
   }
   if (transfer_->failed.load()) {
-    if (!ended_) {
+    if (streaming_ && !ended_) {
       download_->cancel();  // on_end follows with the failure
     } else {
-      fail(Error{errc::shutting_down, "transfer cancelled"});
+      fail(cancelled());
     }
     return;
   }
+  if (!streaming_) return send_next();
   current_.reserve(transfer_->chunk_size);
   std::string pending = std::move(carry_);
   carry_.clear();
   place(pending.data(), pending.size());
   if (waiting_) return;
   if (ended_) {
-    finish();
+    finish_stream();
   } else {
     download_->resume();
   }
@@ -67,7 +120,7 @@ void ChunkCutter::on_credit() {
 std::size_t ChunkCutter::on_data(const char* data, std::size_t size) {
   if (done_) return 0;
   if (transfer_->failed.load()) {
-    abort_reason_ = Error{errc::shutting_down, "transfer cancelled"};
+    abort_reason_ = cancelled();
     return 0;
   }
   // Out of credit: curl keeps these bytes and offers them again after resume().
@@ -75,6 +128,12 @@ std::size_t ChunkCutter::on_data(const char* data, std::size_t size) {
   if (auto error = oci::check_blob_size(received_ + size, transfer_->blob, false)) {
     abort_reason_ = std::move(error);
     return 0;
+  }
+  if (copy_to_spool_) {
+    if (auto error = spool_->append(data, size)) {
+      abort_reason_ = std::move(error);
+      return 0;
+    }
   }
   received_ += size;
   place(data, size);
@@ -92,8 +151,12 @@ void ChunkCutter::place(const char* data, std::size_t size) {
     current_.append(data, n);
     data += n;
     size -= n;
-    // The final chunk waits for the end of the response (see finish()).
-    if (current_.size() == chunk && next_idx_ + 1 < transfer_->total_chunks) emit_chunk(false);
+    // The final chunk waits for the end of the response (see finish_stream()).
+    if (current_.size() == chunk && next_idx_ + 1 < transfer_->total_chunks) {
+      // Recorded before the chunk goes out, so that a request joining from now on has it resent.
+      transfer_->schedule.cut(next_idx_);
+      emit_chunk(next_idx_++, false, true);
+    }
   }
 }
 
@@ -102,19 +165,68 @@ void ChunkCutter::on_end(std::optional<Error> error) {
   ended_ = true;
   if (abort_reason_) return fail(*abort_reason_);
   // A cancelled transfer's download was aborted: that is the cancellation, not a registry error.
-  if (error && transfer_->failed.load()) {
-    return fail(Error{errc::shutting_down, "transfer cancelled"});
-  }
+  if (error && transfer_->failed.load()) return fail(cancelled());
   if (error) return fail(std::move(*error));
-  if (!waiting_) finish();  // else on_credit() finishes once the carried bytes are placed
+  if (!waiting_) finish_stream();  // else on_credit() finishes once the carried bytes are placed
 }
 
-void ChunkCutter::finish() {
+void ChunkCutter::finish_stream() {
   if (auto error = oci::check_blob_size(received_, transfer_->blob, true)) {
     return fail(std::move(*error));
   }
   if (!take_credit()) return;  // a zero-byte blob's only chunk has not asked for one yet
-  emit_chunk(true);
+  streaming_ = false;
+  download_.reset();  // the download holds this sink: the handle must not hold it back
+  const bool last = transfer_->schedule.stream_ended();
+  emit_chunk(next_idx_, last, true);
+  if (!last) send_next();
+}
+
+void ChunkCutter::send_next() {
+  if (transfer_->failed.load()) return fail(cancelled());
+  if (!take_credit()) return;  // on_credit() comes back here
+  const ChunkSchedule::Next next = transfer_->schedule.take_next();
+  if (spool_) return read_spooled(next.idx, next.last);
+  fetch_range(next.idx, next.last);
+}
+
+void ChunkCutter::read_spooled(std::uint64_t idx, bool last) {
+  const std::size_t length = chunk_length(transfer_->blob.size, transfer_->chunk_size, idx);
+  current_.resize(length);
+  for (std::size_t got = 0; got < length;) {
+    const ssize_t n =
+        spool_->read_at(idx * transfer_->chunk_size + got, current_.data() + got, length - got);
+    if (n <= 0) {
+      return fail(Error{errc::proxy_error, std::string("cannot read the spooled module back: ") +
+                                               (n < 0 ? std::strerror(errno) : "it is short")});
+    }
+    got += static_cast<std::size_t>(n);
+  }
+  emit_chunk(idx, last, false);
+  // The next one is a task of its own, so that other exchanges on the I/O thread keep moving.
+  if (!last) registry_.io().post([self = shared_from_this()] { self->send_next(); });
+}
+
+void ChunkCutter::fetch_range(std::uint64_t idx, bool last) {
+  transfer_->unverified = true;
+  const std::size_t length = chunk_length(transfer_->blob.size, transfer_->chunk_size, idx);
+  if (length == 0) {  // the one chunk of an empty module: nothing to fetch
+    emit_chunk(idx, last, false);
+    return;
+  }
+  auto reader = std::make_shared<RangeReader>(
+      "chunk " + std::to_string(idx) + " of blob " + transfer_->blob.digest, length,
+      [self = shared_from_this(), idx, last](Expected<std::string> bytes) {
+        self->download_.reset();
+        if (!bytes) {
+          return self->fail(self->transfer_->failed.load() ? cancelled() : bytes.error());
+        }
+        self->current_ = std::move(bytes).value();
+        self->emit_chunk(idx, last, false);
+        if (!last) self->send_next();
+      });
+  download_ = registry_.fetch_blob(transfer_->ref, transfer_->blob.digest, std::move(reader),
+                                   oci::ByteRange{idx * transfer_->chunk_size, length});
 }
 
 void ChunkCutter::fail(Error error) {
@@ -127,6 +239,7 @@ void ChunkCutter::fail(Error error) {
   carry_.clear();
   done_ = true;
   download_.reset();  // the download holds this sink: the handle must not hold it back
+  spool_.reset();
   Chunk item;
   item.transfer = transfer_;
   item.seq = seq_.fetch_add(1);
@@ -136,19 +249,21 @@ void ChunkCutter::fail(Error error) {
   emit_(std::move(item));
 }
 
-void ChunkCutter::emit_chunk(bool last) {
+void ChunkCutter::emit_chunk(std::uint64_t idx, bool last, bool streamed) {
   transfer_->in_flight.fetch_add(1);
   Chunk item;
   item.transfer = transfer_;
   item.seq = seq_.fetch_add(1);
-  item.idx = next_idx_++;
+  item.idx = idx;
   item.last = last;
+  item.streamed = streamed;
   item.bytes = std::move(current_);
   current_ = std::string();
   has_credit_ = false;
   if (last) {
     done_ = true;
-    download_.reset();  // the download holds this sink: the handle must not hold it back
+    download_.reset();
+    spool_.reset();  // the spool file goes as soon as nothing will be read from it
   }
   emit_(std::move(item));
 }
@@ -159,18 +274,21 @@ Verified verify_chunk(Chunk chunk) {
     return {std::nullopt, TransferFailed{chunk.transfer, std::move(*chunk.failure)}};
   }
   if (t.failed.load()) {  // whoever failed it has recorded why; this only fills in for cancel_all
-    return {std::nullopt, ChunkSettled{chunk.transfer, chunk.idx, chunk.last, false,
-                                       Error{errc::shutting_down, "transfer cancelled"}}};
+    return {std::nullopt, ChunkSettled{chunk.transfer, chunk.idx, chunk.last, false, cancelled()}};
   }
-  t.hasher.update(chunk.bytes);
-  if (chunk.last) {
-    const std::string actual = t.hasher.finish_digest();
-    if (actual != t.blob.digest) {
-      t.failed.store(true);
-      return {std::nullopt, ChunkSettled{chunk.transfer, chunk.idx, true, false,
-                                         Error{errc::digest_mismatch,
-                                               "blob content hashes to " + actual +
-                                                   ", the manifest says " + t.blob.digest}}};
+  // Chunks sent after the stream come from the spool it wrote (or a ranged GET): the stream's
+  // check covers the first, and nothing can cover the second.
+  if (chunk.streamed) {
+    t.hasher.update(chunk.bytes);
+    if (chunk.idx + 1 == t.total_chunks) {
+      const std::string actual = t.hasher.finish_digest();
+      if (actual != t.blob.digest) {
+        t.failed.store(true);
+        return {std::nullopt, ChunkSettled{chunk.transfer, chunk.idx, chunk.last, false,
+                                           Error{errc::digest_mismatch,
+                                                 "blob content hashes to " + actual +
+                                                     ", the manifest says " + t.blob.digest}}};
+      }
     }
   }
   return {Publication{chunk.transfer, chunk.idx, chunk.last, std::move(chunk.message)},

@@ -1,9 +1,15 @@
 #pragma once
-// The blob-download stage: streams a blob from the registry and cuts it into chunks as the bytes
-// arrive, never holding more than one chunk of it. A chunk needs a window credit before its first
-// byte is stored; without one the download pauses, so a slow broker slows the registry read instead
-// of filling memory. The final chunk is held back until the registry's response is complete and its
-// length checked, so nothing after it can be missed.
+// The blob-download stage: streams a module from the registry (or from the spool it was unpacked
+// to) and cuts it into chunks as the bytes arrive, never holding more than one chunk of it in
+// memory. A chunk needs a window credit before its first byte is stored; without one the download
+// pauses, so a slow broker slows the registry read instead of filling memory. The stream's final
+// chunk is held back until the response is complete and its length checked, so nothing after it
+// can be missed.
+//
+// A module streamed from the registry is also written to an anonymous spool file as it passes, so
+// that requests which join the transfer late get the chunks they missed once the stream is over
+// (see ChunkSchedule): read back from disk, one credit at a time. A transfer for particular chunks
+// reads them from the spool it was unpacked to, or fetches each with a ranged GET.
 //
 // Everything in ChunkCutter runs on the HTTP I/O thread.
 
@@ -24,13 +30,15 @@ class ChunkCutter : public oci::BlobSink, public std::enable_shared_from_this<Ch
   using Emit = std::function<void(Chunk)>;
 
   // `emit` puts an item into the graph; it is called for every chunk and exactly once with `last`
-  // set (the final chunk or the failure). `seq` numbers items across all downloads.
+  // set (the final chunk or the failure). `seq` numbers items across all downloads. The spool file
+  // is made in `spool_dir`.
   ChunkCutter(TransferPtr transfer, ChunkWindow& window, oci::RegistryClient& registry,
-              std::atomic<std::uint64_t>& seq, Emit emit);
+              std::string spool_dir, std::atomic<std::uint64_t>& seq, Emit emit);
 
   // Starts the download. Call on the I/O thread (through HttpIo::post).
   void begin();
 
+  // The stream's bytes.
   std::size_t on_data(const char* data, std::size_t size) override;
   void on_end(std::optional<Error> error) override;
 
@@ -38,30 +46,38 @@ class ChunkCutter : public oci::BlobSink, public std::enable_shared_from_this<Ch
   bool take_credit();
   void on_credit();
   void place(const char* data, std::size_t size);
-  void finish();
+  void finish_stream();
+  // The scheduled chunks after the stream (or instead of it), one at a time.
+  void send_next();
+  void read_spooled(std::uint64_t idx, bool last);
+  void fetch_range(std::uint64_t idx, bool last);
   void fail(Error error);
-  void emit_chunk(bool last);
+  void emit_chunk(std::uint64_t idx, bool last, bool streamed);
 
   TransferPtr transfer_;
   ChunkWindow& window_;
   oci::RegistryClient& registry_;
+  const std::string spool_dir_;
   std::atomic<std::uint64_t>& seq_;
   Emit emit_;
 
   std::shared_ptr<oci::RegistryClient::Call> download_;
-  std::string current_;      // the chunk being filled
-  bool has_credit_ = false;  // current_ holds a window credit
-  bool waiting_ = false;     // a credit has been asked for and not yet granted
-  std::string carry_;        // bytes received while out of credit (at most one read's worth)
-  std::uint64_t next_idx_ = 0;
+  std::shared_ptr<SpoolFile> spool_;  // the module on disk, for everything after the stream
+  bool copy_to_spool_ = false;        // the stream comes from the registry: keep a copy
+  bool streaming_ = false;            // the stream is under way (else: scheduled chunks)
+  std::string current_;               // the chunk being filled
+  bool has_credit_ = false;           // current_ holds a window credit
+  bool waiting_ = false;              // a credit has been asked for and not yet granted
+  std::string carry_;                 // bytes received while out of credit (one read's worth)
+  std::uint64_t next_idx_ = 0;        // of the stream
   std::uint64_t received_ = 0;
-  bool ended_ = false;                 // the registry's response is over
+  bool ended_ = false;                 // the stream's response is over
   bool done_ = false;                  // the final item has been emitted
-  std::optional<Error> abort_reason_;  // why we aborted the exchange ourselves
+  std::optional<Error> abort_reason_;  // why we aborted the stream ourselves
 };
 
-// The verify stage (serial, chunks in cut order): hashes each chunk and checks the blob's digest
-// before its final chunk is released.
+// The verify stage (serial, chunks in cut order): hashes each streamed chunk and checks the
+// module's digest before the stream's final chunk is released.
 struct Verified {
   std::optional<Publication> publish;  // the chunk to send
   std::optional<TrackEvent> settle;    // or what to tell track instead

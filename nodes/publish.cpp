@@ -34,6 +34,9 @@ std::string outcome_message(const Outcome& o) {
       j["size"] = t.blob.size;
       j["total_chunks"] = t.total_chunks;
     }
+    // A resend fetched with ranged GETs: the requester's check of the assembled module is the only
+    // one there is.
+    if (t.unverified) j["verified"] = false;
     j["duration_ms"] =
         std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t.request.received)
             .count();
@@ -48,7 +51,9 @@ std::string outcome_message(const Outcome& o) {
 
 void ChunkPublisher::publish_status(const mqtt::Origin& origin, std::string message) {
   if (origin.channel.empty()) return;  // not from a request topic: nobody to answer
-  const std::string topic = mqtt::Topics::status(origin);
+  const auto where = status_topic_.for_origin(origin);
+  if (!where) return;  // status messages are off
+  const std::string topic = *where;
   client_.publish(topic, std::move(message), 1, [topic](bool ok, std::string reason) {
     if (!ok) log::warn("status message not delivered", {{"topic", topic}, {"error", reason}});
   });

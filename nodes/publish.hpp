@@ -7,6 +7,7 @@
 #include <string_view>
 
 #include "nodes/mqtt/mqtt_client.hpp"
+#include "nodes/mqtt/topics.hpp"
 #include "nodes/track.hpp"
 #include "pipeline/transfer.hpp"
 
@@ -16,12 +17,14 @@ using PublicationPtr = std::shared_ptr<Publication>;
 
 class ChunkPublisher {
  public:
-  ChunkPublisher(mqtt::Client& client, int qos) : client_(client), qos_(qos) {}
+  ChunkPublisher(mqtt::Client& client, int qos, mqtt::StatusTopic status_topic = {})
+      : client_(client), qos_(qos), status_topic_(std::move(status_topic)) {}
 
   // `settled` runs on Paho's thread (or right here when the client refuses the message).
   void publish(const PublicationPtr& chunk, std::function<void(ChunkSettled)> settled);
 
-  // Tells the requester how its request ended, on the channel's status topic (QoS 1):
+  // Tells the requester how its request ended, on the channel's status topic (QoS 1; see
+  // mqtt::StatusTopic):
   // {"app_name","state":"completed","digest","size","total_chunks","duration_ms"} or
   // {"app_name","state":"failed","error":{"code","message"}, …what was known}.
   void publish_outcome(const Outcome& outcome);
@@ -37,6 +40,7 @@ class ChunkPublisher {
 
   mqtt::Client& client_;
   int qos_;
+  mqtt::StatusTopic status_topic_;
 };
 
 }  // namespace pp

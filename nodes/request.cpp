@@ -1,14 +1,44 @@
 #include "nodes/request.hpp"
 
+#include <algorithm>
 #include <nlohmann/json.hpp>
 
 #include "nodes/mqtt/topics.hpp"
+#include "nodes/oci/digest.hpp"
 
 namespace pp {
 
 namespace {
 Error invalid(std::string message) {
   return Error{errc::invalid_request, std::move(message)};
+}
+
+// "chunks": [3, 9]: which chunks to resend. Whether they exist is known once the module is.
+std::optional<Error> parse_chunks(const nlohmann::json& doc, std::vector<std::uint64_t>& out) {
+  const auto it = doc.find("chunks");
+  if (it == doc.end() || it->is_null()) return std::nullopt;
+  if (!it->is_array()) return invalid("\"chunks\" is not an array of chunk indices");
+  if (it->empty())
+    return invalid("\"chunks\" is empty: name the chunks to resend, or leave it out");
+  for (const auto& idx : *it) {
+    if (!idx.is_number_unsigned()) {
+      return invalid("\"chunks\" holds " + idx.dump() + ", not a chunk index (0, 1, 2, ...)");
+    }
+    out.push_back(idx.get<std::uint64_t>());
+  }
+  std::sort(out.begin(), out.end());
+  out.erase(std::unique(out.begin(), out.end()), out.end());
+  return std::nullopt;
+}
+
+std::optional<Error> parse_digest(const nlohmann::json& doc, std::string& out) {
+  const auto it = doc.find("digest");
+  if (it == doc.end() || it->is_null()) return std::nullopt;
+  if (!it->is_string() || !oci::is_digest(it->get_ref<const std::string&>())) {
+    return invalid("\"digest\" is not a digest (sha256:<64 hex digits> or sha512:<128>)");
+  }
+  out = it->get<std::string>();
+  return std::nullopt;
 }
 }  // namespace
 
@@ -61,6 +91,11 @@ ParsedRequest parse_request(const Incoming& incoming) {
     }
   }
   out.request.app_name = name;
+  if (auto error = parse_chunks(doc, out.request.chunks)) {
+    out.error = std::move(error);
+  } else if (auto bad = parse_digest(doc, out.request.digest)) {
+    out.error = std::move(bad);
+  }
   return out;
 }
 

@@ -17,7 +17,8 @@ struct ParsedRequest {
   std::optional<Error> error;
 };
 
-// {"app_name": "<reference>"} on channels/<ch>/messages/registry/proplet; other fields are ignored.
+// {"app_name": "<reference>"} on a request topic, optionally with "chunks": [indices] (resend only
+// those) and "digest" (the module the requester expects); other fields are ignored.
 ParsedRequest parse_request(const Incoming& incoming);
 
 }  // namespace pp

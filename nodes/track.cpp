@@ -74,28 +74,33 @@ TransferPtr Tracker::fail(const TransferFailed& f) {
 TransferPtr Tracker::maybe_finish(const TransferPtr& ptr) {
   Transfer& t = *ptr;
   if (!t.terminal_seen || t.in_flight.load() != 0) return nullptr;
-  if (!t.error && t.delivered != t.total_chunks) {
-    // Cannot happen while the download emits every index once; never report it as complete.
+  const std::uint64_t sent = t.schedule.sent();
+  if (!t.error && t.delivered != sent) {
+    // Cannot happen while every chunk cut is settled before the end; never report it as complete.
     t.error = Error{errc::publish_failed, "only " + std::to_string(t.delivered) + " of " +
-                                              std::to_string(t.total_chunks) + " chunks delivered"};
+                                              std::to_string(sent) + " chunks delivered"};
   }
+  const std::uint64_t requests = t.schedule.requests();
   if (t.error) {
-    metrics_.requests_failed.fetch_add(1, std::memory_order_relaxed);
+    metrics_.requests_failed.fetch_add(requests, std::memory_order_relaxed);
     metrics_.count_error(t.error->code);
     log::error("transfer failed", {{"app_name", t.request.app_name},
                                    log::if_set("tenant", t.request.origin.tenant),
                                    {"channel", t.request.origin.channel},
                                    {"code", t.error->code},
+                                   {"requests", requests},
                                    {"duration_ms", elapsed_ms(t)},
                                    {"error", t.error->message}});
   } else {
-    metrics_.requests_completed.fetch_add(1, std::memory_order_relaxed);
+    metrics_.requests_completed.fetch_add(requests, std::memory_order_relaxed);
     log::info("transfer completed", {{"app_name", t.request.app_name},
                                      log::if_set("tenant", t.request.origin.tenant),
                                      {"channel", t.request.origin.channel},
                                      {"digest", t.blob.digest},
                                      {"size", t.blob.size},
                                      {"chunks", t.total_chunks},
+                                     {"requests", requests},
+                                     {"resent", t.schedule.resent()},
                                      {"duration_ms", elapsed_ms(t)}});
   }
   if (on_outcome_) on_outcome_(Outcome{ptr, nullptr, t.error});

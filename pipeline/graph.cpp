@@ -44,6 +44,21 @@ std::function<void(Expected<T>)> answer_through(Gateway& gw, TransferPtr t) {
   };
 }
 
+namespace {
+
+// Requests join a transfer when they ask for the same app on the same channel: the answers of
+// both go to the same topic.
+std::string coalescing_key(const Request& r) {
+  return r.origin.tenant + '\n' + r.origin.channel + '\n' + r.app_name;
+}
+
+std::string chunks_out_of_range(const Request& r, std::uint64_t total) {
+  return "chunk " + std::to_string(r.chunks.back()) + " does not exist: " + r.app_name + " has " +
+         std::to_string(total) + " chunks (0.." + std::to_string(total - 1) + ")";
+}
+
+}  // namespace
+
 // At most this many layers are downloaded to look for the module in them (a wasm artifact has one
 // or two; the bound is for hostile or mistaken manifests).
 constexpr std::size_t kMaxLayersExamined = 8;
@@ -66,6 +81,10 @@ struct Pipeline::Graph {
   std::atomic<std::uint64_t> next_transfer_id{1};
   std::atomic<std::uint64_t> next_seq{0};
   std::atomic<std::size_t> waiting{0};  // accepted requests not yet past the transfer limit
+  // The transfer that requests for an app on a channel join, while it takes them (request stage
+  // and track stage).
+  std::mutex joinable_mutex;
+  std::unordered_map<std::string, std::weak_ptr<Transfer>> joinable;
 
   flow::graph g;
   flow::multifunction_node<Incoming, Routed> request;
@@ -97,8 +116,14 @@ struct Pipeline::Graph {
                       flow::async_node<TransferPtr, LayerSpooled>::gateway_type& gw);
   void on_layer_unpack(const LayerSpooled& s,
                        flow::multifunction_node<LayerSpooled, Selected>::output_ports_type& out);
-  // The module is known: what the later stages need to cut, frame and verify it.
-  void start_streaming(Transfer& t, oci::Descriptor module);
+  // Joins `request` to the transfer under way for its app and channel, if there is one that takes
+  // it; refuses it when it asks for chunks the module does not have. True when it is answered.
+  bool join_running(const Request& request, const Incoming& in,
+                    flow::multifunction_node<Incoming, Routed>::output_ports_type& out);
+  void forget_joinable(const TransferPtr& t);
+  // The module is known: what the later stages need to cut, frame and verify it, or why the
+  // request cannot be answered with it.
+  std::optional<Error> start_streaming(Transfer& t, oci::Descriptor module);
   Error too_large(const Transfer& t, const oci::Descriptor& layer) const;
   void on_download(const TransferPtr& t, flow::async_node<TransferPtr, ChunkPtr>::gateway_type& gw);
   void on_publish(const PublicationPtr& p,
@@ -117,7 +142,7 @@ Pipeline::Graph::Graph(Pipeline& owner_, PipelineOptions options_, oci::Registry
       registry(registry_),
       metrics(metrics_),
       window(options_.window),
-      publisher(mqtt, options_.qos),
+      publisher(mqtt, options_.qos, options_.status_topic),
       tracker(
           window, metrics_, [this](const Outcome& o) { publisher.publish_outcome(o); },
           [this](const Transfer& t) { publisher.publish_progress(t, "sending"); }),
@@ -160,6 +185,7 @@ Pipeline::Graph::Graph(Pipeline& owner_, PipelineOptions options_, oci::Registry
       track(g, flow::serial, [this](const TrackEvent& e, auto& out) {
         const TransferPtr finished = tracker.on_event(e);
         if (!finished) return;
+        forget_joinable(finished);
         owner.forget(finished->id);
         std::get<0>(out).try_put(flow::continue_msg());  // frees its place in the transfer limit
       }) {
@@ -194,6 +220,7 @@ void Pipeline::Graph::on_request(
                                              std::move(*parsed.error)});
     return;
   }
+  if (join_running(parsed.request, in, out)) return;
   // A bounded wait: past the limit the requester hears "busy" now, rather than nothing ever.
   if (waiting.fetch_add(1) >= options.queue_limit) {
     waiting.fetch_sub(1);
@@ -206,6 +233,11 @@ void Pipeline::Graph::on_request(
   }
   auto t = std::make_shared<Transfer>(next_transfer_id.fetch_add(1), std::move(parsed.request),
                                       options.chunk_size);
+  // A transfer for particular chunks has no stream for others to join.
+  if (t->request.chunks.empty()) {
+    std::lock_guard lock(joinable_mutex);
+    joinable[coalescing_key(t->request)] = t;
+  }
   owner.remember(t);
   metrics.transfers_queued.fetch_add(1, std::memory_order_relaxed);
   log::debug("request accepted", {{"app_name", t->request.app_name},
@@ -213,6 +245,42 @@ void Pipeline::Graph::on_request(
                                   {"channel", t->request.origin.channel},
                                   {"transfer", t->id}});
   std::get<0>(out).try_put(std::move(t));
+}
+
+bool Pipeline::Graph::join_running(
+    const Request& request, const Incoming& in,
+    flow::multifunction_node<Incoming, Routed>::output_ports_type& out) {
+  TransferPtr running;
+  {
+    std::lock_guard lock(joinable_mutex);
+    const auto it = joinable.find(coalescing_key(request));
+    if (it != joinable.end()) running = it->second.lock();
+  }
+  if (!running || running->failed.load()) return false;
+  switch (running->schedule.join(request.chunks, request.digest)) {
+    case ChunkSchedule::Join::refused:
+      return false;
+    case ChunkSchedule::Join::out_of_range:
+      std::get<1>(out).try_put(
+          RequestRejected{in, request.app_name, request.origin,
+                          Error{errc::invalid_request,
+                                chunks_out_of_range(request, running->schedule.total_chunks())}});
+      return true;
+    case ChunkSchedule::Join::joined:
+      break;
+  }
+  metrics.requests_joined.fetch_add(1, std::memory_order_relaxed);
+  log::debug("request joined a transfer under way", {{"app_name", request.app_name},
+                                                     log::if_set("tenant", request.origin.tenant),
+                                                     {"channel", request.origin.channel},
+                                                     {"transfer", running->id}});
+  return true;
+}
+
+void Pipeline::Graph::forget_joinable(const TransferPtr& t) {
+  std::lock_guard lock(joinable_mutex);
+  const auto it = joinable.find(coalescing_key(t->request));
+  if (it != joinable.end() && (it->second.expired() || it->second.lock() == t)) joinable.erase(it);
 }
 
 void Pipeline::Graph::on_fetch(
@@ -264,7 +332,10 @@ void Pipeline::Graph::on_layer_select(
       std::get<1>(out).try_put(TransferFailed{t, too_large(*t, *choice->labelled)});
       return;
     }
-    start_streaming(*t, std::move(*choice->labelled));
+    if (auto error = start_streaming(*t, std::move(*choice->labelled))) {
+      std::get<1>(out).try_put(TransferFailed{t, std::move(*error)});
+      return;
+    }
     std::get<0>(out).try_put(t);
     return;
   }
@@ -332,20 +403,37 @@ void Pipeline::Graph::on_layer_unpack(
                                 {"packaging", unpacked->packaging},
                                 {"path", unpacked->path}});
   t->module_file = std::move(unpacked->file);
-  start_streaming(*t, std::move(unpacked->module));
+  if (auto error = start_streaming(*t, std::move(unpacked->module))) {
+    std::get<1>(out).try_put(TransferFailed{t, std::move(*error)});
+    return;
+  }
   std::get<0>(out).try_put(t);
 }
 
-void Pipeline::Graph::start_streaming(Transfer& t, oci::Descriptor module) {
+std::optional<Error> Pipeline::Graph::start_streaming(Transfer& t, oci::Descriptor module) {
   t.blob = std::move(module);
   t.hasher = oci::Hasher::for_digest(t.blob.digest);
   t.total_chunks = total_chunks(t.blob.size, t.chunk_size);
+  if (!t.request.digest.empty() && t.request.digest != t.blob.digest) {
+    return Error{errc::digest_mismatch, "the request pins " + t.request.digest + ", but " +
+                                            t.ref.str() + " is now " + t.blob.digest};
+  }
+  if (!t.request.chunks.empty() && t.request.chunks.back() >= t.total_chunks) {
+    return Error{errc::invalid_request, chunks_out_of_range(t.request, t.total_chunks)};
+  }
   t.framer.emplace(t.request.app_name, t.blob.digest, t.blob.size, t.total_chunks);
+  // Last: from here on the schedule lets requests join, and they read what is set above.
+  if (t.request.chunks.empty()) {
+    t.schedule.start_stream(t.total_chunks, t.blob.digest);
+  } else {
+    t.schedule.start_selection(t.total_chunks, t.blob.digest, t.request.chunks);
+  }
   log::debug("resolved", {{"app_name", t.request.app_name},
                           {"manifest", t.manifest_digest},
                           {"digest", t.blob.digest},
                           {"size", t.blob.size},
                           {"chunks", t.total_chunks}});
+  return std::nullopt;
 }
 
 Error Pipeline::Graph::too_large(const Transfer& t, const oci::Descriptor& layer) const {
@@ -360,11 +448,12 @@ void Pipeline::Graph::on_download(const TransferPtr& t,
   // A module from the spool was announced when its layer's download began.
   if (!t->module_file) publisher.publish_progress(*t, "downloading");
   gw.reserve_wait();
-  auto cutter = std::make_shared<ChunkCutter>(t, window, registry, next_seq, [&gw](Chunk chunk) {
-    const bool last = chunk.last;
-    gw.try_put(std::make_shared<Chunk>(std::move(chunk)));
-    if (last) gw.release_wait();
-  });
+  auto cutter = std::make_shared<ChunkCutter>(
+      t, window, registry, options.spool_dir, next_seq, [&gw](Chunk chunk) {
+        const bool last = chunk.last;
+        gw.try_put(std::make_shared<Chunk>(std::move(chunk)));
+        if (last) gw.release_wait();
+      });
   registry.io().post([cutter] { cutter->begin(); });
 }
 

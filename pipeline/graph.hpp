@@ -23,6 +23,7 @@ struct PipelineOptions {
   std::uint64_t max_blob_size = 100 * 1024 * 1024;  // larger modules are refused before download
   std::string spool_dir = "/tmp";                   // where layers that need unpacking go
   int qos = 1;
+  mqtt::StatusTopic status_topic;  // where status messages go
 };
 
 class Pipeline {

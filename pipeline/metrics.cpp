@@ -45,6 +45,10 @@ std::string Metrics::render(const Gauges& g) const {
   value(out, R"(propeller_proxy_requests_total{outcome="completed"})", requests_completed.load());
   value(out, R"(propeller_proxy_requests_total{outcome="failed"})", requests_failed.load());
   value(out, R"(propeller_proxy_requests_total{outcome="rejected"})", requests_rejected.load());
+  metric(out, "propeller_proxy_requests_joined_total", "counter",
+         "Requests answered by a transfer of the same app already under way, without a download "
+         "of their own.");
+  value(out, "propeller_proxy_requests_joined_total", requests_joined.load());
   metric(out, "propeller_proxy_errors_total", "counter", "Failed or rejected requests by code.");
   {
     std::lock_guard lock(errors_mutex_);

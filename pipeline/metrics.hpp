@@ -39,6 +39,7 @@ struct Metrics {
   std::atomic<std::uint64_t> requests_completed{0};
   std::atomic<std::uint64_t> requests_failed{0};
   std::atomic<std::uint64_t> requests_rejected{0};
+  std::atomic<std::uint64_t> requests_joined{0};    // answered by a transfer already under way
   std::atomic<std::uint64_t> transfers_queued{0};   // accepted requests, ever
   std::atomic<std::uint64_t> transfers_started{0};  // of those, admitted past the transfer limit
   std::atomic<std::uint64_t> chunks_published{0};

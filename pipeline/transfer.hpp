@@ -18,6 +18,7 @@
 #include "nodes/oci/digest.hpp"
 #include "nodes/oci/manifest.hpp"
 #include "nodes/oci/reference.hpp"
+#include "pipeline/schedule.hpp"
 
 namespace pp {
 class SpoolFile;
@@ -38,6 +39,9 @@ struct Incoming {
 struct Request {
   std::string app_name;  // echoed verbatim in every chunk: proplets key on it
   mqtt::Origin origin;   // the tenant and channel whose topics get the answers
+  // Only these chunks (ascending, no duplicates), when the request names some: a resend.
+  std::vector<std::uint64_t> chunks;
+  std::string digest;  // the module the requester is assembling, when it pins one
   Clock::time_point received;
 };
 
@@ -55,6 +59,10 @@ struct Transfer {
   oci::Descriptor blob;  // the module as it is sent (the layer itself, or what was unpacked)
   std::uint64_t total_chunks = 0;
   std::optional<ChunkFramer> framer;
+  // What is sent, as requests join (the request stage) and chunks are cut (the download).
+  ChunkSchedule schedule;
+  // Chunks were fetched with ranged GETs, which cannot be checked against the blob's digest.
+  bool unverified = false;
 
   // When no layer is labelled wasm: set by layer-select, then owned by layer-spool and
   // layer-unpack, which examine the layers one at a time (largest first) and note why each one
@@ -62,7 +70,8 @@ struct Transfer {
   std::vector<oci::Descriptor> candidates;
   std::size_t next_candidate = 0;
   std::vector<std::string> rejections;
-  // The module's bytes when they were unpacked to the spool rather than streamed from the registry.
+  // The module's bytes when they were unpacked to the spool rather than streamed from the registry
+  // (a module streamed from the registry is spooled by the download itself, for resends).
   std::shared_ptr<SpoolFile> module_file;
 
   // Set by whichever stage first sees the transfer fail; the download stops at its next bytes.
@@ -91,6 +100,7 @@ struct Chunk {
   std::uint64_t seq = 0;
   std::uint64_t idx = 0;
   bool last = false;             // the download's final item: nothing of this transfer follows
+  bool streamed = false;         // part of the stream, whose digest is checked at its last chunk
   std::string bytes;             // blob bytes (freed after verify)
   std::string message;           // the framed MQTT payload (set by encode)
   std::optional<Error> failure;  // set on a failure item, which carries no bytes and no credit

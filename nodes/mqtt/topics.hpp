@@ -91,4 +91,48 @@ class Topics {
   std::string shared_group_;
 };
 
+// Where status messages go (PROXY_STATUS_TOPIC): the scheme's own status topic (""), a topic
+// template in which {tenant} and {channel} are replaced by the request's, or nowhere ("off").
+class StatusTopic {
+ public:
+  StatusTopic() = default;
+  explicit StatusTopic(std::string setting) : setting_(std::move(setting)) {}
+
+  // Why `setting` cannot be a status topic, or nullopt.
+  static std::optional<std::string> problem(std::string_view setting) {
+    if (setting.empty() || setting == "off") return std::nullopt;
+    if (setting.find_first_of("+#") != std::string_view::npos) {
+      return "a topic to publish to cannot hold the wildcards + or #";
+    }
+    if (setting.starts_with('$')) return "topics starting with $ are the broker's";
+    std::string rest(setting);
+    for (const char* placeholder : {"{tenant}", "{channel}"}) {
+      for (auto at = rest.find(placeholder); at != std::string::npos; at = rest.find(placeholder))
+        rest.erase(at, std::string_view(placeholder).size());
+    }
+    if (rest.find_first_of("{}") != std::string::npos) {
+      return "the only placeholders are {tenant} and {channel}";
+    }
+    return std::nullopt;
+  }
+
+  bool uses_tenant() const { return setting_.find("{tenant}") != std::string::npos; }
+
+  std::optional<std::string> for_origin(const Origin& o) const {
+    if (setting_ == "off") return std::nullopt;
+    if (setting_.empty()) return Topics::status(o);
+    std::string topic = setting_;
+    replace_all(topic, "{tenant}", o.tenant);
+    replace_all(topic, "{channel}", o.channel);
+    return topic;
+  }
+
+ private:
+  static void replace_all(std::string& s, std::string_view what, std::string_view with) {
+    for (auto at = s.find(what); at != std::string::npos; at = s.find(what, at + with.size()))
+      s.replace(at, what.size(), with);
+  }
+  std::string setting_;
+};
+
 }  // namespace pp::mqtt

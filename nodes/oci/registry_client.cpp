@@ -67,26 +67,35 @@ class BufferedExchange : public HttpHandler {
 // Hands a 2xx body to the sink; anything else becomes the sink's error.
 class BlobExchange : public HttpHandler {
  public:
-  BlobExchange(std::shared_ptr<BlobSink> sink, std::string what)
-      : sink_(std::move(sink)), what_(std::move(what)) {}
+  BlobExchange(std::shared_ptr<BlobSink> sink, std::string what, std::optional<ByteRange> range)
+      : sink_(std::move(sink)),
+        what_(std::move(what)),
+        range_(range),
+        resume_at_(range ? range->offset : 0) {}
 
   std::size_t on_body(const HttpHead& head, const char* data, std::size_t size) override {
     if (!is_success(head.status)) {
       if (error_body_.size() + size <= kMaxErrorBodyBytes) error_body_.append(data, size);
       return size;
     }
-    // A resumed download answered 200 instead of 206: the registry sends the blob from its start,
-    // and what the sink already has is skipped.
+    // A ranged or resumed download answered 200 instead of 206: the registry sends the blob from
+    // its start, and what comes before the wanted bytes (or what the sink already has) is skipped,
+    // as is what comes after a range.
     std::size_t skip = 0;
     if (head.status == 200 && skipped_ < resume_at_) {
       skip = static_cast<std::size_t>(std::min<std::uint64_t>(size, resume_at_ - skipped_));
     }
-    if (skip == size) {
+    std::size_t wanted = size - skip;
+    if (range_) {
+      wanted = static_cast<std::size_t>(
+          std::min<std::uint64_t>(wanted, range_->length - std::min(range_->length, delivered_)));
+    }
+    if (wanted == 0) {
       skipped_ += skip;
       return size;
     }
-    const std::size_t taken = sink_->on_data(data + skip, size - skip);
-    if (taken == size - skip) {
+    const std::size_t taken = sink_->on_data(data + skip, wanted);
+    if (taken == wanted) {
       skipped_ += skip;
       delivered_ += taken;
       return size;
@@ -100,7 +109,7 @@ class BlobExchange : public HttpHandler {
   std::optional<std::uint64_t> restart_offset() override {
     if (gave_up_) return std::nullopt;
     error_body_.clear();
-    resume_at_ = delivered_;
+    resume_at_ = (range_ ? range_->offset : 0) + delivered_;
     skipped_ = 0;
     return delivered_;
   }
@@ -119,8 +128,9 @@ class BlobExchange : public HttpHandler {
   std::shared_ptr<BlobSink> sink_;
   std::string what_;
   std::string error_body_;
+  std::optional<ByteRange> range_;
   std::uint64_t delivered_ = 0;  // bytes the sink consumed, over all attempts
-  std::uint64_t resume_at_ = 0;  // where the current attempt asked to start
+  std::uint64_t resume_at_ = 0;  // the blob offset the current attempt asked to start at
   std::uint64_t skipped_ = 0;    // of those, skipped in a 200 answer
   bool gave_up_ = false;
 };
@@ -274,7 +284,8 @@ struct RegistryClient::Attempts : RegistryClient::Call, std::enable_shared_from_
   bool challenged = false;
   bool cancelled = false;
   int attempt = 1;
-  std::uint64_t range_from = 0;
+  std::optional<ByteRange> range;  // of a ranged GET
+  std::uint64_t range_from = 0;    // bytes of the answer (of the range) the receiver has
 
   Attempts(RegistryClient& c, Reference r, HttpRequest q, std::shared_ptr<HttpHandler> h,
            std::function<void(Error)> f)
@@ -337,7 +348,10 @@ double jitter() {
 void RegistryClient::Attempts::send() {
   HttpRequest attempt_request = request;
   client.auth_.authorize(attempt_request, ref);
-  if (range_from > 0) {
+  if (range) {
+    attempt_request.headers.push_back("Range: bytes=" + std::to_string(range->offset + range_from) +
+                                      "-" + std::to_string(range->offset + range->length - 1));
+  } else if (range_from > 0) {
     attempt_request.headers.push_back("Range: bytes=" + std::to_string(range_from) + "-");
   }
   auto self = shared_from_this();
@@ -399,9 +413,11 @@ bool RegistryClient::Attempts::retry(const std::string& why,
 std::shared_ptr<RegistryClient::Call> RegistryClient::send(const Reference& ref,
                                                            HttpRequest request,
                                                            std::shared_ptr<HttpHandler> receiver,
-                                                           std::function<void(Error)> fail) {
+                                                           std::function<void(Error)> fail,
+                                                           std::optional<ByteRange> range) {
   auto attempts = std::make_shared<Attempts>(*this, ref, std::move(request), std::move(receiver),
                                              std::move(fail));
+  attempts->range = range;
   attempts->send();
   return attempts;
 }
@@ -459,13 +475,15 @@ void RegistryClient::fetch_manifest_at(const Reference& ref, int depth, Manifest
 
 std::shared_ptr<RegistryClient::Call> RegistryClient::fetch_blob(const Reference& ref,
                                                                  const std::string& digest,
-                                                                 std::shared_ptr<BlobSink> sink) {
+                                                                 std::shared_ptr<BlobSink> sink,
+                                                                 std::optional<ByteRange> range) {
   HttpRequest req = request_for(ref, "/v2/" + ref.repository + "/blobs/" + digest);
   req.follow_redirects = true;
   auto receiver = std::make_shared<BlobExchange>(
-      sink, "blob " + digest + " of " + ref.registry + "/" + ref.repository);
-  return send(ref, std::move(req), std::move(receiver),
-              [sink](Error e) { sink->on_end(std::move(e)); });
+      sink, "blob " + digest + " of " + ref.registry + "/" + ref.repository, range);
+  return send(
+      ref, std::move(req), std::move(receiver), [sink](Error e) { sink->on_end(std::move(e)); },
+      range);
 }
 
 void RegistryClient::exchange(

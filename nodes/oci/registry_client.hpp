@@ -50,6 +50,12 @@ struct RegistryOptions {
   std::string key_file;
 };
 
+// Bytes [offset, offset + length) of a blob; length > 0.
+struct ByteRange {
+  std::uint64_t offset = 0;
+  std::uint64_t length = 0;
+};
+
 struct ResolvedManifest {
   Manifest manifest;
   std::string digest;  // of the manifest bytes as served: sha256, or the pinned algorithm
@@ -92,10 +98,12 @@ class RegistryClient {
   // it. `done` runs on the I/O thread.
   void fetch_manifest(const Reference& ref, ManifestCallback done);
 
-  // Streams blob `digest` of `ref`'s repository into `sink`. Call on the I/O thread; the handle
-  // resumes the download after the sink paused.
+  // Streams blob `digest` of `ref`'s repository into `sink`, or only `range` of it (a ranged GET;
+  // a registry that ignores Range still gives just those bytes, read past the rest). Call on the
+  // I/O thread; the handle resumes the download after the sink paused.
   std::shared_ptr<Call> fetch_blob(const Reference& ref, const std::string& digest,
-                                   std::shared_ptr<BlobSink> sink);
+                                   std::shared_ptr<BlobSink> sink,
+                                   std::optional<ByteRange> range = std::nullopt);
 
   using Done = std::function<void(std::optional<Error>)>;
   // Uploads `bytes` (whose digest is `digest`) to `ref`'s repository, unless it is already there.
@@ -113,11 +121,11 @@ class RegistryClient {
   // The URL of `path` on `ref`'s registry, with the scheme its host gets; no credentials (those are
   // added per attempt by auth_).
   HttpRequest request_for(const Reference& ref, std::string path) const;
-  // Sends `request` with the registry's authorisation; `receiver` gets the final answer, `fail`
-  // gets the reason when a challenge could not be met.
+  // Sends `request` (for `range` of its resource, if given) with the registry's authorisation;
+  // `receiver` gets the final answer, `fail` gets the reason when a challenge could not be met.
   std::shared_ptr<Call> send(const Reference& ref, HttpRequest request,
-                             std::shared_ptr<HttpHandler> receiver,
-                             std::function<void(Error)> fail);
+                             std::shared_ptr<HttpHandler> receiver, std::function<void(Error)> fail,
+                             std::optional<ByteRange> range = std::nullopt);
   // Sends a request whose answer matters only by its status (and Location): `done` gets the head.
   void exchange(const Reference& ref, HttpRequest request, std::string what,
                 std::function<void(const HttpHead&, std::string body, std::optional<Error>)> done);

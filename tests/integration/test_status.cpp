@@ -90,8 +90,8 @@ BOOST_AUTO_TEST_CASE(failures_report_what_was_reached) {
   BOOST_TEST(s.proxy->wait_log("code=invalid_request", kTimeout));
 }
 
-// One transfer slot and one place in the queue: a third request hears "busy" at once, and the
-// first two still complete.
+// One transfer slot and one place in the queue: a request for a third app hears "busy" at once,
+// and the first two still complete. (A second request for a queued app joins it instead.)
 BOOST_AUTO_TEST_CASE(past_the_queue_limit_a_request_hears_busy) {
   Stack s;
   Registry slow;
@@ -99,17 +99,20 @@ BOOST_AUTO_TEST_CASE(past_the_queue_limit_a_request_hears_busy) {
   const std::string a = random_wasm(5000, 92), b = random_wasm(6000, 93);
   slow_pusher.push_wasm("a", "v1", a);
   slow_pusher.push_wasm("b", "v1", b);
+  slow_pusher.push_wasm("c", "v1", random_wasm(100, 94));
   s.start_proxy({"PROXY_MAX_TRANSFERS=1", "PROXY_QUEUE_LIMIT=1"});
   PropletClient client(s.broker.url(), s.channel);
-  const std::string app_a = slow.host() + "/a:v1", app_b = slow.host() + "/b:v1";
+  const std::string app_a = slow.host() + "/a:v1", app_b = slow.host() + "/b:v1",
+                    app_c = slow.host() + "/c:v1";
 
   BOOST_TEST_REQUIRE(kill(slow.pid(), SIGSTOP) == 0);
   client.request(app_a);  // takes the slot, stuck on the frozen registry
   BOOST_TEST(s.proxy->wait_log("request accepted app_name=" + app_a, 5s));
   client.request(app_b);  // waits
   BOOST_TEST(s.proxy->wait_log("request accepted app_name=" + app_b, 5s));
-  client.request(app_b);  // one too many
-  const auto busy = client.wait_status(app_b, kTimeout);
+  client.request(app_b);  // joins the waiting transfer of b
+  client.request(app_c);  // one too many
+  const auto busy = client.wait_status(app_c, kTimeout);
   BOOST_TEST_REQUIRE(busy.has_value());
   BOOST_TEST(busy->at("error").value("code", "") == "busy");
   BOOST_TEST(busy->at("error").value("message", "").find("PROXY_QUEUE_LIMIT") != std::string::npos);
@@ -117,6 +120,8 @@ BOOST_AUTO_TEST_CASE(past_the_queue_limit_a_request_hears_busy) {
   BOOST_TEST_REQUIRE(kill(slow.pid(), SIGCONT) == 0);
   BOOST_TEST((client.wait_complete(app_a, kTimeout) == std::optional<std::string>(a)));
   BOOST_TEST((client.wait_complete(app_b, kTimeout) == std::optional<std::string>(b)));
+  BOOST_TEST(s.proxy->wait_log("transfer completed app_name=" + app_b, kTimeout));
+  BOOST_TEST(s.proxy->log().find("requests=2") != std::string::npos);
 }
 
 // SIGTERM waits PROXY_SHUTDOWN_GRACE for running transfers, then fails them with shutting_down
@@ -143,4 +148,34 @@ BOOST_AUTO_TEST_CASE(shutdown_cancels_after_the_grace_and_says_so) {
   BOOST_TEST(s.proxy->log().find("stopped") != std::string::npos);
   s.proxy.reset();  // stopped already
   kill(frozen.pid(), SIGCONT);
+}
+
+// PROXY_STATUS_TOPIC moves status messages to a topic of the operator's choosing, or turns them
+// off; chunks stay where proplets expect them.
+BOOST_AUTO_TEST_CASE(the_status_topic_is_configurable) {
+  Stack s;
+  const std::string wasm = random_wasm(3000, 95);
+  s.pusher.push_wasm("moved", "v1", wasm);
+  const std::string app = s.ref("moved", "v1");
+  s.start_proxy({"PROXY_STATUS_TOPIC=fleet/{channel}/status"});
+  PropletClient client(s.broker.url(), s.channel);
+  PropletClient watcher(s.broker.url(), "fleet/" + s.channel + "/");  // .../status only matters
+  client.request(app);
+  BOOST_TEST((client.wait_complete(app, kTimeout) == std::optional<std::string>(wasm)));
+  const auto status = watcher.wait_status(app, kTimeout);
+  BOOST_TEST_REQUIRE(status.has_value());
+  BOOST_TEST(status->value("state", "") == "completed");
+  BOOST_TEST(joined(states(watcher.status_messages(app))) ==
+             "resolving downloading completed ");  // one chunk: nothing to report between
+  BOOST_TEST(client.status_messages(app).empty());
+
+  s.start_proxy({"PROXY_STATUS_TOPIC=off"});
+  client.forget(app);
+  watcher.forget(app);
+  client.request(app);
+  BOOST_TEST((client.wait_complete(app, kTimeout) == std::optional<std::string>(wasm)));
+  BOOST_TEST(s.proxy->wait_log("transfer completed", kTimeout));
+  std::this_thread::sleep_for(300ms);  // a status message would have followed the last chunk
+  BOOST_TEST(client.status_messages(app).empty());
+  BOOST_TEST(watcher.status_messages(app).empty());
 }

@@ -5,7 +5,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <stdexcept>
+#include <thread>
 
 namespace pp::test {
 
@@ -39,9 +41,16 @@ void FaultRelay::serve(int client, int ordinal) {
   std::thread up([client, server] { pump(client, server); });
   // Server to client, counting, and cut where asked.
   char buf[64 * 1024];
+  // Paced in small steps, so that the pace holds at the scale of a chunk.
+  const std::size_t read_size = options_.bytes_per_second > 0 ? 4096 : sizeof buf;
+  const auto started = std::chrono::steady_clock::now();
   std::uint64_t sent = 0;
   for (;;) {
-    const ssize_t n = ::recv(server, buf, sizeof buf, 0);
+    if (options_.bytes_per_second > 0) {
+      std::this_thread::sleep_until(
+          started + std::chrono::microseconds(sent * 1'000'000 / options_.bytes_per_second));
+    }
+    const ssize_t n = ::recv(server, buf, read_size, 0);
     if (n <= 0) break;
     std::size_t forward = static_cast<std::size_t>(n);
     bool cut = false;

@@ -1,7 +1,9 @@
 #pragma once
 // A TCP relay between a client and a server on loopback that injects faults the real server will
 // not produce on demand: it cuts connections after a number of response bytes (a download dying
-// mid-blob), or answers the first connections itself with an HTTP error (a 503 burst).
+// mid-blob), answers the first connections itself with an HTTP error (a 503 burst), or paces
+// responses to a bandwidth (a slow registry link, which keeps a transfer under way for long enough
+// to be joined).
 
 #include <atomic>
 #include <cstdint>
@@ -17,7 +19,8 @@ struct FaultRelayOptions {
   int cut_connections = 1;            // how many connections are cut (the first that get there)
   int fail_connections = 0;           // the first N connections get `fail_status` and are closed
   int fail_status = 503;
-  std::string retry_after;  // sent with the injected error when not empty
+  std::string retry_after;             // sent with the injected error when not empty
+  std::uint64_t bytes_per_second = 0;  // of each response; 0: as fast as the server sends
 };
 
 class FaultRelay {

@@ -179,6 +179,10 @@ BOOST_AUTO_TEST_CASE(invalid_values_name_their_variable) {
       {"PROXY_TENANT_ID", "#", "PROXY_TENANT_ID:"},
       {"PROXY_TOPIC_SCHEME", "mqtt", "PROXY_TOPIC_SCHEME: \"mqtt\" is not channels or supermq"},
       {"PROXY_MQTT_TIMEOUT", "soon", "PROXY_MQTT_TIMEOUT: \"soon\" is not a duration"},
+      {"PROXY_STATUS_TOPIC", "a/+/status",
+       "PROXY_STATUS_TOPIC: \"a/+/status\": a topic to publish"},
+      {"PROXY_STATUS_TOPIC", "{tenant}/status", "PROXY_STATUS_TOPIC: {tenant} names the tenant"},
+      {"PROXY_STATUS_TOPIC", "x/{app}", "PROXY_STATUS_TOPIC: \"x/{app}\": the only placeholders"},
       // Every alias is named as the operator typed it.
       {"PROXY_MQTT_ADDRESS", "localhost:1883", "PROXY_MQTT_ADDRESS:"},
       {"PROXY_CHANNEL_ID", "a/b", "PROXY_CHANNEL_ID: channel \"a/b\""},

@@ -16,7 +16,7 @@ BOOST_AUTO_TEST_CASE(valid_requests) {
       {R"({"app_name":"127.0.0.1:5000/hello:v1"})", "127.0.0.1:5000/hello:v1"},
       {R"({"app_name":"hello"})", "hello"},
       {R"(  {"app_name" : "a/b@sha256:00", "extra": [1, 2]} )", "a/b@sha256:00"},
-      {R"({"app_name":"x","chunks":[1]})", "x"},
+      {R"({"app_name":"x","chunks":null,"digest":null})", "x"},
       {R"({"app_name":"caf\u00e9"})", "caf\xc3\xa9"},  // validity of the reference is fetch's job
   };
   for (const auto& k : cases) {
@@ -53,6 +53,13 @@ BOOST_AUTO_TEST_CASE(invalid_requests_say_why) {
       {"channels/ch/messages/registry/server", R"({"app_name":"x"})", "not a request topic"},
       {"channels//messages/registry/proplet", R"({"app_name":"x"})", "not a request topic"},
       {"channels/a/b/messages/registry/proplet", R"({"app_name":"x"})", "not a request topic"},
+      {kTopic, R"({"app_name":"x","chunks":3})", "not an array of chunk indices"},
+      {kTopic, R"({"app_name":"x","chunks":[]})", "\"chunks\" is empty"},
+      {kTopic, R"({"app_name":"x","chunks":[1,-2]})", "holds -2, not a chunk index"},
+      {kTopic, R"({"app_name":"x","chunks":[1.5]})", "holds 1.5, not a chunk index"},
+      {kTopic, R"({"app_name":"x","chunks":["1"]})", "holds \"1\", not a chunk index"},
+      {kTopic, R"({"app_name":"x","digest":"abc"})", "\"digest\" is not a digest"},
+      {kTopic, R"({"app_name":"x","digest":7})", "\"digest\" is not a digest"},
   };
   for (const auto& k : cases) {
     BOOST_TEST_CONTEXT(k.topic << " " << k.payload.substr(0, 60)) {
@@ -60,6 +67,29 @@ BOOST_AUTO_TEST_CASE(invalid_requests_say_why) {
       BOOST_TEST_REQUIRE(r.error.has_value());
       BOOST_TEST(r.error->code == pp::errc::invalid_request);
       BOOST_TEST(r.error->message.find(k.message) != std::string::npos, r.error->message);
+    }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(resend_requests) {
+  struct Case {
+    std::string payload;
+    std::vector<std::uint64_t> chunks = {};
+    std::string digest = {};
+  };
+  const std::string d = "sha256:" + std::string(64, 'a');
+  const Case cases[] = {
+      {R"({"app_name":"x","chunks":[3]})", {3}},
+      {R"({"app_name":"x","chunks":[9,3,9,0]})", {0, 3, 9}},  // sorted, once each
+      {R"({"app_name":"x","digest":")" + d + "\"}", {}, d},
+      {R"({"app_name":"x","chunks":[1],"digest":")" + d + "\"}", {1}, d},
+  };
+  for (const auto& k : cases) {
+    BOOST_TEST_CONTEXT(k.payload) {
+      const auto r = pp::parse_request(pp::Incoming{kTopic, k.payload});
+      BOOST_TEST(!r.error.has_value());
+      BOOST_TEST(r.request.chunks == k.chunks, boost::test_tools::per_element());
+      BOOST_TEST(r.request.digest == k.digest);
     }
   }
 }

@@ -66,6 +66,32 @@ BOOST_AUTO_TEST_CASE(answers_go_where_the_request_came_from) {
   BOOST_TEST(Topics::status({"t", "ch"}) == "m/t/c/ch/registry/status");
 }
 
+BOOST_AUTO_TEST_CASE(status_topics_follow_the_setting) {
+  using pp::mqtt::StatusTopic;
+  struct Case {
+    std::string setting;
+    pp::mqtt::Origin origin;
+    std::optional<std::string> topic;
+  };
+  const Case cases[] = {
+      {"", {"", "ch"}, "channels/ch/messages/registry/status"},
+      {"", {"t", "ch"}, "m/t/c/ch/registry/status"},
+      {"off", {"", "ch"}, std::nullopt},
+      {"fleet/status", {"", "ch"}, "fleet/status"},
+      {"registry/{channel}/events", {"", "ch"}, "registry/ch/events"},
+      {"m/{tenant}/c/{channel}/events/{channel}", {"t", "ch"}, "m/t/c/ch/events/ch"},
+  };
+  for (const auto& c : cases) {
+    BOOST_TEST_CONTEXT(c.setting) {
+      BOOST_TEST(!StatusTopic::problem(c.setting).has_value());
+      BOOST_TEST((StatusTopic(c.setting).for_origin(c.origin) == c.topic));
+    }
+  }
+  for (const std::string bad : {"a/#", "+/status", "$SYS/x", "x/{app}", "x/{channel", "}"}) {
+    BOOST_TEST(StatusTopic::problem(bad).has_value(), bad);
+  }
+}
+
 BOOST_AUTO_TEST_CASE(subscriptions_in_both_schemes) {
   using V = std::vector<std::string>;
   BOOST_TEST(
