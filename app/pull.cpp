@@ -127,7 +127,8 @@ int run_pull(const Config& config, const std::string& reference, const std::stri
 
   const auto started = std::chrono::steady_clock::now();
   nlohmann::json request = {{"app_name", reference}};
-  client.publish(mqtt::Topics::request(origin), request.dump(), 1, [](bool, std::string) {});
+  client.publish(mqtt::Topics::request(origin), request.dump(), 1,
+                 [](mqtt::Client::Published, std::string) {});
 
   const bool tty = isatty(STDERR_FILENO);
   const auto deadline = started + timeout;

@@ -291,7 +291,7 @@ Verified verify_chunk(Chunk chunk) {
       }
     }
   }
-  return {Publication{chunk.transfer, chunk.idx, chunk.last, std::move(chunk.message)},
+  return {Publication{chunk.transfer, chunk.seq, chunk.idx, chunk.last, std::move(chunk.message)},
           std::nullopt};
 }
 

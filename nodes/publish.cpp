@@ -1,5 +1,6 @@
 #include "nodes/publish.hpp"
 
+#include <algorithm>
 #include <nlohmann/json.hpp>
 
 #include "nodes/log.hpp"
@@ -7,21 +8,73 @@
 
 namespace pp {
 
-void ChunkPublisher::publish(const PublicationPtr& chunk,
-                             std::function<void(ChunkSettled)> settled) {
+void ChunkPublisher::publish(const PublicationPtr& chunk, Settled settled) {
+  send(Parked{chunk, std::move(settled)});
+}
+
+void ChunkPublisher::send(Parked p) {
+  const PublicationPtr chunk = p.chunk;
   const TransferPtr& t = chunk->transfer;
-  client_.publish(mqtt::Topics::server(t->request.origin), chunk->message, qos_,
-                  [t, idx = chunk->idx, last = chunk->last, settled = std::move(settled)](
-                      bool ok, std::string reason) {
-                    std::optional<Error> error;
-                    if (!ok) {
-                      error = Error{errc::publish_failed,
-                                    "chunk " + std::to_string(idx) + ": " + std::move(reason)};
-                    }
-                    settled(ChunkSettled{t, idx, last, ok, std::move(error)});
-                  });
-  // Paho copied the payload; the window still counts the chunk until the broker's ack.
-  chunk->message = std::string();
+  if (t->failed.load()) {  // failed while parked: its requester has been told
+    return p.settled(ChunkSettled{t, chunk->idx, chunk->last, false,
+                                  Error{errc::shutting_down, "transfer cancelled"}});
+  }
+  // The message is kept (the window counts it) until the broker's ack: a lost connection means
+  // publishing it again.
+  client_.publish(
+      mqtt::Topics::server(t->request.origin), chunk->message, qos_,
+      [this, p = std::move(p)](mqtt::Client::Published result, std::string reason) mutable {
+        const Publication& c = *p.chunk;
+        if (result == mqtt::Client::Published::connection_lost) return park(std::move(p));
+        std::optional<Error> error;
+        if (result == mqtt::Client::Published::refused) {
+          error = Error{errc::publish_failed,
+                        "chunk " + std::to_string(c.idx) + ": " + std::move(reason)};
+        }
+        p.chunk->message = std::string();
+        p.settled(ChunkSettled{c.transfer, c.idx, c.last,
+                               result == mqtt::Client::Published::acknowledged, std::move(error)});
+      });
+}
+
+void ChunkPublisher::park(Parked p) {
+  {
+    std::lock_guard lock(mutex_);
+    if (!up_) {
+      parked_.push_back(std::move(p));
+      return;
+    }
+  }
+  // The connection came back between the failure and here: nothing will flush it later.
+  send(std::move(p));
+}
+
+void ChunkPublisher::on_connection(bool ready) {
+  std::vector<Parked> resume;
+  {
+    std::lock_guard lock(mutex_);
+    up_ = ready;
+    if (ready) resume.swap(parked_);
+  }
+  if (resume.empty()) return;
+  // Cut order, so that each transfer's chunks go out in the order they would have.
+  std::sort(resume.begin(), resume.end(),
+            [](const Parked& a, const Parked& b) { return a.chunk->seq < b.chunk->seq; });
+  log::info("publishing chunks held while the broker was away", {{"chunks", resume.size()}});
+  for (Parked& p : resume)
+    send(std::move(p));
+}
+
+void ChunkPublisher::drop_parked(const Error& error) {
+  std::vector<Parked> dropped;
+  {
+    std::lock_guard lock(mutex_);
+    dropped.swap(parked_);
+  }
+  for (Parked& p : dropped) {
+    const Publication& c = *p.chunk;
+    p.settled(ChunkSettled{c.transfer, c.idx, c.last, false, error});
+  }
 }
 
 std::string outcome_message(const Outcome& o) {
@@ -54,9 +107,13 @@ void ChunkPublisher::publish_status(const mqtt::Origin& origin, std::string mess
   const auto where = status_topic_.for_origin(origin);
   if (!where) return;  // status messages are off
   const std::string topic = *where;
-  client_.publish(topic, std::move(message), 1, [topic](bool ok, std::string reason) {
-    if (!ok) log::warn("status message not delivered", {{"topic", topic}, {"error", reason}});
-  });
+  // Not parked like chunks: a status message is news, and stale after a broker restart.
+  client_.publish(
+      topic, std::move(message), 1, [topic](mqtt::Client::Published result, std::string reason) {
+        if (result != mqtt::Client::Published::acknowledged) {
+          log::warn("status message not delivered", {{"topic", topic}, {"error", reason}});
+        }
+      });
 }
 
 void ChunkPublisher::publish_outcome(const Outcome& outcome) {

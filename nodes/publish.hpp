@@ -1,10 +1,18 @@
 #pragma once
 // The publish stage: hands a verified chunk message to the broker. The chunk's flight ends, and its
 // window credit returns, only when the broker has acknowledged it.
+//
+// A chunk whose publish meets a lost connection (refused while the client is down, or in flight
+// when the connection dropped) is not a failure: it is parked, with its message and its credit,
+// and published again once the client is connected and subscribed again, in cut order. So a
+// broker restart pauses transfers (the downloads stop once the window is full of parked chunks)
+// and they resume from their first unacknowledged chunk.
 
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string_view>
+#include <vector>
 
 #include "nodes/mqtt/mqtt_client.hpp"
 #include "nodes/mqtt/topics.hpp"
@@ -20,8 +28,13 @@ class ChunkPublisher {
   ChunkPublisher(mqtt::Client& client, int qos, mqtt::StatusTopic status_topic = {})
       : client_(client), qos_(qos), status_topic_(std::move(status_topic)) {}
 
+  using Settled = std::function<void(ChunkSettled)>;
   // `settled` runs on Paho's thread (or right here when the client refuses the message).
-  void publish(const PublicationPtr& chunk, std::function<void(ChunkSettled)> settled);
+  void publish(const PublicationPtr& chunk, Settled settled);
+  // The client's connection came up (publish what is parked) or went down.
+  void on_connection(bool ready);
+  // Settles every parked chunk as not delivered (shutdown: the broker is not coming back in time).
+  void drop_parked(const Error& error);
 
   // Tells the requester how its request ended, on the channel's status topic (QoS 1; see
   // mqtt::StatusTopic):
@@ -36,11 +49,20 @@ class ChunkPublisher {
   void publish_progress(const Transfer& t, std::string_view state);
 
  private:
+  struct Parked {
+    PublicationPtr chunk;
+    Settled settled;
+  };
+  void send(Parked p);
+  void park(Parked p);
   void publish_status(const mqtt::Origin& origin, std::string message);
 
   mqtt::Client& client_;
   int qos_;
   mqtt::StatusTopic status_topic_;
+  std::mutex mutex_;
+  bool up_ = true;  // until the client says otherwise: a publish meeting a down client parks
+  std::vector<Parked> parked_;
 };
 
 }  // namespace pp

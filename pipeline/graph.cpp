@@ -189,6 +189,8 @@ Pipeline::Graph::Graph(Pipeline& owner_, PipelineOptions options_, oci::Registry
         owner.forget(finished->id);
         std::get<0>(out).try_put(flow::continue_msg());  // frees its place in the transfer limit
       }) {
+  mqtt.on_connection([this](bool ready) { publisher.on_connection(ready); });
+
   flow::make_edge(flow::output_port<0>(request), admission);
   flow::make_edge(flow::output_port<1>(request), track);
   flow::make_edge(admission, transfer_limit);
@@ -508,8 +510,10 @@ void Pipeline::cancel_all(const Error& error) {
                 {{"app_name", t->request.app_name}, {"reason", error.message}});
     }
   }
-  // A registry that stopped answering would otherwise hold its transfers until their timeouts.
+  // A registry that stopped answering would otherwise hold its transfers until their timeouts,
+  // and a broker that is away their parked chunks.
   graph_->registry.io().abort_all(error.message);
+  graph_->publisher.drop_parked(error);
 }
 
 void Pipeline::wait_idle() {

@@ -28,6 +28,7 @@ struct PipelineOptions {
 
 class Pipeline {
  public:
+  // Set up before `mqtt` starts: the pipeline follows its connection.
   Pipeline(PipelineOptions options, oci::RegistryClient& registry, mqtt::Client& mqtt,
            Metrics& metrics);
   ~Pipeline();

@@ -109,6 +109,7 @@ struct Chunk {
 // A verified chunk message, ready for the broker.
 struct Publication {
   TransferPtr transfer;
+  std::uint64_t seq = 0;  // the chunk's, for publishing parked chunks in cut order
   std::uint64_t idx = 0;
   bool last = false;
   std::string message;

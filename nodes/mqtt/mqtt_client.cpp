@@ -70,21 +70,28 @@ struct PublishContext {
 };
 void on_publish_success(void* context, MQTTAsync_successData*) {
   std::unique_ptr<PublishContext> ctx(static_cast<PublishContext*>(context));
-  ctx->done(true, {});
+  ctx->done(Client::Published::acknowledged, {});
+}
+// Paho fails what was in flight when the connection drops with these codes.
+Client::Published failure_kind(int code) {
+  return code == MQTTASYNC_DISCONNECTED || code == MQTTASYNC_OPERATION_INCOMPLETE
+             ? Client::Published::connection_lost
+             : Client::Published::refused;
 }
 void on_publish_failure(void* context, MQTTAsync_failureData* data) {
   std::unique_ptr<PublishContext> ctx(static_cast<PublishContext*>(context));
-  std::string reason = "publish failed (code " + std::to_string(data ? data->code : -1) + ")";
+  const int code = data ? data->code : -1;
+  std::string reason = "publish failed (code " + std::to_string(code) + ")";
   if (data && data->message) reason += ": " + std::string(data->message);
-  ctx->done(false, std::move(reason));
+  ctx->done(failure_kind(code), std::move(reason));
 }
 void on_publish_success5(void* context, MQTTAsync_successData5* data) {
   std::unique_ptr<PublishContext> ctx(static_cast<PublishContext*>(context));
   if (data && data->reasonCode >= kFirstFailureReason) {
-    ctx->done(false, std::string("the broker refused the publish: ") +
-                         MQTTReasonCode_toString(data->reasonCode));
+    ctx->done(Client::Published::refused, std::string("the broker refused the publish: ") +
+                                              MQTTReasonCode_toString(data->reasonCode));
   } else {
-    ctx->done(true, {});
+    ctx->done(Client::Published::acknowledged, {});
   }
 }
 void on_publish_failure5(void* context, MQTTAsync_failureData5* data) {
@@ -92,7 +99,7 @@ void on_publish_failure5(void* context, MQTTAsync_failureData5* data) {
   std::string reason = "publish failed";
   if (data) reason += std::string(": ") + MQTTReasonCode_toString(data->reasonCode);
   if (data && data->message) reason += " (" + std::string(data->message) + ")";
-  ctx->done(false, std::move(reason));
+  ctx->done(failure_kind(data ? data->code : -1), std::move(reason));
 }
 
 bool uses_tls(const std::string& address) {
@@ -295,11 +302,14 @@ int Client::handle_message(char* topic, int topic_len, void* message) {
 }
 
 void Client::set_ready(bool ready) {
+  bool changed = false;
   {
     std::lock_guard lock(mutex_);
+    changed = ready_ != ready;
     ready_ = ready;
   }
   changed_.notify_all();
+  if (changed && on_connection_) on_connection_(ready);
 }
 
 bool Client::ready() const {
@@ -330,7 +340,8 @@ void Client::publish(const std::string& topic, std::string_view payload, int qos
   opts.context = ctx.get();
   const int rc = MQTTAsync_sendMessage(client_, topic.c_str(), &msg, &opts);
   if (rc != MQTTASYNC_SUCCESS) {
-    ctx->done(false, std::string("publish refused: ") + MQTTAsync_strerror(rc));
+    ctx->done(rc == MQTTASYNC_DISCONNECTED ? Published::connection_lost : Published::refused,
+              std::string("publish refused: ") + MQTTAsync_strerror(rc));
     return;
   }
   ctx.release();  // owned by the Paho callback now

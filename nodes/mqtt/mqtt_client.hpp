@@ -35,8 +35,15 @@ struct ClientOptions {
 class Client {
  public:
   using MessageHandler = std::function<void(std::string topic, std::string payload)>;
-  // ok=false with a reason when the broker or the connection refused the publish.
-  using PublishDone = std::function<void(bool ok, std::string reason)>;
+  enum class Published {
+    acknowledged,     // by the broker (or written, at QoS 0)
+    refused,          // by the broker or the client (a reason says why)
+    connection_lost,  // the connection was down, or dropped before the broker's ack
+  };
+  using PublishDone = std::function<void(Published result, std::string reason)>;
+  // Called with true each time the client becomes ready (connected and subscribed), with false
+  // when the connection is lost; on Paho's thread.
+  using ConnectionHook = std::function<void(bool ready)>;
 
   explicit Client(ClientOptions options);
   ~Client();
@@ -45,6 +52,8 @@ class Client {
 
   // Set before start(); runs on Paho's thread, so it must only hand the message on.
   void on_message(MessageHandler handler) { on_message_ = std::move(handler); }
+  // Set before start().
+  void on_connection(ConnectionHook hook) { on_connection_ = std::move(hook); }
 
   // Connects in the background (retrying until stop()) and subscribes `subscriptions` at QoS 1 on
   // every connection.
@@ -76,6 +85,7 @@ class Client {
   ClientOptions options_;
   void* client_ = nullptr;  // MQTTAsync
   MessageHandler on_message_;
+  ConnectionHook on_connection_;
   std::vector<std::string> subscriptions_;
   mutable std::mutex mutex_;
   std::condition_variable changed_;
