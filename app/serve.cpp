@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <csignal>
 #include <cstdio>
 #include <ctime>
@@ -82,8 +83,15 @@ int pp::run_serve(const Config& config) {
   HttpEndpoint http_endpoint(
       [&mqtt] { return mqtt.ready(); },
       [&] {
-        return metrics.render(Gauges{pipeline.active(), pipeline.window_in_use(),
-                                     pipeline.window_capacity(), mqtt.reconnects(), mqtt.ready()});
+        return metrics.render(
+            Gauges{.active_transfers = pipeline.active(),
+                   .transfer_objects = static_cast<std::uint64_t>(std::max<std::int64_t>(
+                       pp::Transfer::live.load(std::memory_order_relaxed), 0)),
+                   .joinable_transfers = pipeline.joinable(),
+                   .window_in_use = pipeline.window_in_use(),
+                   .window_capacity = pipeline.window_capacity(),
+                   .mqtt_reconnects = mqtt.reconnects(),
+                   .ready = mqtt.ready()});
       });
   if (config.http_port != 0 && !http_endpoint.start(config.http_port)) return kExitFailure;
   const pp::mqtt::Topics topics(config.topic_scheme, config.tenant, config.channels,

@@ -520,6 +520,11 @@ void Pipeline::wait_idle() {
   graph_->g.wait_for_all();
 }
 
+std::size_t Pipeline::joinable() const {
+  std::lock_guard lock(graph_->joinable_mutex);
+  return graph_->joinable.size();
+}
+
 std::size_t Pipeline::window_in_use() const {
   return graph_->window.in_use();
 }

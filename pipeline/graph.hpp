@@ -46,6 +46,7 @@ class Pipeline {
   // Blocks until every message in the graph has been processed (call after intake stopped).
   void wait_idle();
 
+  std::size_t joinable() const;  // entries of the coalescing table
   std::size_t window_in_use() const;
   std::size_t window_capacity() const;
 

@@ -58,6 +58,12 @@ std::string Metrics::render(const Gauges& g) const {
   }
   metric(out, "propeller_proxy_active_transfers", "gauge", "Accepted requests not yet answered.");
   value(out, "propeller_proxy_active_transfers", g.active_transfers);
+  metric(out, "propeller_proxy_transfer_objects", "gauge",
+         "Per-transfer records in memory (queued, running or finishing); 0 when idle.");
+  value(out, "propeller_proxy_transfer_objects", g.transfer_objects);
+  metric(out, "propeller_proxy_joinable_transfers", "gauge",
+         "Transfers that requests for the same app and channel can join.");
+  value(out, "propeller_proxy_joinable_transfers", g.joinable_transfers);
   metric(out, "propeller_proxy_queue_depth", "gauge",
          "Accepted requests waiting for a transfer slot (PROXY_MAX_TRANSFERS).");
   const std::uint64_t queued = transfers_queued.load(), started = transfers_started.load();

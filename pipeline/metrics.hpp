@@ -29,6 +29,8 @@ class Histogram {
 // Values read at scrape time from their owners.
 struct Gauges {
   std::uint64_t active_transfers = 0;
+  std::uint64_t transfer_objects = 0;    // per-transfer state in memory
+  std::uint64_t joinable_transfers = 0;  // entries of the coalescing table
   std::uint64_t window_in_use = 0;
   std::uint64_t window_capacity = 0;
   std::uint64_t mqtt_reconnects = 0;

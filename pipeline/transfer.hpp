@@ -47,7 +47,15 @@ struct Request {
 
 struct Transfer {
   Transfer(std::uint64_t id_, Request request_, std::size_t chunk_size_)
-      : id(id_), request(std::move(request_)), chunk_size(chunk_size_) {}
+      : id(id_), request(std::move(request_)), chunk_size(chunk_size_) {
+    live.fetch_add(1, std::memory_order_relaxed);
+  }
+  ~Transfer() { live.fetch_sub(1, std::memory_order_relaxed); }
+  Transfer(const Transfer&) = delete;
+  Transfer& operator=(const Transfer&) = delete;
+
+  // Transfers in memory: queued, running, or finishing. 0 when idle, or something holds on to one.
+  static inline std::atomic<std::int64_t> live{0};
 
   const std::uint64_t id;
   const Request request;

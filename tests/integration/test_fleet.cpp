@@ -5,6 +5,7 @@
 #include <boost/test/unit_test.hpp>
 
 #include "tests/integration/stack.hpp"
+#include "tests/support/metrics.hpp"
 
 using namespace pp::test;
 using namespace std::chrono_literals;
@@ -58,4 +59,38 @@ BOOST_AUTO_TEST_CASE(a_small_app_is_not_stuck_behind_a_large_one) {
   BOOST_TEST(client.snapshot(s.ref("small", "v1")).streamed_sha256 == sha256_digest(small));
   BOOST_TEST_REQUIRE(client.wait_complete(s.ref("big", "v1"), 120s).has_value());
   BOOST_TEST(client.snapshot(s.ref("big", "v1")).streamed_sha256 == sha256_digest(big));
+}
+
+// 10 000 transfers, each on a channel of its own (so that none joins another). Once they are
+// answered the proxy holds no per-transfer state: no transfer record, no coalescing entry,
+// nothing queued or in flight.
+BOOST_AUTO_TEST_CASE(ten_thousand_transfers_leave_no_state_behind) {
+  Stack s;
+  const std::string wasm = random_wasm(2000, 310);
+  s.pusher.push_wasm("many", "v1", wasm);
+  s.start_proxy({"PROPLET_CHANNEL_ID=+", "PROXY_QUEUE_LIMIT=10000", "PROXY_LOG_LEVEL=info"});
+  PropletClient client(s.broker.url(), s.channel);
+  const std::string payload = R"({"app_name":")" + s.ref("many", "v1") + R"("})";
+  constexpr int kTransfers = 10'000;
+  for (int i = 0; i < kTransfers; ++i) {
+    client.publish_raw("channels/n" + std::to_string(i) + "/messages/registry/proplet", payload);
+  }
+  const std::string url = "http://127.0.0.1:" + std::to_string(s.proxy->http_port()) + "/metrics";
+  const auto completed = [&] {
+    return series(http_get(url, {}, 5s).body,
+                  R"(propeller_proxy_requests_total{outcome="completed"})");
+  };
+  const auto deadline = std::chrono::steady_clock::now() + 300s;
+  while (completed() < kTransfers && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(250ms);
+  }
+  const std::string m = http_get(url, {}, 5s).body;
+  BOOST_TEST(series(m, R"(propeller_proxy_requests_total{outcome="completed"})") == kTransfers);
+  BOOST_TEST(series(m, R"(propeller_proxy_requests_total{outcome="failed"})") == 0);
+  BOOST_TEST(series(m, "propeller_proxy_requests_joined_total") == 0);
+  BOOST_TEST(series(m, "propeller_proxy_active_transfers") == 0);
+  BOOST_TEST(series(m, "propeller_proxy_transfer_objects") == 0);
+  BOOST_TEST(series(m, "propeller_proxy_joinable_transfers") == 0);
+  BOOST_TEST(series(m, "propeller_proxy_queue_depth") == 0);
+  BOOST_TEST(series(m, "propeller_proxy_window_in_use") == 0);
 }

@@ -6,6 +6,7 @@
 #include <thread>
 
 #include "tests/integration/stack.hpp"
+#include "tests/support/metrics.hpp"
 
 using namespace pp::test;
 using namespace std::chrono_literals;
@@ -158,18 +159,6 @@ BOOST_AUTO_TEST_CASE(secrets_never_reach_the_log) {
     }
   }
 }
-
-namespace {
-// The value of one series in a Prometheus text exposition, or -1 when it is absent.
-double series(const std::string& text, const std::string& name) {
-  std::istringstream in(text);
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind(name + " ", 0) == 0) return std::stod(line.substr(name.size() + 1));
-  }
-  return -1;
-}
-}  // namespace
 
 BOOST_AUTO_TEST_CASE(metrics_count_what_happened) {
   Stack s;
