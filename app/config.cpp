@@ -403,8 +403,9 @@ const std::vector<Setting>& settings() {
          return p;
        }},
       {"PROXY_SPOOL_DIR", "--spool-dir", "/tmp",
-       "directory for layers that must be unpacked (tar, tar+gzip, tar+zstd) or examined before "
-       "sending: up to twice PROXY_MAX_BLOB_SIZE per transfer, in files that vanish when closed",
+       "directory where modules are spooled while they are sent (resends to late joiners read them "
+       "back) and layers that must be unpacked or examined go first: up to twice "
+       "PROXY_MAX_BLOB_SIZE per running transfer, in files that vanish when closed",
        [](Config& c, const std::string& v) -> Problem {
          if (!std::filesystem::is_directory(v) || ::access(v.c_str(), W_OK | X_OK) != 0) {
            return "\"" + v + "\" is not a writable directory";

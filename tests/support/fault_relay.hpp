@@ -19,7 +19,7 @@ struct FaultRelayOptions {
   int cut_connections = 1;            // how many connections are cut (the first that get there)
   int fail_connections = 0;           // the first N connections get `fail_status` and are closed
   int fail_status = 503;
-  std::string retry_after;             // sent with the injected error when not empty
+  std::string retry_after = {};        // sent with the injected error when not empty
   std::uint64_t bytes_per_second = 0;  // of each response; 0: as fast as the server sends
 };
 

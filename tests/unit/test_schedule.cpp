@@ -1,6 +1,9 @@
 #define BOOST_TEST_MODULE schedule
+#include <algorithm>
 #include <boost/test/unit_test.hpp>
+#include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "pipeline/schedule.hpp"
@@ -134,4 +137,56 @@ BOOST_AUTO_TEST_CASE(counts_requests_and_resends) {
   BOOST_TEST(s.resent() == 1u);
   BOOST_TEST(s.sent() == 4u);
   BOOST_TEST(s.total_chunks() == 3u);
+}
+
+// The download and the request stage use one schedule from two threads: whatever the
+// interleaving, every request that joined sees every chunk at least once from the moment it
+// joined on. (Run under ThreadSanitizer too: see tests/run.)
+BOOST_AUTO_TEST_CASE(joins_racing_the_download_miss_nothing) {
+  constexpr std::uint64_t kChunks = 200;
+  for (int round = 0; round < 20; ++round) {
+    pp::ChunkSchedule s;
+    s.start_stream(kChunks, "sha256:a");
+    std::mutex mutex;
+    std::vector<std::uint64_t> sent;  // what the download emitted, in order
+    const auto emit = [&](std::uint64_t idx) {
+      std::lock_guard lock(mutex);
+      sent.push_back(idx);
+    };
+    std::thread download([&] {
+      for (std::uint64_t idx = 0; idx + 1 < kChunks; ++idx) {
+        s.cut(idx);  // before the chunk goes out, as the cutter does
+        emit(idx);
+      }
+      bool last = s.stream_ended();
+      emit(kChunks - 1);
+      while (!last) {
+        const auto next = s.take_next();
+        emit(next.idx);
+        last = next.last;
+      }
+    });
+    std::vector<std::size_t> joined_at;  // positions in `sent` when a join succeeded
+    std::thread joiner([&] {
+      for (int i = 0; i < 50; ++i) {
+        std::size_t at = 0;
+        {
+          std::lock_guard lock(mutex);
+          at = sent.size();
+        }
+        if (s.join({}, "") == pp::ChunkSchedule::Join::joined) joined_at.push_back(at);
+        std::this_thread::yield();
+      }
+    });
+    download.join();
+    joiner.join();
+    for (const std::size_t at : joined_at) {
+      std::vector<bool> seen(kChunks, false);
+      for (std::size_t i = at; i < sent.size(); ++i)
+        seen[sent[i]] = true;
+      BOOST_TEST_REQUIRE(std::count(seen.begin(), seen.end(), false) == 0,
+                         "a request that joined at " << at << " missed chunks");
+    }
+    BOOST_TEST(s.requests() == 1 + joined_at.size());
+  }
 }
