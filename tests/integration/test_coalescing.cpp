@@ -27,6 +27,21 @@ std::string chunk_of(const std::string& module, std::uint64_t idx) {
   return module.substr(idx * kChunk, kChunk);
 }
 
+// Until the proxy has logged `n` requests joining a transfer (the stack logs at debug level).
+bool wait_joins(ProxyProcess& proxy, std::size_t n) {
+  const auto deadline = std::chrono::steady_clock::now() + kTimeout;
+  for (;;) {
+    const std::string log = proxy.log();
+    std::size_t seen = 0;
+    for (auto at = log.find("request joined"); at != std::string::npos;
+         at = log.find("request joined", at + 1))
+      ++seen;
+    if (seen >= n) return true;
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(20ms);
+  }
+}
+
 int ranged_gets(const Registry& registry) {
   int n = 0;
   for (const auto& e : registry.access_log())
@@ -35,25 +50,31 @@ int ranged_gets(const Registry& registry) {
 }
 }  // namespace
 
-// 50 proplets ask for the same app at staggered moments while its 2 s download is under way (the
-// relay slows the registry to 512 KiB/s). Each starts collecting only when it asks, as a proplet
-// that has just subscribed would: all 50 reassemble the module, from one registry download.
+// 50 proplets ask for the same app at staggered moments while its download is under way: the
+// relay lets the blob through a chunk's worth at a time, one more for each request, and the rest
+// once all 50 have joined. Each starts collecting only when it asks, as a proplet that has just
+// subscribed would: all 50 reassemble the module, from one registry download.
 BOOST_AUTO_TEST_CASE(fifty_staggered_requests_share_one_download) {
   Stack s;
   const std::string wasm = random_wasm(1u << 20, 501);
   const std::string digest = sha256_digest(wasm);
   s.pusher.push_wasm("shared", "v1", wasm);
-  FaultRelay relay({.target_port = s.registry.port(), .bytes_per_second = 512 * 1024});
-  s.start_proxy({"PROXY_REGISTRY_URL=http://" + relay.host(), "PROXY_CHUNK_SIZE=16384"});
+  FaultRelay relay({.target_port = s.registry.port(), .budget = 8 * kChunk + 4096});
+  s.start_proxy(
+      {"PROXY_REGISTRY_URL=http://" + relay.host(), "PROXY_CHUNK_SIZE=" + std::to_string(kChunk)});
   const std::string app = relay.host() + "/shared:v1";
   auto clients =
       PropletClient::connect_many(s.broker.url(), std::vector<std::string>(50, s.channel));
 
+  // Client i asks once 4 + i chunks are out: each joins further into the stream than the last.
   for (std::size_t i = 0; i < clients.size(); ++i) {
+    if (i > 0) BOOST_TEST_REQUIRE(clients[0]->wait_message_count(4 + i, kTimeout));
     clients[i]->forget(app);  // what arrived before its request is not its own
     clients[i]->request(app);
-    std::this_thread::sleep_for(20ms);
+    relay.allow(kChunk);
   }
+  BOOST_TEST_REQUIRE(wait_joins(*s.proxy, 49));
+  relay.open();
   for (std::size_t i = 0; i < clients.size(); ++i) {
     BOOST_TEST_CONTEXT("client " << i) {
       BOOST_TEST((clients[i]->wait_complete(app, kTimeout) == std::optional<std::string>(wasm)));
@@ -174,7 +195,7 @@ BOOST_AUTO_TEST_CASE(a_resend_request_joins_a_transfer_under_way) {
   Stack s;
   const std::string wasm = random_wasm(64 * kChunk, 505);
   s.pusher.push_wasm("running", "v1", wasm);
-  FaultRelay relay({.target_port = s.registry.port(), .bytes_per_second = 512 * 1024});
+  FaultRelay relay({.target_port = s.registry.port(), .budget = 10 * kChunk + 4096});
   s.start_proxy(
       {"PROXY_REGISTRY_URL=http://" + relay.host(), "PROXY_CHUNK_SIZE=" + std::to_string(kChunk)});
   PropletClient client(s.broker.url(), s.channel);
@@ -183,7 +204,10 @@ BOOST_AUTO_TEST_CASE(a_resend_request_joins_a_transfer_under_way) {
   // Once chunk 5 is out, ask for it and for chunk 60 (still to come) again.
   BOOST_TEST_REQUIRE(client.wait_message_count(6, kTimeout));
   client.publish_raw(client.request_topic(), resend_request(app, "[5, 60]"));
+  BOOST_TEST_REQUIRE(wait_joins(*s.proxy, 1));
+  relay.open();
   BOOST_TEST((client.wait_complete(app, kTimeout) == std::optional<std::string>(wasm)));
+  BOOST_TEST_REQUIRE(client.wait_status(app, kTimeout).has_value());  // after the resent chunk
   BOOST_TEST(s.proxy->wait_log("transfer completed app_name=" + app, kTimeout));
   const auto a = client.snapshot(app);
   BOOST_TEST(a.received == 65u);  // chunk 5 twice; 60 was still to come, so once

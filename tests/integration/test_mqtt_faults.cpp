@@ -14,9 +14,9 @@ BOOST_AUTO_TEST_CASE(a_broker_restart_mid_transfer_resumes_it) {
   const std::string big = random_wasm(64u << 20, 601), small = random_wasm(70'000, 602);
   s.pusher.push_wasm("big", "v1", big);
   s.pusher.push_wasm("small", "v1", small);
-  // 8 MiB/s from the registry: the transfer lasts about 8 s, long enough to restart the broker
-  // under it.
-  FaultRelay relay({.target_port = s.registry.port(), .bytes_per_second = 8u << 20});
+  // The relay holds the blob at 16 MiB until the test lets the rest through: the transfer is still
+  // under way when the broker restarts, however slow the machine.
+  FaultRelay relay({.target_port = s.registry.port(), .budget = 16u << 20});
   s.start_proxy({"PROXY_REGISTRY_URL=http://" + relay.host(), "PROXY_MAX_TRANSFERS=1"});
   PropletClient client(s.broker.url(), s.channel, 1, /*keep_bytes=*/true);
   const std::string app = relay.host() + "/big:v1", queued = relay.host() + "/small:v1";
@@ -25,12 +25,19 @@ BOOST_AUTO_TEST_CASE(a_broker_restart_mid_transfer_resumes_it) {
   BOOST_TEST_REQUIRE(client.wait_message_count(8, 60s));
 
   s.broker.stop();
+  BOOST_TEST_REQUIRE(s.proxy->wait_log("lost the MQTT broker", 30s));
+  // More of the blob arrives while the broker is away: its chunks are cut, meet the lost
+  // connection and are parked, until the window is full and the download pauses.
+  relay.allow(8u << 20);
+  std::this_thread::sleep_for(500ms);
   s.broker.start();
   BOOST_TEST_REQUIRE(client.wait_connected(60s));
   BOOST_TEST_REQUIRE(s.proxy->wait_log("publishing chunks held while the broker was away", 60s));
   // The proplet may have missed chunks published before it was back, so it asks again, as a
   // proplet whose connection dropped does: it joins the transfer under way.
   client.request(app);
+  BOOST_TEST_REQUIRE(s.proxy->wait_log("request joined", 60s));
+  relay.open();
   BOOST_TEST((client.wait_complete(app, 120s) == std::optional<std::string>(big)));
   BOOST_TEST((client.wait_complete(queued, 60s) == std::optional<std::string>(small)));
   BOOST_TEST(s.proxy->wait_log("transfer completed app_name=" + queued, 30s));

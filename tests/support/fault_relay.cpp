@@ -5,17 +5,39 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <chrono>
+#include <algorithm>
 #include <stdexcept>
-#include <thread>
 
 namespace pp::test {
 
 FaultRelay::FaultRelay(FaultRelayOptions options)
     : options_(std::move(options)),
+      budget_(options_.budget),
       server_([this](int client, int ordinal) { serve(client, ordinal); }) {}
 
-FaultRelay::~FaultRelay() = default;
+FaultRelay::~FaultRelay() {
+  {
+    std::lock_guard lock(budget_mutex_);
+    stopping_ = true;
+  }
+  budget_changed_.notify_all();
+}
+
+void FaultRelay::allow(std::uint64_t bytes) {
+  {
+    std::lock_guard lock(budget_mutex_);
+    if (budget_ != 0) budget_ += bytes;
+  }
+  budget_changed_.notify_all();
+}
+
+void FaultRelay::open() {
+  {
+    std::lock_guard lock(budget_mutex_);
+    budget_ = 0;
+  }
+  budget_changed_.notify_all();
+}
 
 void FaultRelay::serve(int client, int ordinal) {
   if (ordinal < options_.fail_connections) {
@@ -41,17 +63,22 @@ void FaultRelay::serve(int client, int ordinal) {
   std::thread up([client, server] { pump(client, server); });
   // Server to client, counting, and cut where asked.
   char buf[64 * 1024];
-  // Paced in small steps, so that the pace holds at the scale of a chunk.
-  const std::size_t read_size = options_.bytes_per_second > 0 ? 4096 : sizeof buf;
-  const auto started = std::chrono::steady_clock::now();
   std::uint64_t sent = 0;
   for (;;) {
-    if (options_.bytes_per_second > 0) {
-      std::this_thread::sleep_until(
-          started + std::chrono::microseconds(sent * 1'000'000 / options_.bytes_per_second));
+    std::size_t want = sizeof buf;
+    {
+      // Only what the budget leaves, waiting for more when it is spent.
+      std::unique_lock lock(budget_mutex_);
+      budget_changed_.wait(lock, [&] { return stopping_ || budget_ == 0 || forwarded_ < budget_; });
+      if (stopping_) break;
+      if (budget_ != 0) want = std::min<std::uint64_t>(want, budget_ - forwarded_);
     }
-    const ssize_t n = ::recv(server, buf, read_size, 0);
+    const ssize_t n = ::recv(server, buf, want, 0);
     if (n <= 0) break;
+    {
+      std::lock_guard lock(budget_mutex_);
+      forwarded_ += static_cast<std::uint64_t>(n);
+    }
     std::size_t forward = static_cast<std::size_t>(n);
     bool cut = false;
     if (options_.cut_after_bytes > 0 && sent + forward > options_.cut_after_bytes &&

@@ -1,12 +1,14 @@
 #pragma once
 // A TCP relay between a client and a server on loopback that injects faults the real server will
 // not produce on demand: it cuts connections after a number of response bytes (a download dying
-// mid-blob), answers the first connections itself with an HTTP error (a 503 burst), or paces
-// responses to a bandwidth (a slow registry link, which keeps a transfer under way for long enough
-// to be joined).
+// mid-blob), answers the first connections itself with an HTTP error (a 503 burst), or holds
+// responses at a byte budget the test raises step by step (a transfer kept under way, at a known
+// point, for as long as a test needs, however slow the machine).
 
 #include <atomic>
+#include <condition_variable>
 #include <cstdint>
+#include <mutex>
 #include <string>
 
 #include "tests/support/loopback_server.hpp"
@@ -19,8 +21,10 @@ struct FaultRelayOptions {
   int cut_connections = 1;            // how many connections are cut (the first that get there)
   int fail_connections = 0;           // the first N connections get `fail_status` and are closed
   int fail_status = 503;
-  std::string retry_after = {};        // sent with the injected error when not empty
-  std::uint64_t bytes_per_second = 0;  // of each response; 0: as fast as the server sends
+  std::string retry_after = {};  // sent with the injected error when not empty
+  // Response bytes, over all connections, forwarded before the relay waits for allow() or open();
+  // 0: no budget.
+  std::uint64_t budget = 0;
 };
 
 class FaultRelay {
@@ -33,6 +37,9 @@ class FaultRelay {
   int port() const { return server_.port(); }
   std::string host() const { return "127.0.0.1:" + std::to_string(port()); }
   int cuts() const { return cuts_.load(); }
+  // Raises the budget by `bytes`, or lifts it.
+  void allow(std::uint64_t bytes);
+  void open();
   int injected() const { return injected_.load(); }
 
  private:
@@ -41,6 +48,11 @@ class FaultRelay {
   FaultRelayOptions options_;
   std::atomic<int> cuts_{0};
   std::atomic<int> injected_{0};
+  std::mutex budget_mutex_;
+  std::condition_variable budget_changed_;
+  std::uint64_t budget_;         // 0: none
+  std::uint64_t forwarded_ = 0;  // response bytes so far, all connections'
+  bool stopping_ = false;
   LoopbackServer server_;  // last: its threads stop before the rest goes
 };
 
