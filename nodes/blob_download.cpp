@@ -9,10 +9,6 @@ namespace pp {
 
 namespace {
 
-Error cancelled() {
-  return Error{errc::shutting_down, "transfer cancelled"};
-}
-
 // One chunk's bytes from a ranged GET; its window credit is already taken, so it is collected
 // whole (at most a chunk) rather than paused.
 class RangeReader : public oci::BlobSink {
@@ -100,7 +96,7 @@ void ChunkCutter::on_credit() {
     if (streaming_ && !ended_) {
       download_->cancel();  // on_end follows with the failure
     } else {
-      fail(cancelled());
+      fail(cancelled_error());
     }
     return;
   }
@@ -120,7 +116,7 @@ void ChunkCutter::on_credit() {
 std::size_t ChunkCutter::on_data(const char* data, std::size_t size) {
   if (done_) return 0;
   if (transfer_->failed.load()) {
-    abort_reason_ = cancelled();
+    abort_reason_ = cancelled_error();
     return 0;
   }
   // Out of credit: curl keeps these bytes and offers them again after resume().
@@ -165,7 +161,7 @@ void ChunkCutter::on_end(std::optional<Error> error) {
   ended_ = true;
   if (abort_reason_) return fail(*abort_reason_);
   // A cancelled transfer's download was aborted: that is the cancellation, not a registry error.
-  if (error && transfer_->failed.load()) return fail(cancelled());
+  if (error && transfer_->failed.load()) return fail(cancelled_error());
   if (error) return fail(std::move(*error));
   if (!waiting_) finish_stream();  // else on_credit() finishes once the carried bytes are placed
 }
@@ -183,7 +179,7 @@ void ChunkCutter::finish_stream() {
 }
 
 void ChunkCutter::send_next() {
-  if (transfer_->failed.load()) return fail(cancelled());
+  if (transfer_->failed.load()) return fail(cancelled_error());
   if (!take_credit()) return;  // on_credit() comes back here
   const ChunkSchedule::Next next = transfer_->schedule.take_next();
   if (spool_) return read_spooled(next.idx, next.last);
@@ -219,7 +215,7 @@ void ChunkCutter::fetch_range(std::uint64_t idx, bool last) {
       [self = shared_from_this(), idx, last](Expected<std::string> bytes) {
         self->download_.reset();
         if (!bytes) {
-          return self->fail(self->transfer_->failed.load() ? cancelled() : bytes.error());
+          return self->fail(self->transfer_->failed.load() ? cancelled_error() : bytes.error());
         }
         self->current_ = std::move(bytes).value();
         self->emit_chunk(idx, last, false);
@@ -274,7 +270,8 @@ Verified verify_chunk(Chunk chunk) {
     return {std::nullopt, TransferFailed{chunk.transfer, std::move(*chunk.failure)}};
   }
   if (t.failed.load()) {  // whoever failed it has recorded why; this only fills in for cancel_all
-    return {std::nullopt, ChunkSettled{chunk.transfer, chunk.idx, chunk.last, false, cancelled()}};
+    return {std::nullopt,
+            ChunkSettled{chunk.transfer, chunk.idx, chunk.last, false, cancelled_error()}};
   }
   // Chunks sent after the stream come from the spool it wrote (or a ranged GET): the stream's
   // check covers the first, and nothing can cover the second.

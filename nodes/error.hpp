@@ -73,4 +73,10 @@ class Expected {
   std::variant<T, Error> v_;
 };
 
+// What a stage reports when it finds its transfer already failed (cancelled at shutdown, or
+// failed by another stage, whose error is the one recorded): the reason it stops, not a new error.
+inline Error cancelled_error() {
+  return Error{errc::shutting_down, "transfer cancelled"};
+}
+
 }  // namespace pp

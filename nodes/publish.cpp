@@ -16,8 +16,7 @@ void ChunkPublisher::send(Parked p) {
   const PublicationPtr chunk = p.chunk;
   const TransferPtr& t = chunk->transfer;
   if (t->failed.load()) {  // failed while parked: its requester has been told
-    return p.settled(ChunkSettled{t, chunk->idx, chunk->last, false,
-                                  Error{errc::shutting_down, "transfer cancelled"}});
+    return p.settled(ChunkSettled{t, chunk->idx, chunk->last, false, cancelled_error()});
   }
   // The message is kept (the window counts it) until the broker's ack: a lost connection means
   // publishing it again.

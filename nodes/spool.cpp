@@ -67,7 +67,7 @@ LayerSpooler::LayerSpooler(std::shared_ptr<SpoolFile> file, oci::Descriptor laye
 std::size_t LayerSpooler::on_data(const char* data, std::size_t size) {
   if (abort_reason_) return 0;
   if (cancelled_()) {
-    abort_reason_ = Error{errc::shutting_down, "transfer cancelled"};
+    abort_reason_ = cancelled_error();
     return 0;
   }
   if (auto error = oci::check_blob_size(file_->size() + size, layer_, false)) {
@@ -107,7 +107,7 @@ class SpoolStream : public oci::RegistryClient::Call,
     paused_ = false;
     schedule();
   }
-  void cancel() override { end(Error{errc::shutting_down, "transfer cancelled"}); }
+  void cancel() override { end(cancelled_error()); }
 
  private:
   // Big enough to keep system calls rare, small enough that other exchanges are not held up.

@@ -290,7 +290,7 @@ void Pipeline::Graph::on_fetch(
   metrics.transfers_started.fetch_add(1, std::memory_order_relaxed);
   waiting.fetch_sub(1);
   if (t->failed.load()) {
-    std::get<1>(out).try_put(TransferFailed{t, Error{errc::shutting_down, "transfer cancelled"}});
+    std::get<1>(out).try_put(TransferFailed{t, cancelled_error()});
     return;
   }
   auto ref = oci::parse_reference(t->request.app_name, registry.default_registry());
@@ -315,7 +315,7 @@ void Pipeline::Graph::on_layer_select(
   // Cancelled first: a cancelled transfer's request was aborted, and that is not the registry's
   // error.
   if (t->failed.load()) {
-    std::get<1>(out).try_put(TransferFailed{t, Error{errc::shutting_down, "transfer cancelled"}});
+    std::get<1>(out).try_put(TransferFailed{t, cancelled_error()});
     return;
   }
   if (m.error) {
@@ -376,7 +376,7 @@ void Pipeline::Graph::on_layer_unpack(
   const TransferPtr& t = s.transfer;
   const oci::Descriptor layer = t->candidates[t->next_candidate++];
   if (t->failed.load()) {  // before the error, as in layer-select
-    std::get<1>(out).try_put(TransferFailed{t, Error{errc::shutting_down, "transfer cancelled"}});
+    std::get<1>(out).try_put(TransferFailed{t, cancelled_error()});
     return;
   }
   if (s.error) {
