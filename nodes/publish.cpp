@@ -76,16 +76,27 @@ void ChunkPublisher::drop_parked(const Error& error) {
   }
 }
 
+namespace {
+
+// What every status message says of the module, once it is known.
+void describe_module(nlohmann::json& j, const Transfer& t) {
+  if (t.blob.digest.empty()) return;
+  j["digest"] = t.blob.digest;
+  j["size"] = t.blob.size;
+  j["total_chunks"] = t.total_chunks;
+}
+
+// Invalid UTF-8 from a hostile request must not stop the answer: replace it.
+std::string status_text(const nlohmann::json& j) {
+  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
 std::string outcome_message(const Outcome& o) {
   nlohmann::json j;
   if (o.transfer) {
     const Transfer& t = *o.transfer;
     j["app_name"] = t.request.app_name;
-    if (!t.blob.digest.empty()) {
-      j["digest"] = t.blob.digest;
-      j["size"] = t.blob.size;
-      j["total_chunks"] = t.total_chunks;
-    }
+    describe_module(j, t);
     // A resend fetched with ranged GETs: the requester's check of the assembled module is the only
     // one there is.
     if (t.unverified) j["verified"] = false;
@@ -97,9 +108,10 @@ std::string outcome_message(const Outcome& o) {
   }
   j["state"] = o.error ? "failed" : "completed";
   if (o.error) j["error"] = {{"code", o.error->code}, {"message", o.error->message}};
-  // Invalid UTF-8 from a hostile request must not stop the answer: replace it.
-  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  return status_text(j);
 }
+
+}  // namespace
 
 void ChunkPublisher::publish_status(const mqtt::Origin& origin, std::string message) {
   if (origin.channel.empty()) return;  // not from a request topic: nobody to answer
@@ -124,14 +136,9 @@ void ChunkPublisher::publish_progress(const Transfer& t, std::string_view state)
   nlohmann::json j;
   j["app_name"] = t.request.app_name;
   j["state"] = state;
-  if (!t.blob.digest.empty()) {
-    j["digest"] = t.blob.digest;
-    j["size"] = t.blob.size;
-    j["total_chunks"] = t.total_chunks;
-  }
+  describe_module(j, t);
   if (state == "sending") j["chunks_sent"] = t.delivered;
-  publish_status(t.request.origin,
-                 j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+  publish_status(t.request.origin, status_text(j));
 }
 
 }  // namespace pp
