@@ -15,9 +15,9 @@ void ChunkPublisher::publish(const PublicationPtr& chunk, Settled settled) {
 void ChunkPublisher::send(Parked p) {
   const PublicationPtr chunk = p.chunk;
   const TransferPtr& t = chunk->transfer;
-  if (t->failed.load()) {  // failed while parked: its requester has been told
-    return p.settled(ChunkSettled{t, chunk->idx, chunk->last, false, cancelled_error()});
-  }
+  // A chunk that reaches here verified, so it goes out even when a later chunk has just failed
+  // the transfer: the tracker holds the failed status until it settles, and the requester keeps
+  // a prefix it can check. Only a chunk parked across the failure is dropped (unpark).
   // The message is kept (the window counts it) until the broker's ack: a lost connection means
   // publishing it again.
   client_.publish(
@@ -39,12 +39,23 @@ void ChunkPublisher::send(Parked p) {
 void ChunkPublisher::park(Parked p) {
   {
     std::lock_guard lock(mutex_);
-    if (!up_) {
+    // Checked under the lock: cancel_all marks transfers failed before drop_parked takes it, so a
+    // chunk of a cancelled transfer is either dropped there or not parked at all.
+    if (!up_ && !p.chunk->transfer->failed.load()) {
       parked_.push_back(std::move(p));
       return;
     }
   }
-  // The connection came back between the failure and here: nothing will flush it later.
+  // The connection came back between the failure and here, or the transfer is over: nothing
+  // would flush it later.
+  unpark(std::move(p));
+}
+
+void ChunkPublisher::unpark(Parked p) {
+  const Publication& c = *p.chunk;
+  if (c.transfer->failed.load()) {  // failed while parked: its requester has been told
+    return p.settled(ChunkSettled{c.transfer, c.idx, c.last, false, cancelled_error()});
+  }
   send(std::move(p));
 }
 
@@ -61,7 +72,7 @@ void ChunkPublisher::on_connection(bool ready) {
             [](const Parked& a, const Parked& b) { return a.chunk->seq < b.chunk->seq; });
   log::info("publishing chunks held while the broker was away", {{"chunks", resume.size()}});
   for (Parked& p : resume)
-    send(std::move(p));
+    unpark(std::move(p));
 }
 
 void ChunkPublisher::drop_parked(const Error& error) {

@@ -55,6 +55,7 @@ class ChunkPublisher {
   };
   void send(Parked p);
   void park(Parked p);
+  void unpark(Parked p);
   void publish_status(const mqtt::Origin& origin, std::string message);
 
   mqtt::Client& client_;
