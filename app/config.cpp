@@ -413,6 +413,25 @@ const std::vector<Setting>& settings() {
          c.spool_dir = v;
          return std::nullopt;
        }},
+      {"PROXY_CACHE_DIR", "--cache-dir", "",
+       "where modules are cached by digest (created if missing; may be shared by several "
+       "proxies); default $XDG_CACHE_HOME/propeller-proxy, else ~/.cache/propeller-proxy "
+       "(/var/cache/propeller-proxy in the container image)",
+       verbatim(&Config::cache_dir)},
+      {"PROXY_CACHE_MAX_BYTES", "--cache-max-bytes", "2147483648",
+       "bound of the cached modules' total size, in bytes (least recently used go first); 0 "
+       "turns the cache off",
+       [](Config& c, const std::string& v) {
+         std::size_t n = 0;
+         auto p = parse_size(v, 0, std::size_t{1} << 50, n);
+         c.cache_max_bytes = n;
+         return p;
+       }},
+      {"PROXY_MANIFEST_TTL", "--manifest-ttl", "60s",
+       "how long what a tag resolves to is taken from the cache without asking the registry (a "
+       "Go duration or whole seconds, 0s .. 1h; 0s asks every time); while the registry is "
+       "unreachable, cached tags are served up to 10 times as long, with a warning",
+       [](Config& c, const std::string& v) { return parse_timeout(v, c.manifest_ttl_s, 0); }},
       {"PROXY_MQTT_QOS", "--mqtt-qos", "1", "QoS of chunk publishes (0, 1 or 2)",
        [](Config& c, const std::string& v) -> Problem {
          std::size_t qos = 0;
@@ -581,6 +600,17 @@ Resolution resolve_all(const EnvLookup& env, const FlagValues& flags) {
   for (std::size_t i = 0; i < table.size(); ++i) {
     if (!r.values[i].value && *table[i].default_value) {
       r.values[i] = {std::string(table[i].default_value), "default"};
+    }
+  }
+  // The XDG base directory convention, as other caches of the user's.
+  Resolved& cache_dir = r.values[index_of("PROXY_CACHE_DIR")];
+  if (!cache_dir.value) {
+    if (auto xdg = env("XDG_CACHE_HOME")) {
+      cache_dir = {*xdg + "/propeller-proxy", "default ($XDG_CACHE_HOME)"};
+    } else if (auto home = env("HOME")) {
+      cache_dir = {*home + "/.cache/propeller-proxy", "default ($HOME/.cache)"};
+    } else {
+      cache_dir = {"/var/cache/propeller-proxy", "default"};
     }
   }
   // A tenant means SuperMQ's topics: deployments of the Go proxy set only the tenant.

@@ -49,6 +49,9 @@ struct Config {
   int shutdown_grace_s = 10;
   std::uint64_t max_blob_size = 100 * 1024 * 1024;
   std::string spool_dir = "/tmp";
+  std::string cache_dir;  // set from the environment when not given (see PROXY_CACHE_DIR)
+  std::uint64_t cache_max_bytes = std::uint64_t{2} << 30;  // 0: no cache
+  int manifest_ttl_s = 60;
   // Not a setting: the standard proxy variables, taken from the environment by main before any
   // thread starts (see take_proxy_environment).
   oci::ProxyEnvironment proxies;

@@ -60,6 +60,25 @@ int pp::run_serve(const Config& config) {
       mqtt_client_options(config, !config.mqtt_client_id.empty() ? config.mqtt_client_id
                                   : !config.thing_id.empty()     ? config.thing_id
                                                                  : default_client_id()));
+  // The cache's directory is checked before anything connects: a proxy that cannot keep what it
+  // downloads would hit the registry's rate limits unseen.
+  std::unique_ptr<BlobCache> cache;
+  if (config.cache_max_bytes > 0) {
+    auto opened = BlobCache::open({.dir = config.cache_dir,
+                                   .max_bytes = config.cache_max_bytes,
+                                   .manifest_ttl = std::chrono::seconds(config.manifest_ttl_s),
+                                   .platform = config.platform.str()});
+    if (!opened) {
+      log::error(
+          "cannot use the cache directory (set PROXY_CACHE_DIR, or PROXY_CACHE_MAX_BYTES=0 "
+          "for no cache)",
+          {{"error", opened.error().message}});
+      return kExitUsage;
+    }
+    cache = std::move(opened).value();
+  } else {
+    log::info("cache off (PROXY_CACHE_MAX_BYTES=0): every request downloads its module");
+  }
   Metrics metrics;
   http.set_latency_observer([&metrics](double s) { metrics.registry_seconds.observe(s); });
   pp::Pipeline pipeline(pp::PipelineOptions{.chunk_size = config.chunk_size,
@@ -68,6 +87,7 @@ int pp::run_serve(const Config& config) {
                                             .queue_limit = config.queue_limit,
                                             .max_blob_size = config.max_blob_size,
                                             .spool_dir = config.spool_dir,
+                                            .cache = cache.get(),
                                             .qos = config.mqtt_qos,
                                             .status_topic = config.status_topic},
                         registry, mqtt, metrics);
@@ -91,7 +111,11 @@ int pp::run_serve(const Config& config) {
                    .window_in_use = pipeline.window_in_use(),
                    .window_capacity = pipeline.window_capacity(),
                    .mqtt_reconnects = mqtt.reconnects(),
-                   .ready = mqtt.ready()});
+                   .ready = mqtt.ready(),
+                   .cache_hits = cache ? cache->counters().hits.load() : 0,
+                   .cache_misses = cache ? cache->counters().misses.load() : 0,
+                   .cache_evictions = cache ? cache->counters().evictions.load() : 0,
+                   .cache_bytes = cache ? cache->counters().bytes.load() : 0});
       });
   if (config.http_port != 0 && !http_endpoint.start(config.http_port)) return kExitFailure;
   const pp::mqtt::Topics topics(config.topic_scheme, config.tenant, config.channels,

@@ -3,11 +3,17 @@
 #include <algorithm>
 #include <cstring>
 
+#include "nodes/log.hpp"
 #include "nodes/spool.hpp"
 
 namespace pp {
 
 namespace {
+
+void count_cache_use(BlobCache& cache, bool hit) {
+  auto& counter = hit ? cache.counters().hits : cache.counters().misses;
+  counter.fetch_add(1, std::memory_order_relaxed);
+}
 
 // One chunk's bytes from a ranged GET; its window credit is already taken, so it is collected
 // whole (at most a chunk) rather than paused.
@@ -46,25 +52,80 @@ class RangeReader : public oci::BlobSink {
 }  // namespace
 
 ChunkCutter::ChunkCutter(TransferPtr transfer, ChunkWindow& window, oci::RegistryClient& registry,
-                         std::string spool_dir, std::atomic<std::uint64_t>& seq, Emit emit)
+                         BlobCache* cache, std::string spool_dir, std::atomic<std::uint64_t>& seq,
+                         Emit emit)
     : transfer_(std::move(transfer)),
       window_(window),
       registry_(registry),
+      cache_(cache),
       spool_dir_(std::move(spool_dir)),
       seq_(seq),
       emit_(std::move(emit)) {}
 
 void ChunkCutter::begin() {
   spool_ = transfer_->module_file;
-  if (!transfer_->request.chunks.empty()) return send_next();
+  if (!transfer_->request.chunks.empty()) {
+    if (cache_) count_cache_use(*cache_, transfer_->from_cache);
+    return send_next();
+  }
   streaming_ = true;
   if (spool_) {
-    download_ = stream_spool_file(registry_.io(), spool_, shared_from_this());
-    return;
+    if (cache_) count_cache_use(*cache_, transfer_->from_cache);
+    return stream_file(spool_);
   }
+  if (cache_) return claim_download();
   auto file = SpoolFile::create(spool_dir_);
   if (!file) return fail(file.error());
-  spool_ = std::move(file).value();
+  download(std::move(file).value());
+}
+
+void ChunkCutter::claim_download() {
+  if (transfer_->failed.load()) return fail(cancelled_error());
+  auto lock = cache_->try_lock(transfer_->blob.digest);
+  if (!lock && !waited_) {
+    log::debug("waiting for another download of the module",
+               {{"app_name", transfer_->request.app_name}, {"digest", transfer_->blob.digest}});
+    waited_ = true;
+  }
+  // The writer may be stalled by what this transfer does not share (another process's broker, a
+  // registry connection of its own): once it has shown no progress for a while, this one
+  // downloads too, and whichever stores the module second finds it there.
+  if (!lock && cache_->writer_idle_for(transfer_->blob.digest) >= kWriterStalled) {
+    log::info("the other download of the module is stalled; downloading it too",
+              {{"app_name", transfer_->request.app_name}, {"digest", transfer_->blob.digest}});
+    lock = std::make_unique<BlobCache::WriterLock>(-1, std::string());
+  }
+  if (!lock) {
+    // Polled, not notified: the other writer may be another process sharing the cache.
+    registry_.io().post_after(std::chrono::milliseconds(100),
+                              [self = shared_from_this()] { self->claim_download(); });
+    return;
+  }
+  // Stored by whoever held the lock before us; else that download failed, and this one takes over.
+  if (transfer_->read_cache) {
+    // Not hashed here (this is the I/O thread): whoever stored it checked it as it streamed.
+    if (auto cached = cache_->find(transfer_->blob, false)) {
+      count_cache_use(*cache_, true);
+      transfer_->module_file = spool_ = cached;
+      transfer_->from_cache = true;
+      return stream_file(std::move(cached));
+    }
+  }
+  count_cache_use(*cache_, false);
+  auto file = cache_->create_temp();
+  if (!file) return fail(file.error());
+  transfer_->stream_copy = *file;
+  writer_lock_ = std::move(lock);
+  transfer_->cache_lock = writer_lock_;
+  download(std::move(file).value());
+}
+
+void ChunkCutter::stream_file(std::shared_ptr<SpoolFile> file) {
+  download_ = stream_spool_file(registry_.io(), std::move(file), shared_from_this());
+}
+
+void ChunkCutter::download(std::shared_ptr<SpoolFile> copy) {
+  spool_ = std::move(copy);
   copy_to_spool_ = true;
   download_ = registry_.fetch_blob(transfer_->ref, transfer_->blob.digest, shared_from_this());
 }
@@ -131,6 +192,13 @@ std::size_t ChunkCutter::on_data(const char* data, std::size_t size) {
       return 0;
     }
   }
+  if (writer_lock_) {
+    const auto now = std::chrono::steady_clock::now();
+    if (now - last_heartbeat_ >= std::chrono::seconds(1)) {
+      writer_lock_->heartbeat();
+      last_heartbeat_ = now;
+    }
+  }
   received_ += size;
   place(data, size);
   return size;
@@ -172,7 +240,8 @@ void ChunkCutter::finish_stream() {
   }
   if (!take_credit()) return;  // a zero-byte blob's only chunk has not asked for one yet
   streaming_ = false;
-  download_.reset();  // the download holds this sink: the handle must not hold it back
+  writer_lock_.reset();  // the transfer holds it until its module is stored
+  download_.reset();     // the download holds this sink: the handle must not hold it back
   const bool last = transfer_->schedule.stream_ended();
   emit_chunk(next_idx_, last, true);
   if (!last) send_next();
@@ -236,6 +305,7 @@ void ChunkCutter::fail(Error error) {
   done_ = true;
   download_.reset();  // the download holds this sink: the handle must not hold it back
   spool_.reset();
+  writer_lock_.reset();
   Chunk item;
   item.transfer = transfer_;
   item.seq = seq_.fetch_add(1);
@@ -264,7 +334,7 @@ void ChunkCutter::emit_chunk(std::uint64_t idx, bool last, bool streamed) {
   emit_(std::move(item));
 }
 
-Verified verify_chunk(Chunk chunk) {
+Verified verify_chunk(Chunk chunk, BlobCache* cache) {
   Transfer& t = *chunk.transfer;
   if (chunk.failure) {
     return {std::nullopt, TransferFailed{chunk.transfer, std::move(*chunk.failure)}};
@@ -279,12 +349,21 @@ Verified verify_chunk(Chunk chunk) {
     t.hasher.update(chunk.bytes);
     if (chunk.idx + 1 == t.total_chunks) {
       const std::string actual = t.hasher.finish_digest();
-      if (actual != t.blob.digest) {
+      const bool matched = actual == t.blob.digest;
+      if (matched && t.stream_copy && cache) cache->store(*t.stream_copy, t.blob);
+      t.stream_copy.reset();
+      t.cache_lock.reset();  // stored or failed: a transfer waiting for this module goes on
+      if (!matched) {
         t.failed.store(true);
-        return {std::nullopt, ChunkSettled{chunk.transfer, chunk.idx, chunk.last, false,
-                                           Error{errc::digest_mismatch,
-                                                 "blob content hashes to " + actual +
-                                                     ", the manifest says " + t.blob.digest}}};
+        Error error{errc::digest_mismatch,
+                    "blob content hashes to " + actual + ", the manifest says " + t.blob.digest};
+        if (t.from_cache && cache) {
+          cache->discard(t.blob.digest);
+          error = Error{errc::cache_corrupt, "the cached copy of " + t.blob.digest + " hashes to " +
+                                                 actual + "; it was removed"};
+        }
+        return {std::nullopt,
+                ChunkSettled{chunk.transfer, chunk.idx, chunk.last, false, std::move(error)}};
       }
     }
   }

@@ -6,19 +6,24 @@
 // chunk is held back until the response is complete and its length checked, so nothing after it
 // can be missed.
 //
-// A module streamed from the registry is also written to an anonymous spool file as it passes, so
-// that requests which join the transfer late get the chunks they missed once the stream is over
-// (see ChunkSchedule): read back from disk, one credit at a time. A transfer for particular chunks
-// reads them from the spool it was unpacked to, or fetches each with a ranged GET.
+// A module streamed from the registry is also written to an anonymous file as it passes, so that
+// requests which join the transfer late get the chunks they missed once the stream is over (see
+// ChunkSchedule): read back from disk, one credit at a time. With the cache on, that file is in the
+// cache and the verify stage stores it there once the digest matched; a transfer whose module is
+// being downloaded by another waits for it and reads the cached module. A transfer for particular
+// chunks reads them from the cache or the spool its module was unpacked to, or fetches each with a
+// ranged GET.
 //
 // Everything in ChunkCutter runs on the HTTP I/O thread.
 
 #include <atomic>
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <optional>
 #include <string>
 
+#include "nodes/cache.hpp"
 #include "nodes/oci/registry_client.hpp"
 #include "pipeline/transfer.hpp"
 #include "pipeline/window.hpp"
@@ -30,10 +35,10 @@ class ChunkCutter : public oci::BlobSink, public std::enable_shared_from_this<Ch
   using Emit = std::function<void(Chunk)>;
 
   // `emit` puts an item into the graph; it is called for every chunk and exactly once with `last`
-  // set (the final chunk or the failure). `seq` numbers items across all downloads. The spool file
-  // is made in `spool_dir`.
+  // set (the final chunk or the failure). `seq` numbers items across all downloads. The copy of
+  // the stream is made in the cache, or in `spool_dir` when there is none.
   ChunkCutter(TransferPtr transfer, ChunkWindow& window, oci::RegistryClient& registry,
-              std::string spool_dir, std::atomic<std::uint64_t>& seq, Emit emit);
+              BlobCache* cache, std::string spool_dir, std::atomic<std::uint64_t>& seq, Emit emit);
 
   // Starts the download. Call on the I/O thread (through HttpIo::post).
   void begin();
@@ -43,6 +48,10 @@ class ChunkCutter : public oci::BlobSink, public std::enable_shared_from_this<Ch
   void on_end(std::optional<Error> error) override;
 
  private:
+  // The module is not cached: download it, unless another transfer is already doing so.
+  void claim_download();
+  void stream_file(std::shared_ptr<SpoolFile> file);
+  void download(std::shared_ptr<SpoolFile> copy);
   bool take_credit();
   void on_credit();
   void place(const char* data, std::size_t size);
@@ -57,6 +66,7 @@ class ChunkCutter : public oci::BlobSink, public std::enable_shared_from_this<Ch
   TransferPtr transfer_;
   ChunkWindow& window_;
   oci::RegistryClient& registry_;
+  BlobCache* const cache_;
   const std::string spool_dir_;
   std::atomic<std::uint64_t>& seq_;
   Emit emit_;
@@ -74,14 +84,21 @@ class ChunkCutter : public oci::BlobSink, public std::enable_shared_from_this<Ch
   bool ended_ = false;                 // the stream's response is over
   bool done_ = false;                  // the final item has been emitted
   std::optional<Error> abort_reason_;  // why we aborted the stream ourselves
+  bool waited_ = false;                // for another transfer's download of the module
+  // The cache's lock for the module this transfer downloads (also held by the transfer, until the
+  // verify stage stores the module), and when it last showed progress.
+  std::shared_ptr<BlobCache::WriterLock> writer_lock_;
+  std::chrono::steady_clock::time_point last_heartbeat_{};
+  static constexpr auto kWriterStalled = std::chrono::seconds(30);
 };
 
 // The verify stage (serial, chunks in cut order): hashes each streamed chunk and checks the
-// module's digest before the stream's final chunk is released.
+// module's digest before the stream's final chunk is released; then stores a downloaded module in
+// `cache` (when there is one), or discards a cached one that no longer matches.
 struct Verified {
   std::optional<Publication> publish;  // the chunk to send
   std::optional<TrackEvent> settle;    // or what to tell track instead
 };
-Verified verify_chunk(Chunk chunk);
+Verified verify_chunk(Chunk chunk, BlobCache* cache);
 
 }  // namespace pp

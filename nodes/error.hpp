@@ -30,6 +30,9 @@ inline constexpr const char* no_wasm_layer = "no_wasm_layer";
 inline constexpr const char* too_large = "too_large";
 inline constexpr const char* size_mismatch = "size_mismatch";
 inline constexpr const char* digest_mismatch = "digest_mismatch";
+// A cached module that no longer hashes to its digest. Internal: the request is answered again
+// from the registry, and its requester never sees this code.
+inline constexpr const char* cache_corrupt = "cache_corrupt";
 inline constexpr const char* publish_failed = "publish_failed";
 // The proxy itself could not do its part (e.g. its spool directory is full or unwritable).
 inline constexpr const char* proxy_error = "proxy_error";

@@ -111,6 +111,8 @@ std::string outcome_message(const Outcome& o) {
     // A resend fetched with ranged GETs: the requester's check of the assembled module is the only
     // one there is.
     if (t.unverified) j["verified"] = false;
+    // Whether the registry was asked for the module's bytes (false) or the cache had them.
+    if (!t.blob.digest.empty()) j["cached"] = t.from_cache;
     j["duration_ms"] =
         std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t.request.received)
             .count();

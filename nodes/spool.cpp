@@ -34,6 +34,15 @@ Expected<std::shared_ptr<SpoolFile>> SpoolFile::create(const std::string& dir) {
 
 SpoolFile::~SpoolFile() {
   ::close(fd_);
+  if (!path_.empty()) ::unlink(path_.c_str());
+}
+
+int SpoolFile::link_to(const std::string& name) const {
+  // An anonymous file is named through its /proc link (linkat with AT_EMPTY_PATH would need
+  // CAP_DAC_READ_SEARCH).
+  const std::string from = path_.empty() ? "/proc/self/fd/" + std::to_string(fd_) : path_;
+  const int flags = path_.empty() ? AT_SYMLINK_FOLLOW : 0;
+  return ::linkat(AT_FDCWD, from.c_str(), AT_FDCWD, name.c_str(), flags) == 0 ? 0 : errno;
 }
 
 std::optional<Error> SpoolFile::append(const char* data, std::size_t n) {

@@ -25,7 +25,10 @@ class SpoolFile {
  public:
   // An anonymous file in `dir`. errc::proxy_error naming the directory when it cannot be made.
   static Expected<std::shared_ptr<SpoolFile>> create(const std::string& dir);
-  explicit SpoolFile(int fd) : fd_(fd) {}
+  // `path`: the file's name, removed with it, when it has one that is not yet its final one (a
+  // named temporary file where the file system lacks O_TMPFILE).
+  explicit SpoolFile(int fd, std::uint64_t size = 0, std::string path = {})
+      : fd_(fd), size_(size), path_(std::move(path)) {}
   ~SpoolFile();
   SpoolFile(const SpoolFile&) = delete;
   SpoolFile& operator=(const SpoolFile&) = delete;
@@ -36,10 +39,14 @@ class SpoolFile {
   std::optional<Error> append(const char* data, std::size_t n);
   // Up to `n` bytes from `offset`: the count read, 0 at the end, -1 on error (errno set).
   ssize_t read_at(std::uint64_t offset, char* data, std::size_t n) const;
+  // Gives the file the name `name` too (link(2): atomic, and refused when the name exists, which
+  // fails with EEXIST). Returns 0 or the errno.
+  int link_to(const std::string& name) const;
 
  private:
   int fd_;
   std::uint64_t size_ = 0;
+  std::string path_;
 };
 
 // Downloads a layer blob into a spool file (on the I/O thread), checking its size against the

@@ -81,6 +81,9 @@ TransferPtr Tracker::maybe_finish(const TransferPtr& ptr) {
                                               std::to_string(sent) + " chunks delivered"};
   }
   const std::uint64_t requests = t.schedule.requests();
+  if (t.error && t.error->code == errc::cache_corrupt) {
+    return ptr;  // not an outcome: the graph answers the request again, from the registry
+  }
   if (t.error) {
     metrics_.requests_failed.fetch_add(requests, std::memory_order_relaxed);
     metrics_.count_error(t.error->code);

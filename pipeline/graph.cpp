@@ -65,6 +65,9 @@ constexpr std::size_t kMaxLayersExamined = 8;
 
 struct Pipeline::Graph {
   using Routed = std::tuple<TransferPtr, TrackEvent>;
+  // Where a transfer goes once its reference is parsed: to the registry for its manifest, failed,
+  // or straight to its download when the cache knows what the reference resolves to.
+  using Fetched = std::tuple<TransferPtr, TrackEvent, TransferPtr>;
   // Where a transfer goes once its layers are known: streamed, failed, or its layers examined.
   using Selected = std::tuple<TransferPtr, TrackEvent, TransferPtr>;
 
@@ -90,7 +93,7 @@ struct Pipeline::Graph {
   flow::multifunction_node<Incoming, Routed> request;
   flow::queue_node<TransferPtr> admission;
   flow::limiter_node<TransferPtr> transfer_limit;
-  flow::multifunction_node<TransferPtr, Routed> fetch;
+  flow::multifunction_node<TransferPtr, Fetched> fetch;
   flow::async_node<TransferPtr, ManifestResolved> manifest_resolve;
   flow::multifunction_node<ManifestResolved, Selected> layer_select;
   flow::async_node<TransferPtr, LayerSpooled> layer_spool;
@@ -106,7 +109,7 @@ struct Pipeline::Graph {
   void on_request(const Incoming& in,
                   flow::multifunction_node<Incoming, Routed>::output_ports_type& out);
   void on_fetch(const TransferPtr& t,
-                flow::multifunction_node<TransferPtr, Routed>::output_ports_type& out);
+                flow::multifunction_node<TransferPtr, Fetched>::output_ports_type& out);
   void on_manifest(const TransferPtr& t,
                    flow::async_node<TransferPtr, ManifestResolved>::gateway_type& gw);
   void on_layer_select(
@@ -122,8 +125,16 @@ struct Pipeline::Graph {
                     flow::multifunction_node<Incoming, Routed>::output_ports_type& out);
   void forget_joinable(const TransferPtr& t);
   // The module is known: what the later stages need to cut, frame and verify it, or why the
-  // request cannot be answered with it.
-  std::optional<Error> start_streaming(Transfer& t, oci::Descriptor module);
+  // request cannot be answered with it. `resolved` when the registry was just asked what the
+  // reference names (the cache remembers the answer).
+  std::optional<Error> start_streaming(Transfer& t, oci::Descriptor module, bool resolved);
+  // Starts `t` on the module the cache says its reference resolves to, when the cache has it and
+  // the answer may be used (see BlobCache::usable); `manifest_digest`, when given, must match.
+  // True when it did (`error` says why the request cannot have it, when it cannot).
+  bool start_from_cache(Transfer& t, bool registry_down, std::optional<Error>& error,
+                        const std::string& manifest_digest = {});
+  // A transfer whose cached module was corrupt ends without an answer; this one gives it.
+  void retry_without_cache(const TransferPtr& corrupt);
   Error too_large(const Transfer& t, const oci::Descriptor& layer) const;
   void on_download(const TransferPtr& t, flow::async_node<TransferPtr, ChunkPtr>::gateway_type& gw);
   void on_publish(const PublicationPtr& p,
@@ -173,8 +184,8 @@ Pipeline::Graph::Graph(Pipeline& owner_, PipelineOptions options_, oci::Registry
       // a transfer in chunk_idx order.
       cut_order(g, [](const ChunkPtr& c) { return c->seq; }),
       verify(g, flow::serial,
-             [](const ChunkPtr& c, auto& out) {
-               Verified v = verify_chunk(std::move(*c));
+             [this](const ChunkPtr& c, auto& out) {
+               Verified v = verify_chunk(std::move(*c), options.cache);
                if (v.publish)
                  std::get<0>(out).try_put(std::make_shared<Publication>(std::move(*v.publish)));
                if (v.settle) std::get<1>(out).try_put(std::move(*v.settle));
@@ -187,6 +198,9 @@ Pipeline::Graph::Graph(Pipeline& owner_, PipelineOptions options_, oci::Registry
         if (!finished) return;
         forget_joinable(finished);
         owner.forget(finished->id);
+        if (finished->error && finished->error->code == errc::cache_corrupt) {
+          retry_without_cache(finished);
+        }
         std::get<0>(out).try_put(flow::continue_msg());  // frees its place in the transfer limit
       }) {
   mqtt.on_connection([this](bool ready) { publisher.on_connection(ready); });
@@ -197,6 +211,7 @@ Pipeline::Graph::Graph(Pipeline& owner_, PipelineOptions options_, oci::Registry
   flow::make_edge(transfer_limit, fetch);
   flow::make_edge(flow::output_port<0>(fetch), manifest_resolve);
   flow::make_edge(flow::output_port<1>(fetch), track);
+  flow::make_edge(flow::output_port<2>(fetch), blob_download);
   flow::make_edge(manifest_resolve, layer_select);
   flow::make_edge(flow::output_port<0>(layer_select), blob_download);
   flow::make_edge(flow::output_port<1>(layer_select), track);
@@ -286,7 +301,7 @@ void Pipeline::Graph::forget_joinable(const TransferPtr& t) {
 }
 
 void Pipeline::Graph::on_fetch(
-    const TransferPtr& t, flow::multifunction_node<TransferPtr, Routed>::output_ports_type& out) {
+    const TransferPtr& t, flow::multifunction_node<TransferPtr, Fetched>::output_ports_type& out) {
   metrics.transfers_started.fetch_add(1, std::memory_order_relaxed);
   waiting.fetch_sub(1);
   if (t->failed.load()) {
@@ -299,8 +314,66 @@ void Pipeline::Graph::on_fetch(
     return;
   }
   t->ref = std::move(ref).value();
+  std::optional<Error> error;
+  if (start_from_cache(*t, false, error)) {
+    if (error) {
+      std::get<1>(out).try_put(TransferFailed{t, std::move(*error)});
+    } else {
+      std::get<2>(out).try_put(t);
+    }
+    return;
+  }
   publisher.publish_progress(*t, "resolving");
   std::get<0>(out).try_put(t);
+}
+
+bool Pipeline::Graph::start_from_cache(Transfer& t, bool registry_down, std::optional<Error>& error,
+                                       const std::string& manifest_digest) {
+  BlobCache* cache = options.cache;
+  if (!cache || !t.read_cache) return false;
+  const auto resolution = cache->resolution(t.ref.str());
+  if (!resolution) return false;
+  if (!manifest_digest.empty() && resolution->manifest_digest != manifest_digest) return false;
+  // A manifest just fetched makes the resolution current, whatever its age.
+  if (manifest_digest.empty() &&
+      !cache->usable(*resolution, !t.ref.digest.empty(), registry_down)) {
+    return false;
+  }
+  auto file = cache->find(resolution->module);
+  // Not cached (evicted, or too large to keep) but known: downloaded by its digest, which spares
+  // the manifest request (the one a registry such as Docker Hub counts as a pull). Unless the
+  // registry is down, or the module must be unpacked from its layer again.
+  if (!file && (registry_down || !resolution->is_blob)) return false;
+  t.manifest_digest = resolution->manifest_digest;
+  t.module_file = std::move(file);
+  t.from_cache = t.module_file != nullptr;
+  if (registry_down && t.ref.digest.empty()) {
+    log::warn(
+        "registry unreachable; serving the tag as it resolved before",
+        {{"app_name", t.request.app_name},
+         {"digest", resolution->module.digest},
+         {"resolved_s_ago",
+          static_cast<long long>(std::chrono::duration_cast<std::chrono::seconds>(
+                                     std::chrono::system_clock::now() - resolution->resolved_at)
+                                     .count())}});
+  }
+  error = start_streaming(t, resolution->module, false);
+  return true;
+}
+
+void Pipeline::Graph::retry_without_cache(const TransferPtr& corrupt) {
+  log::warn("cached module was corrupt; downloading it again",
+            {{"app_name", corrupt->request.app_name}, {"error", corrupt->error->message}});
+  auto t = std::make_shared<Transfer>(next_transfer_id.fetch_add(1), corrupt->request,
+                                      options.chunk_size);
+  t->read_cache = false;
+  if (t->request.chunks.empty()) {
+    std::lock_guard lock(joinable_mutex);
+    joinable[coalescing_key(t->request)] = t;
+  }
+  owner.remember(t);
+  waiting.fetch_add(1);
+  admission.try_put(std::move(t));
 }
 
 void Pipeline::Graph::on_manifest(
@@ -319,6 +392,19 @@ void Pipeline::Graph::on_layer_select(
     return;
   }
   if (m.error) {
+    // Not an answer about the reference (as 401, 403 or 404 are) but the registry's trouble: what
+    // the cache knows still serves.
+    const bool registry_down =
+        m.error->code == errc::registry_unavailable || m.error->code == errc::registry_error;
+    std::optional<Error> error;
+    if (registry_down && start_from_cache(*t, true, error)) {
+      if (error) {
+        std::get<1>(out).try_put(TransferFailed{t, std::move(*error)});
+      } else {
+        std::get<0>(out).try_put(t);
+      }
+      return;
+    }
     std::get<1>(out).try_put(TransferFailed{t, *m.error});
     return;
   }
@@ -334,11 +420,21 @@ void Pipeline::Graph::on_layer_select(
       std::get<1>(out).try_put(TransferFailed{t, too_large(*t, *choice->labelled)});
       return;
     }
-    if (auto error = start_streaming(*t, std::move(*choice->labelled))) {
+    if (auto error = start_streaming(*t, std::move(*choice->labelled), true)) {
       std::get<1>(out).try_put(TransferFailed{t, std::move(*error)});
       return;
     }
     std::get<0>(out).try_put(t);
+    return;
+  }
+  // The same manifest as the last time: its module was found in its layers then, and kept.
+  std::optional<Error> error;
+  if (start_from_cache(*t, false, error, t->manifest_digest)) {
+    if (error) {
+      std::get<1>(out).try_put(TransferFailed{t, std::move(*error)});
+    } else {
+      std::get<0>(out).try_put(t);
+    }
     return;
   }
   // A layer too large to be served is not worth downloading to look into; when that is every
@@ -405,14 +501,36 @@ void Pipeline::Graph::on_layer_unpack(
                                 {"packaging", unpacked->packaging},
                                 {"path", unpacked->path}});
   t->module_file = std::move(unpacked->file);
-  if (auto error = start_streaming(*t, std::move(unpacked->module))) {
+  // Its digest was computed as it was unpacked: it is verified by construction.
+  if (options.cache) options.cache->store(*t->module_file, unpacked->module);
+  if (auto error = start_streaming(*t, std::move(unpacked->module), true)) {
     std::get<1>(out).try_put(TransferFailed{t, std::move(*error)});
     return;
   }
   std::get<0>(out).try_put(t);
 }
 
-std::optional<Error> Pipeline::Graph::start_streaming(Transfer& t, oci::Descriptor module) {
+std::optional<Error> Pipeline::Graph::start_streaming(Transfer& t, oci::Descriptor module,
+                                                      bool resolved) {
+  if (resolved && options.cache) {
+    const BlobCache::Resolution r{t.manifest_digest, module, std::chrono::system_clock::now(),
+                                  t.module_file == nullptr};
+    options.cache->remember(t.ref.str(), r);
+    // So that the manifest's digest, once seen, serves without the registry too (for an index,
+    // the digest of the platform's manifest).
+    if (t.ref.digest.empty()) {
+      oci::Reference pinned = t.ref;
+      pinned.tag.clear();
+      pinned.digest = t.manifest_digest;
+      options.cache->remember(pinned.str(), r);
+    }
+  }
+  if (!t.module_file && options.cache && t.read_cache) {
+    if (auto cached = options.cache->find(module)) {
+      t.module_file = std::move(cached);
+      t.from_cache = true;
+    }
+  }
   t.blob = std::move(module);
   t.hasher = oci::Hasher::for_digest(t.blob.digest);
   t.total_chunks = total_chunks(t.blob.size, t.chunk_size);
@@ -451,7 +569,7 @@ void Pipeline::Graph::on_download(const TransferPtr& t,
   if (!t->module_file) publisher.publish_progress(*t, "downloading");
   gw.reserve_wait();
   auto cutter = std::make_shared<ChunkCutter>(
-      t, window, registry, options.spool_dir, next_seq, [&gw](Chunk chunk) {
+      t, window, registry, options.cache, options.spool_dir, next_seq, [&gw](Chunk chunk) {
         const bool last = chunk.last;
         gw.try_put(std::make_shared<Chunk>(std::move(chunk)));
         if (last) gw.release_wait();

@@ -8,6 +8,7 @@
 #include <string>
 #include <unordered_map>
 
+#include "nodes/cache.hpp"
 #include "nodes/mqtt/mqtt_client.hpp"
 #include "nodes/oci/registry_client.hpp"
 #include "pipeline/metrics.hpp"
@@ -22,6 +23,7 @@ struct PipelineOptions {
   std::size_t queue_limit = 1024;                   // requests waiting for one; more are "busy"
   std::uint64_t max_blob_size = 100 * 1024 * 1024;  // larger modules are refused before download
   std::string spool_dir = "/tmp";                   // where layers that need unpacking go
+  BlobCache* cache = nullptr;                       // the module cache, when it is on
   int qos = 1;
   mqtt::StatusTopic status_topic;  // where status messages go
 };

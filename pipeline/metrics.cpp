@@ -84,6 +84,18 @@ std::string Metrics::render(const Gauges& g) const {
   metric(out, "propeller_proxy_mqtt_reconnects_total", "counter",
          "Connections to the broker after the first.");
   value(out, "propeller_proxy_mqtt_reconnects_total", g.mqtt_reconnects);
+  metric(out, "propeller_proxy_cache_hits_total", "counter",
+         "Transfers whose module was read from the cache.");
+  value(out, "propeller_proxy_cache_hits_total", g.cache_hits);
+  metric(out, "propeller_proxy_cache_misses_total", "counter",
+         "Transfers whose module had to be downloaded (with the cache on).");
+  value(out, "propeller_proxy_cache_misses_total", g.cache_misses);
+  metric(out, "propeller_proxy_cache_evictions_total", "counter",
+         "Modules removed from the cache to keep PROXY_CACHE_MAX_BYTES.");
+  value(out, "propeller_proxy_cache_evictions_total", g.cache_evictions);
+  metric(out, "propeller_proxy_cache_bytes", "gauge",
+         "Total size of the cached modules, as of the last store.");
+  value(out, "propeller_proxy_cache_bytes", g.cache_bytes);
   metric(out, "propeller_proxy_ready", "gauge", "1 while connected and subscribed.");
   value(out, "propeller_proxy_ready", g.ready ? 1 : 0);
   return out;

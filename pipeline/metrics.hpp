@@ -35,6 +35,11 @@ struct Gauges {
   std::uint64_t window_capacity = 0;
   std::uint64_t mqtt_reconnects = 0;
   bool ready = false;
+  // The module cache's counters (PROXY_CACHE_DIR); all 0 when it is off.
+  std::uint64_t cache_hits = 0;
+  std::uint64_t cache_misses = 0;
+  std::uint64_t cache_evictions = 0;
+  std::uint64_t cache_bytes = 0;
 };
 
 struct Metrics {

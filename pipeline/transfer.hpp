@@ -78,9 +78,17 @@ struct Transfer {
   std::vector<oci::Descriptor> candidates;
   std::size_t next_candidate = 0;
   std::vector<std::string> rejections;
-  // The module's bytes when they were unpacked to the spool rather than streamed from the registry
-  // (a module streamed from the registry is spooled by the download itself, for resends).
+  // The module's bytes when they were unpacked to the spool or are read from the cache rather than
+  // streamed from the registry (a module streamed from the registry is spooled by the download
+  // itself, for resends). Set before the download starts, or by it before its first chunk.
   std::shared_ptr<SpoolFile> module_file;
+  bool from_cache = false;  // module_file is the cached module
+  bool read_cache = true;   // false once the cached copy was found corrupt: download it
+  // The download's copy of a module streamed from the registry, stored in the cache by the verify
+  // stage once its digest matched; and the cache's lock for writing that digest, held until then
+  // (type-erased: BlobCache::WriterLock).
+  std::shared_ptr<SpoolFile> stream_copy;
+  std::shared_ptr<void> cache_lock;
 
   // Set by whichever stage first sees the transfer fail; the download stops at its next bytes.
   std::atomic<bool> failed{false};

@@ -27,7 +27,7 @@ class ProxyProcess {
   // PROXY_HTTP_PORT defaults to a free port, so that proxies of parallel tests do not collide.
   explicit ProxyProcess(std::vector<std::string> env, bool wait_ready = true)
       : http_port_(free_port()),
-        process_({PP_PROXY_BINARY}, with_clean_slate(std::move(env), http_port_),
+        process_({PP_PROXY_BINARY}, with_clean_slate(std::move(env), http_port_, dir_.path()),
                  dir_.file("proxy.log")) {
     if (wait_ready && !wait_ready_line(std::chrono::seconds(15))) {
       throw std::runtime_error("propeller-proxy did not become ready:\n" + log());
@@ -71,7 +71,8 @@ class ProxyProcess {
   static constexpr const char* kReadyText = " info ready subscriptions=";
   static constexpr const char* kReadyJson = R"("msg":"ready")";
 
-  static std::vector<std::string> with_clean_slate(std::vector<std::string> env, int http_port) {
+  static std::vector<std::string> with_clean_slate(std::vector<std::string> env, int http_port,
+                                                   const std::string& dir) {
     std::vector<std::string> out;
     // Every setting, alias included, comes from the test alone.
     for (char** e = environ; *e != nullptr; ++e) {
@@ -87,6 +88,10 @@ class ProxyProcess {
     out.push_back("-REGISTRY_AUTH_FILE");
     out.push_back("-XDG_RUNTIME_DIR");
     out.push_back("HOME=/nonexistent");
+    // A cache of its own, which starts empty: a test that shares one, or keeps one across
+    // restarts, names it.
+    out.push_back("-XDG_CACHE_HOME");
+    out.push_back("PROXY_CACHE_DIR=" + dir + "/cache");
     // Nor does the machine's HTTP proxy decide where requests go.
     for (const char* name : {"http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy",
                              "ALL_PROXY", "no_proxy", "NO_PROXY"}) {
