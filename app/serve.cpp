@@ -54,12 +54,6 @@ int pp::run_serve(const Config& config) {
   sigaddset(&signals, SIGINT);
   sigaddset(&signals, SIGTERM);
 
-  pp::oci::HttpIo http(config.proxies);
-  pp::oci::RegistryClient registry(http, registry_options(config));
-  pp::mqtt::Client mqtt(
-      mqtt_client_options(config, !config.mqtt_client_id.empty() ? config.mqtt_client_id
-                                  : !config.thing_id.empty()     ? config.thing_id
-                                                                 : default_client_id()));
   // The cache's directory is checked before anything connects: a proxy that cannot keep what it
   // downloads would hit the registry's rate limits unseen.
   std::unique_ptr<BlobCache> cache;
@@ -69,16 +63,21 @@ int pp::run_serve(const Config& config) {
                                    .manifest_ttl = std::chrono::seconds(config.manifest_ttl_s),
                                    .platform = config.platform.str()});
     if (!opened) {
-      log::error(
-          "cannot use the cache directory (set PROXY_CACHE_DIR, or PROXY_CACHE_MAX_BYTES=0 "
-          "for no cache)",
-          {{"error", opened.error().message}});
+      log::error("PROXY_CACHE_DIR: " + opened.error().message +
+                 " (set PROXY_CACHE_DIR to a writable directory, or PROXY_CACHE_MAX_BYTES=0 for no "
+                 "cache)");
       return kExitUsage;
     }
     cache = std::move(opened).value();
   } else {
     log::info("cache off (PROXY_CACHE_MAX_BYTES=0): every request downloads its module");
   }
+  pp::oci::HttpIo http(config.proxies);
+  pp::oci::RegistryClient registry(http, registry_options(config));
+  pp::mqtt::Client mqtt(
+      mqtt_client_options(config, !config.mqtt_client_id.empty() ? config.mqtt_client_id
+                                  : !config.thing_id.empty()     ? config.thing_id
+                                                                 : default_client_id()));
   Metrics metrics;
   http.set_latency_observer([&metrics](double s) { metrics.registry_seconds.observe(s); });
   pp::Pipeline pipeline(pp::PipelineOptions{.chunk_size = config.chunk_size,

@@ -2,6 +2,7 @@
 // the variable (or the config file and line).
 #define BOOST_TEST_MODULE config_errors
 #include <boost/test/unit_test.hpp>
+#include <fstream>
 
 #include "tests/support/proxy.hpp"
 
@@ -42,6 +43,21 @@ BOOST_AUTO_TEST_CASE(bad_settings_exit_2_naming_the_variable) {
       BOOST_TEST(std::count(log.begin(), log.end(), '\n') == 1, log);
     }
   }
+}
+
+BOOST_AUTO_TEST_CASE(an_unusable_cache_directory_exits_2_naming_it) {
+  TempDir dir;
+  const std::string file = dir.file("a-file");
+  std::ofstream(file) << "not a directory";
+  ProxyProcess proxy({"PROPLET_CHANNEL_ID=c", "PROXY_REGISTRY_URL=http://127.0.0.1:5000",
+                      "PROPLET_MQTT_ADDRESS=tcp://127.0.0.1:1", "PROXY_CACHE_DIR=" + file},
+                     /*wait_ready=*/false);
+  BOOST_TEST(proxy.process().wait_exit(10s).value_or(-1) == 2);
+  const std::string log = proxy.log();
+  BOOST_TEST(log.find("PROXY_CACHE_DIR: the cache directory " + file + " is not a writable") !=
+                 std::string::npos,
+             log);
+  BOOST_TEST(std::count(log.begin(), log.end(), '\n') == 1, log);
 }
 
 BOOST_AUTO_TEST_CASE(a_scheme_that_contradicts_the_tenant_exits_2) {

@@ -92,6 +92,33 @@ BOOST_AUTO_TEST_CASE(defaults_match_the_seed) {
   BOOST_TEST(c->channels == std::vector<std::string>{"ch"});
 }
 
+// The XDG base directory convention, then the home directory; the container image sets it.
+BOOST_AUTO_TEST_CASE(the_cache_directory_follows_the_user_s_cache_home) {
+  struct Case {
+    Env env;
+    std::string dir;
+  };
+  const Case cases[] = {
+      {{{"XDG_CACHE_HOME", "/x/cache"}, {"HOME", "/home/p"}}, "/x/cache/propeller-proxy"},
+      {{{"HOME", "/home/p"}}, "/home/p/.cache/propeller-proxy"},
+      {{}, "/var/cache/propeller-proxy"},
+      {{{"PROXY_CACHE_DIR", "/data"}, {"HOME", "/home/p"}}, "/data"},
+  };
+  for (const auto& k : cases) {
+    BOOST_TEST_CONTEXT(k.dir) {
+      Env env = minimal();
+      env.insert(k.env.begin(), k.env.end());
+      const auto c = load(env);
+      BOOST_TEST_REQUIRE(c.ok());
+      BOOST_TEST(c->cache_dir == k.dir);
+    }
+  }
+  const auto c = load(minimal());
+  BOOST_TEST_REQUIRE(c.ok());
+  BOOST_TEST(c->cache_max_bytes == std::uint64_t{2} << 30);
+  BOOST_TEST(c->manifest_ttl_s == 60);
+}
+
 BOOST_AUTO_TEST_CASE(valid_values_are_applied) {
   struct Case {
     std::string var, value;
@@ -132,6 +159,14 @@ BOOST_AUTO_TEST_CASE(valid_values_are_applied) {
       {"PROXY_LOG_LEVEL", "debug", [](const pp::Config& c) { return c.log_level == "debug"; }},
       {"PROXY_TENANT_ID", "dom-1", [](const pp::Config& c) { return c.tenant == "dom-1"; }},
       {"PROXY_TENANT_ID", "+", [](const pp::Config& c) { return c.tenant == "+"; }},
+      {"PROXY_CACHE_DIR", "/srv/cache",
+       [](const pp::Config& c) { return c.cache_dir == "/srv/cache"; }},
+      {"PROXY_CACHE_MAX_BYTES", "0", [](const pp::Config& c) { return c.cache_max_bytes == 0; }},
+      {"PROXY_CACHE_MAX_BYTES", "1048576",
+       [](const pp::Config& c) { return c.cache_max_bytes == 1048576; }},
+      {"PROXY_MANIFEST_TTL", "0s", [](const pp::Config& c) { return c.manifest_ttl_s == 0; }},
+      {"PROXY_MANIFEST_TTL", "5m", [](const pp::Config& c) { return c.manifest_ttl_s == 300; }},
+      {"PROXY_MANIFEST_TTL", "90", [](const pp::Config& c) { return c.manifest_ttl_s == 90; }},
   };
   for (const auto& k : cases) {
     BOOST_TEST_CONTEXT(k.var << "=" << k.value) {
@@ -190,6 +225,10 @@ BOOST_AUTO_TEST_CASE(invalid_values_name_their_variable) {
       {"PROXY_MQTT_TLS_CLIENT_CERT", "/nonexistent/c.pem", "PROXY_MQTT_TLS_CLIENT_CERT:"},
       {"PROXY_MQTT_TLS_CLIENT_KEY", "/nonexistent/k.pem", "PROXY_MQTT_TLS_CLIENT_KEY:"},
       {"PROXY_MQTT_TLS_INSECURE_SKIP_VERIFY", "maybe", "PROXY_MQTT_TLS_INSECURE_SKIP_VERIFY:"},
+      {"PROXY_CACHE_MAX_BYTES", "2G", "PROXY_CACHE_MAX_BYTES: \"2G\" is not a whole number"},
+      {"PROXY_CACHE_MAX_BYTES", "-1", "PROXY_CACHE_MAX_BYTES:"},
+      {"PROXY_MANIFEST_TTL", "2h", "PROXY_MANIFEST_TTL: \"2h\" is not between 0s and 1h"},
+      {"PROXY_MANIFEST_TTL", "often", "PROXY_MANIFEST_TTL: \"often\" is not a duration"},
   };
   for (const auto& k : cases) {
     BOOST_TEST_CONTEXT(k.var << "=\"" << k.value << "\"") {
