@@ -236,6 +236,7 @@ std::unique_ptr<BlobCache::WriterLock> BlobCache::try_lock(const std::string& di
     }, named{};
     if (::fstat(fd, &held) == 0 && ::stat(path.c_str(), &named) == 0 &&
         held.st_ino == named.st_ino && held.st_dev == named.st_dev) {
+      ::futimens(fd, nullptr);  // a lock file left by a writer that died is not a stalled one
       return std::make_unique<WriterLock>(fd, path);
     }
     ::close(fd);

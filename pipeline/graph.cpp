@@ -145,7 +145,9 @@ struct Pipeline::Graph {
 // blob-download → chunk-encode → (cut order) → verify → publish → track, with the transfer limit
 // between request and fetch and the chunk window between the download's cut and the broker's ack.
 // A layer not labelled wasm takes a detour, layer-spool → layer-unpack (looping over the layers
-// until one holds the module), and its module is then streamed from the spool.
+// until one holds the module), and its module is then streamed from the spool. A reference whose
+// resolution the cache may answer skips the registry: fetch → blob-download. A transfer that found
+// its cached module damaged leaves track for the admission queue again, to download it.
 Pipeline::Graph::Graph(Pipeline& owner_, PipelineOptions options_, oci::RegistryClient& registry_,
                        mqtt::Client& mqtt, Metrics& metrics_)
     : owner(owner_),
