@@ -113,6 +113,17 @@ std::function<Problem(Config&, const std::string&)> verbatim(std::string Config:
   };
 }
 
+// A whole number of bytes, `min` .. `max`.
+std::function<Problem(Config&, const std::string&)> byte_count(std::uint64_t Config::*field,
+                                                               std::size_t min, std::size_t max) {
+  return [=](Config& c, const std::string& v) -> Problem {
+    std::size_t n = 0;
+    if (auto p = parse_size(v, min, max, n)) return p;
+    c.*field = n;
+    return std::nullopt;
+  };
+}
+
 Problem parse_tenant(const std::string& v, std::string& out) {
   if (v != "+" && v.find_first_of("/+#") != std::string::npos) {
     return "tenant \"" + v + "\" contains '/', '+' or '#' (\"+\" alone means every tenant)";
@@ -396,15 +407,10 @@ const std::vector<Setting>& settings() {
       {"PROXY_MAX_BLOB_SIZE", "--max-blob-size", "104857600",
        "largest module served, in bytes (a proplet's own limit is 100 MiB); larger ones are "
        "refused with too_large before any download",
-       [](Config& c, const std::string& v) {
-         std::size_t n = 0;
-         auto p = parse_size(v, 1, std::size_t{1} << 40, n);
-         c.max_blob_size = n;
-         return p;
-       }},
+       byte_count(&Config::max_blob_size, 1, std::size_t{1} << 40)},
       {"PROXY_SPOOL_DIR", "--spool-dir", "/tmp",
-       "directory where modules are spooled while they are sent (resends to late joiners read them "
-       "back) and layers that must be unpacked or examined go first: up to twice "
+       "directory where layers that must be unpacked or examined go first, and (with the cache "
+       "off) modules are copied while they are sent, for resends to late joiners: up to twice "
        "PROXY_MAX_BLOB_SIZE per running transfer, in files that vanish when closed",
        [](Config& c, const std::string& v) -> Problem {
          if (!std::filesystem::is_directory(v) || ::access(v.c_str(), W_OK | X_OK) != 0) {
@@ -421,12 +427,7 @@ const std::vector<Setting>& settings() {
       {"PROXY_CACHE_MAX_BYTES", "--cache-max-bytes", "2147483648",
        "bound of the cached modules' total size, in bytes (least recently used go first); 0 "
        "turns the cache off",
-       [](Config& c, const std::string& v) {
-         std::size_t n = 0;
-         auto p = parse_size(v, 0, std::size_t{1} << 50, n);
-         c.cache_max_bytes = n;
-         return p;
-       }},
+       byte_count(&Config::cache_max_bytes, 0, std::size_t{1} << 50)},
       {"PROXY_MANIFEST_TTL", "--manifest-ttl", "60s",
        "how long what a tag resolves to is taken from the cache without asking the registry (a "
        "Go duration or whole seconds, 0s .. 1h; 0s asks every time); while the registry is "
