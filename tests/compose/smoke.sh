@@ -90,6 +90,23 @@ cat "$work/pull.log"
 cmp "$work/hello.wasm" "$root/compose/sample/hello.wasm"
 curl -fsS "http://127.0.0.1:$PP_HTTP_PORT/health" | grep -q '"status":"ok"'
 
+# Asked again, the module comes from the cache volume (written by the image's non-root user).
+"$bin" pull --mqtt-address "tcp://127.0.0.1:$PP_BROKER_PORT" --channel demo hello:v1 \
+  --out "$work/again.wasm" --timeout 10 >"$work/again.log" 2>&1 || {
+  cat "$work/again.log"
+  explain_failure
+  echo "compose smoke: the second pull failed"
+  exit 1
+}
+cmp "$work/again.wasm" "$root/compose/sample/hello.wasm"
+if ! curl -fsS "http://127.0.0.1:$PP_HTTP_PORT/metrics" |
+  grep -Eq '^propeller_proxy_cache_hits_total [1-9]'; then
+  curl -fsS "http://127.0.0.1:$PP_HTTP_PORT/metrics" | grep cache || true
+  explain_failure
+  echo "compose smoke: the second pull did not come from the cache"
+  exit 1
+fi
+
 # The image is the Debian base plus our layers; bookworm-slim itself is ~75 MB, so keeping our
 # layers under 75 MB keeps the image under 150 MB (this machine's stand-in base is larger).
 image=$(podman image inspect --format '{{.Size}}' localhost/propeller-proxy:latest)
