@@ -336,6 +336,8 @@ bool Pipeline::Graph::start_from_cache(Transfer& t, bool registry_down, std::opt
   const auto resolution = cache->resolution(t.ref.str());
   if (!resolution) return false;
   if (!manifest_digest.empty() && resolution->manifest_digest != manifest_digest) return false;
+  // Kept under a larger PROXY_MAX_BLOB_SIZE: the registry path says too_large.
+  if (resolution->module.size > options.max_blob_size) return false;
   // A manifest just fetched makes the resolution current, whatever its age.
   if (manifest_digest.empty() &&
       !cache->usable(*resolution, !t.ref.digest.empty(), registry_down)) {
