@@ -15,6 +15,8 @@
 #include <future>
 #include <stdexcept>
 
+#include "tests/support/tcp.hpp"
+
 namespace pp::test {
 namespace {
 
@@ -55,35 +57,6 @@ std::optional<std::string> app_name_of(const nlohmann::json& msg) {
   const auto it = msg.find("app_name");
   if (it == msg.end() || !it->is_string()) return std::nullopt;
   return it->get<std::string>();
-}
-
-// Port of a "tcp://host:port" URL, or 0.
-int url_port(const std::string& url) {
-  const auto colon = url.rfind(':');
-  return colon == std::string::npos ? 0 : std::atoi(url.c_str() + colon + 1);
-}
-
-// Paho C leaves Nagle on and does not expose its socket. With Nagle, a small write (a PUBLISH or
-// PUBACK) waits for the peer's delayed ACK (~40 ms) whenever an earlier segment is unacked, so
-// every request() took ~44 ms. A Go proplet has Nagle off (Go's default), so switch it off on
-// this process's TCP connections to the broker port (all of them: Paho's fd is not reachable).
-void disable_nagle_towards(int port) {
-  if (port <= 0) return;
-  std::error_code ec;
-  for (const auto& entry : std::filesystem::directory_iterator("/proc/self/fd", ec)) {
-    const int fd = std::atoi(entry.path().filename().c_str());
-    sockaddr_storage peer{};
-    socklen_t len = sizeof peer;
-    if (::getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &len) != 0) continue;
-    int peer_port = 0;
-    if (peer.ss_family == AF_INET)
-      peer_port = ntohs(reinterpret_cast<sockaddr_in*>(&peer)->sin_port);
-    if (peer.ss_family == AF_INET6)
-      peer_port = ntohs(reinterpret_cast<sockaddr_in6*>(&peer)->sin6_port);
-    if (peer_port != port) continue;
-    const int one = 1;
-    ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-  }
 }
 
 std::string mqtt_error(const char* what, int rc) {
