@@ -21,6 +21,30 @@ std::string mqtt_error(const std::string& what, int rc) {
   return what + ": " + MQTTAsync_strerror(rc) + " (" + std::to_string(rc) + ")";
 }
 
+// The outcome of one Paho call: its callbacks go into the options, then wait() for the code.
+struct Outcome {
+  std::promise<int> promise;
+
+  template <class Options>
+  void bind(Options& opts) {
+    opts.context = &promise;
+    opts.onSuccess = [](void* p, MQTTAsync_successData*) {
+      static_cast<std::promise<int>*>(p)->set_value(MQTTASYNC_SUCCESS);
+    };
+    opts.onFailure = [](void* p, MQTTAsync_failureData* d) {
+      static_cast<std::promise<int>*>(p)->set_value(d ? d->code : MQTTASYNC_FAILURE);
+    };
+  }
+  // `rc`: what the call itself returned.
+  int wait(int rc) {
+    if (rc != MQTTASYNC_SUCCESS) return rc;
+    auto result = promise.get_future();
+    return result.wait_for(std::chrono::seconds(20)) == std::future_status::ready
+               ? result.get()
+               : MQTTASYNC_FAILURE;
+  }
+};
+
 // A connected client (clean session, MQTT 3.1.1), or std::runtime_error. `on_message` may be null.
 MQTTAsync connect(const std::string& broker_url, const char* role, void* context,
                   MQTTAsync_messageArrived* on_message) {
@@ -29,26 +53,15 @@ MQTTAsync connect(const std::string& broker_url, const char* role, void* context
                             MQTTCLIENT_PERSISTENCE_NONE, nullptr);
   if (rc != MQTTASYNC_SUCCESS) throw std::runtime_error(mqtt_error("MQTTAsync_create", rc));
   MQTTAsync_setCallbacks(client, context, nullptr, on_message, nullptr);
-  std::promise<int> connected;
+  Outcome connected;
   MQTTAsync_connectOptions opts = MQTTAsync_connectOptions_initializer;
   opts.keepAliveInterval = 60;
   opts.cleansession = 1;
   opts.connectTimeout = 10;
   opts.MQTTVersion = MQTTVERSION_3_1_1;
   opts.maxInflight = 65535;
-  opts.context = &connected;
-  opts.onSuccess = [](void* p, MQTTAsync_successData*) {
-    static_cast<std::promise<int>*>(p)->set_value(MQTTASYNC_SUCCESS);
-  };
-  opts.onFailure = [](void* p, MQTTAsync_failureData* d) {
-    static_cast<std::promise<int>*>(p)->set_value(d ? d->code : MQTTASYNC_FAILURE);
-  };
-  auto result = connected.get_future();
-  rc = MQTTAsync_connect(client, &opts);
-  if (rc == MQTTASYNC_SUCCESS) {
-    rc = result.wait_for(std::chrono::seconds(20)) == std::future_status::ready ? result.get()
-                                                                                : MQTTASYNC_FAILURE;
-  }
+  connected.bind(opts);
+  rc = connected.wait(MQTTAsync_connect(client, &opts));
   if (rc != MQTTASYNC_SUCCESS) {
     MQTTAsync_destroy(&client);
     throw std::runtime_error(mqtt_error("connect to " + broker_url, rc));
@@ -104,22 +117,10 @@ Fleet::Fleet(const std::string& broker_url, const std::string& topic, int qos, s
       auto s = std::make_unique<Subscriber>();
       s->fleet = this;
       s->client = connect(broker_url, "sub", s.get(), Subscriber::on_message);
-      std::promise<int> subscribed;
+      Outcome subscribed;
       MQTTAsync_responseOptions opts = MQTTAsync_responseOptions_initializer;
-      opts.context = &subscribed;
-      opts.onSuccess = [](void* p, MQTTAsync_successData*) {
-        static_cast<std::promise<int>*>(p)->set_value(MQTTASYNC_SUCCESS);
-      };
-      opts.onFailure = [](void* p, MQTTAsync_failureData* d) {
-        static_cast<std::promise<int>*>(p)->set_value(d ? d->code : MQTTASYNC_FAILURE);
-      };
-      auto result = subscribed.get_future();
-      int rc = MQTTAsync_subscribe(s->client, topic.c_str(), qos, &opts);
-      if (rc == MQTTASYNC_SUCCESS) {
-        rc = result.wait_for(std::chrono::seconds(20)) == std::future_status::ready
-                 ? result.get()
-                 : MQTTASYNC_FAILURE;
-      }
+      subscribed.bind(opts);
+      const int rc = subscribed.wait(MQTTAsync_subscribe(s->client, topic.c_str(), qos, &opts));
       if (rc != MQTTASYNC_SUCCESS) {
         disconnect(s->client);
         throw std::runtime_error(mqtt_error("subscribe to " + topic, rc));
