@@ -135,20 +135,7 @@ std::shared_ptr<SpoolFile> BlobCache::find(const oci::Descriptor& blob, bool che
 }
 
 Expected<std::shared_ptr<SpoolFile>> BlobCache::create_temp() {
-  const std::string tmp = options_.dir + "/tmp";
-  int fd = ::open(tmp.c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
-  if (fd >= 0) return std::make_shared<SpoolFile>(fd);
-  if (errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL) {
-    return Error{errc::proxy_error, "cannot create a file in the cache directory " + tmp + ": " +
-                                        std::strerror(errno)};
-  }
-  std::string path = tmp + "/partial-XXXXXX";
-  fd = ::mkostemp(path.data(), O_CLOEXEC);
-  if (fd < 0) {
-    return Error{errc::proxy_error, "cannot create a file in the cache directory " + tmp + ": " +
-                                        std::strerror(errno)};
-  }
-  return std::make_shared<SpoolFile>(fd, 0, std::move(path));
+  return SpoolFile::create(options_.dir + "/tmp", /*linkable=*/true);
 }
 
 void BlobCache::store(SpoolFile& file, const oci::Descriptor& blob) {

@@ -15,21 +15,23 @@ Error disk_error(const std::string& what) {
   return Error{errc::proxy_error, what + ": " + std::strerror(errno)};
 }
 
-int open_anonymous(const std::string& dir) {
-  int fd = ::open(dir.c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
-  if (fd >= 0 || (errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL)) return fd;
-  std::string path = dir + "/propeller-proxy-spool-XXXXXX";
-  fd = ::mkostemp(path.data(), O_CLOEXEC);
-  if (fd >= 0) ::unlink(path.c_str());
-  return fd;
-}
-
 }  // namespace
 
-Expected<std::shared_ptr<SpoolFile>> SpoolFile::create(const std::string& dir) {
-  const int fd = open_anonymous(dir);
-  if (fd < 0) return disk_error("cannot create a file in the spool directory " + dir);
-  return std::make_shared<SpoolFile>(fd);
+Expected<std::shared_ptr<SpoolFile>> SpoolFile::create(const std::string& dir, bool linkable) {
+  const auto failed = [&dir] { return disk_error("cannot create a file in " + dir); };
+  const int fd = ::open(dir.c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+  if (fd >= 0) return std::make_shared<SpoolFile>(fd);
+  if (errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL) return failed();
+  // No O_TMPFILE on this file system: a named file, unlinked at once unless it must be linked
+  // later (then it is removed with the SpoolFile, or by the cache's sweep after a crash).
+  std::string path = dir + "/propeller-proxy-partial-XXXXXX";
+  const int named = ::mkostemp(path.data(), O_CLOEXEC);
+  if (named < 0) return failed();
+  if (!linkable) {
+    ::unlink(path.c_str());
+    path.clear();
+  }
+  return std::make_shared<SpoolFile>(named, 0, std::move(path));
 }
 
 SpoolFile::~SpoolFile() {

@@ -23,8 +23,10 @@ namespace pp {
 
 class SpoolFile {
  public:
-  // An anonymous file in `dir`. errc::proxy_error naming the directory when it cannot be made.
-  static Expected<std::shared_ptr<SpoolFile>> create(const std::string& dir);
+  // An anonymous file in `dir`, or, where the file system lacks O_TMPFILE, a named one: unlinked
+  // at once, unless `linkable` (it is to be given a name with link_to). errc::proxy_error naming
+  // the directory when it cannot be made.
+  static Expected<std::shared_ptr<SpoolFile>> create(const std::string& dir, bool linkable = false);
   // `path`: the file's name, removed with it, when it has one that is not yet its final one (a
   // named temporary file where the file system lacks O_TMPFILE).
   explicit SpoolFile(int fd, std::uint64_t size = 0, std::string path = {})
