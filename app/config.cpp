@@ -15,6 +15,8 @@
 #include <sstream>
 #include <string_view>
 
+#include "nodes/oci/registry_allow.hpp"
+
 namespace pp {
 
 namespace {
@@ -333,6 +335,16 @@ const std::vector<Setting>& settings() {
          return std::nullopt;
        },
        kServe},
+      {"PROXY_REGISTRY_ALLOW", "--registry-allow", "",
+       "registries requests may name besides PROXY_REGISTRY_URL's, comma-separated "
+       "(host or host:port, as written in references), or * for any; a request naming another "
+       "is refused with not_allowed",
+       [](Config& c, const std::string& v) -> Problem {
+         auto list = oci::RegistryAllowList::parse(v, "");
+         if (!list) return list.error().message;
+         c.registry_allow = v;
+         return std::nullopt;
+       }},
       {"PROXY_SHARED_GROUP", "--shared-group", "",
        "subscribe to requests through $share/<group>/ so that the proxies of a group split them",
        [](Config& c, const std::string& v) -> Problem {
@@ -371,6 +383,18 @@ const std::vector<Setting>& settings() {
       {"PROXY_QUEUE_LIMIT", "--queue-limit", "1024",
        "requests waiting for a transfer slot; past it a request is refused with \"busy\"",
        [](Config& c, const std::string& v) { return parse_size(v, 1, 1'000'000, c.queue_limit); }},
+      {"PROXY_MAX_REQUEST_BYTES", "--max-request-bytes", "65536",
+       "largest request message; a larger one is refused unread (invalid_request)",
+       [](Config& c, const std::string& v) {
+         return parse_size(v, 256, 16 * 1024 * 1024, c.max_request_bytes);
+       }},
+      {"PROXY_RATE_LIMIT", "--rate-limit", "20",
+       "requests per second each channel may make on average (a token bucket of "
+       "PROXY_RATE_BURST); past it a request is refused with \"busy\"; 0: no limit",
+       [](Config& c, const std::string& v) { return parse_size(v, 0, 1'000'000, c.rate_limit); }},
+      {"PROXY_RATE_BURST", "--rate-burst", "100",
+       "requests a channel may make at once after a quiet spell (see PROXY_RATE_LIMIT)",
+       [](Config& c, const std::string& v) { return parse_size(v, 1, 1'000'000, c.rate_burst); }},
       {"PROXY_SHUTDOWN_GRACE", "--shutdown-grace", "10s",
        "how long running transfers may finish after SIGTERM/SIGINT before they are cancelled: a "
        "Go duration or whole seconds, 0s .. 1h",
@@ -395,6 +419,10 @@ const std::vector<Setting>& settings() {
          c.http_retries = static_cast<int>(n);
          return std::nullopt;
        }},
+      {"PROXY_HTTP_STALL_TIMEOUT", "--http-stall-timeout", "30s",
+       "a registry connection that moves no byte for this long is dropped and the request retried "
+       "(a download resumes with Range); a Go duration or whole seconds, 1s .. 1h",
+       [](Config& c, const std::string& v) { return parse_timeout(v, c.http_stall_timeout_s); }},
       {"PROXY_PLATFORM", "--platform", "wasi/wasm",
        "the image index entry to follow: os/architecture[/variant] (wasi also accepts wasip1 "
        "and wasip2)",
@@ -446,6 +474,13 @@ const std::vector<Setting>& settings() {
          std::size_t port = 0;
          if (auto p = parse_size(v, 0, 65535, port)) return p;
          c.http_port = static_cast<int>(port);
+         return std::nullopt;
+       }},
+      {"PROXY_HTTP_HOST", "--http-host", "127.0.0.1",
+       "address the HTTP endpoint listens on (the container image sets 0.0.0.0)",
+       [](Config& c, const std::string& v) -> Problem {
+         if (v.find_first_of(" /\t") != std::string::npos) return "\"" + v + "\" is not an address";
+         c.http_host = v;
          return std::nullopt;
        }},
       {"PROXY_LOG_LEVEL", "--log-level", "info", "debug, info, warn or error",
@@ -713,6 +748,7 @@ oci::RegistryOptions registry_options(const Config& c) {
   o.env = process_environment();
   o.platform = c.platform;
   o.retry.max_attempts = c.http_retries + 1;
+  o.stall_timeout_ms = c.http_stall_timeout_s * 1000L;
   o.ca_file = c.registry_ca_file;
   o.insecure = c.registry_insecure;
   o.cert_file = c.registry_cert_file;

@@ -38,6 +38,7 @@ struct Config {
   std::string shared_group;  // MQTT shared-subscription group, empty for none
   mqtt::StatusTopic status_topic;
   oci::RegistryUrl registry_url;
+  std::string registry_allow;  // PROXY_REGISTRY_ALLOW as given (validated): see RegistryAllowList
   bool authenticate = false;
   std::string registry_username;
   std::string registry_password;
@@ -46,6 +47,9 @@ struct Config {
   std::size_t chunk_window = 10;
   std::size_t max_transfers = 16;
   std::size_t queue_limit = 1024;
+  std::size_t max_request_bytes = 64 * 1024;
+  std::size_t rate_limit = 20;  // requests per second per channel; 0: no limit
+  std::size_t rate_burst = 100;
   int shutdown_grace_s = 10;
   std::uint64_t max_blob_size = 100 * 1024 * 1024;
   std::string spool_dir = "/tmp";
@@ -57,12 +61,14 @@ struct Config {
   oci::ProxyEnvironment proxies;
   oci::Platform platform{"wasi", "wasm", ""};
   int http_retries = 4;
+  int http_stall_timeout_s = 30;
   std::string registry_ca_file;
   bool registry_insecure = false;
   std::string registry_cert_file;
   std::string registry_key_file;
   int mqtt_qos = 1;
   int http_port = 9191;  // 0: no HTTP endpoint
+  std::string http_host = "127.0.0.1";
   std::string log_level = "info";
   bool log_json = false;
 };

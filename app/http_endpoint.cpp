@@ -29,9 +29,10 @@ HttpEndpoint::~HttpEndpoint() {
   if (thread_.joinable()) thread_.join();
 }
 
-bool HttpEndpoint::start(int port) {
-  if (!server_->bind_to_port("0.0.0.0", port)) {
-    log::error("cannot listen on the HTTP port (PROXY_HTTP_PORT)", {{"port", port}});
+bool HttpEndpoint::start(const std::string& host, int port) {
+  if (!server_->bind_to_port(host, port)) {
+    log::error("cannot listen on the HTTP endpoint's address (PROXY_HTTP_HOST, PROXY_HTTP_PORT)",
+               {{"host", host}, {"port", port}});
     return false;
   }
   thread_ = std::thread([this] { server_->listen_after_bind(); });

@@ -21,8 +21,8 @@ class HttpEndpoint {
   HttpEndpoint(const HttpEndpoint&) = delete;
   HttpEndpoint& operator=(const HttpEndpoint&) = delete;
 
-  // Binds 0.0.0.0:`port` and serves in the background; false (and a log line) when it cannot bind.
-  bool start(int port);
+  // Binds `host`:`port` and serves in the background; false (and a log line) when it cannot bind.
+  bool start(const std::string& host, int port);
 
  private:
   std::unique_ptr<httplib::Server> server_;

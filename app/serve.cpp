@@ -31,6 +31,12 @@ std::string default_client_id() {
 }
 
 // Waits for SIGINT/SIGTERM for up to `timeout`; true when one arrived.
+// PROXY_REGISTRY_URL's registry and PROXY_REGISTRY_ALLOW's (validated when it was loaded).
+pp::oci::RegistryAllowList allow_list(const pp::Config& config) {
+  auto list = pp::oci::RegistryAllowList::parse(config.registry_allow, config.registry_url.host);
+  return list ? std::move(list).value() : pp::oci::RegistryAllowList(config.registry_url.host);
+}
+
 bool wait_for_signal(const sigset_t& signals, std::chrono::milliseconds timeout) {
   const timespec ts{static_cast<time_t>(timeout.count() / 1000),
                     static_cast<long>(timeout.count() % 1000) * 1'000'000};
@@ -84,6 +90,10 @@ int pp::run_serve(const Config& config) {
                                             .window = config.chunk_window,
                                             .max_transfers = config.max_transfers,
                                             .queue_limit = config.queue_limit,
+                                            .max_request_bytes = config.max_request_bytes,
+                                            .rate_limit = static_cast<double>(config.rate_limit),
+                                            .rate_burst = static_cast<double>(config.rate_burst),
+                                            .allow = allow_list(config),
                                             .max_blob_size = config.max_blob_size,
                                             .spool_dir = config.spool_dir,
                                             .cache = cache.get(),
@@ -116,7 +126,9 @@ int pp::run_serve(const Config& config) {
                    .cache_evictions = cache ? cache->counters().evictions.load() : 0,
                    .cache_bytes = cache ? cache->counters().bytes.load() : 0});
       });
-  if (config.http_port != 0 && !http_endpoint.start(config.http_port)) return kExitFailure;
+  if (config.http_port != 0 && !http_endpoint.start(config.http_host, config.http_port)) {
+    return kExitFailure;
+  }
   const pp::mqtt::Topics topics(config.topic_scheme, config.tenant, config.channels,
                                 config.shared_group);
   mqtt.start(topics.request_subscriptions());
@@ -129,13 +141,14 @@ int pp::run_serve(const Config& config) {
       "starting",
       {{"broker", config.mqtt_address},
        {"registry", config.registry_url.scheme + "://" + config.registry_url.host},
+       {"registries_allowed", allow_list(config).describe()},
        {"topics", config.topic_scheme == pp::mqtt::TopicScheme::supermq ? "supermq" : "channels"},
        log::if_set("tenant", config.tenant),
        {"channels", fmt::format("{}", fmt::join(config.channels, ","))},
        {"chunk_size", config.chunk_size},
        {"window", config.chunk_window},
        {"qos", config.mqtt_qos},
-       {"http_port", config.http_port}});
+       {"http", config.http_host + ":" + std::to_string(config.http_port)}});
 
   bool announced = false;
   while (!wait_for_signal(signals, std::chrono::milliseconds(100))) {

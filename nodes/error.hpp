@@ -39,6 +39,9 @@ inline constexpr const char* proxy_error = "proxy_error";
 inline constexpr const char* shutting_down = "shutting_down";
 // Too many requests are waiting for a transfer slot (PROXY_QUEUE_LIMIT): ask again later.
 inline constexpr const char* busy = "busy";
+// The request names a registry outside PROXY_REGISTRY_ALLOW, or the registry redirected a download
+// where the proxy does not follow (plain HTTP elsewhere, too many hops).
+inline constexpr const char* not_allowed = "not_allowed";
 }  // namespace errc
 
 // A value or the Error that prevented it (std::expected arrives with C++23; GCC 12 is C++20).

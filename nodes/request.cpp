@@ -42,7 +42,7 @@ std::optional<Error> parse_digest(const nlohmann::json& doc, std::string& out) {
 }
 }  // namespace
 
-ParsedRequest parse_request(const Incoming& incoming) {
+ParsedRequest parse_request(const Incoming& incoming, std::size_t max_bytes) {
   ParsedRequest out;
   out.request.received = incoming.received;
   auto origin = mqtt::Topics::origin_of_request(incoming.topic);
@@ -51,9 +51,10 @@ ParsedRequest parse_request(const Incoming& incoming) {
     return out;
   }
   out.request.origin = std::move(*origin);
-  if (incoming.payload.size() > kMaxRequestBytes) {
+  if (incoming.payload.size() > max_bytes) {
     out.error = invalid("request of " + std::to_string(incoming.payload.size()) +
-                        " bytes exceeds the limit of " + std::to_string(kMaxRequestBytes));
+                        " bytes exceeds the limit of " + std::to_string(max_bytes) +
+                        " (PROXY_MAX_REQUEST_BYTES)");
     return out;
   }
   const auto doc = nlohmann::json::parse(incoming.payload, nullptr, false);

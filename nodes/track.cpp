@@ -113,10 +113,10 @@ TransferPtr Tracker::maybe_finish(const TransferPtr& ptr) {
 void Tracker::reject(const RequestRejected& r) {
   metrics_.requests_rejected.fetch_add(1, std::memory_order_relaxed);
   metrics_.count_error(r.error.code);
-  log::warn("request rejected", {{"topic", r.incoming.topic},
-                                 {"app_name", r.app_name},
-                                 {"code", r.error.code},
-                                 {"error", r.error.message}});
+  (r.quiet ? log::debug : log::warn)("request rejected", {{"topic", r.incoming.topic},
+                                                          {"app_name", r.app_name},
+                                                          {"code", r.error.code},
+                                                          {"error", r.error.message}});
   if (on_outcome_) on_outcome_(Outcome{nullptr, &r, r.error});
 }
 

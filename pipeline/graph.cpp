@@ -9,6 +9,7 @@
 #include "nodes/layer_unpack.hpp"
 #include "nodes/log.hpp"
 #include "nodes/publish.hpp"
+#include "nodes/rate_limit.hpp"
 #include "nodes/request.hpp"
 #include "nodes/track.hpp"
 #include "pipeline/window.hpp"
@@ -84,6 +85,7 @@ struct Pipeline::Graph {
   std::atomic<std::uint64_t> next_transfer_id{1};
   std::atomic<std::uint64_t> next_seq{0};
   std::atomic<std::size_t> waiting{0};  // accepted requests not yet past the transfer limit
+  RateLimiter rate_limiter{options.rate_limit, options.rate_burst};
   // The transfer that requests for an app on a channel join, while it takes them (request stage
   // and track stage).
   std::mutex joinable_mutex;
@@ -233,11 +235,36 @@ Pipeline::Graph::Graph(Pipeline& owner_, PipelineOptions options_, oci::Registry
 
 void Pipeline::Graph::on_request(
     const Incoming& in, flow::multifunction_node<Incoming, Routed>::output_ports_type& out) {
-  ParsedRequest parsed = parse_request(in);
-  if (parsed.error) {
+  ParsedRequest parsed = parse_request(in, options.max_request_bytes);
+  const auto refuse = [&](Error error, bool quiet = false) {
     std::get<1>(out).try_put(RequestRejected{in, parsed.request.app_name, parsed.request.origin,
-                                             std::move(*parsed.error)});
-    return;
+                                             std::move(error), quiet});
+  };
+  // Before anything else, so that a flood costs as little as possible.
+  if (!parsed.request.origin.channel.empty()) {
+    const auto verdict =
+        rate_limiter.admit(parsed.request.origin.tenant + '/' + parsed.request.origin.channel,
+                           RateLimiter::Clock::now());
+    if (!verdict.admitted) {
+      return refuse(
+          Error{errc::busy,
+                "channel is over its request rate of " +
+                    std::to_string(static_cast<long long>(options.rate_limit)) +
+                    "/s (PROXY_RATE_LIMIT, burst PROXY_RATE_BURST)" +
+                    (verdict.refused_quietly ? "; " + std::to_string(verdict.refused_quietly) +
+                                                   " more refused since the last such line"
+                                             : "")},
+          !verdict.log);
+    }
+  }
+  if (parsed.error) return refuse(std::move(*parsed.error));
+  auto ref = oci::parse_reference(parsed.request.app_name, registry.default_registry());
+  if (!ref) return refuse(ref.error());
+  if (!options.allow.allows(ref->registry)) {
+    return refuse(Error{errc::not_allowed, "registry " + ref->registry +
+                                               " is not one this proxy fetches from (allowed: " +
+                                               options.allow.describe() +
+                                               "; PROXY_REGISTRY_ALLOW adds registries)"});
   }
   if (join_running(parsed.request, in, out)) return;
   // A bounded wait: past the limit the requester hears "busy" now, rather than nothing ever.
@@ -252,6 +279,7 @@ void Pipeline::Graph::on_request(
   }
   auto t = std::make_shared<Transfer>(next_transfer_id.fetch_add(1), std::move(parsed.request),
                                       options.chunk_size);
+  t->ref = std::move(ref).value();
   // A transfer for particular chunks has no stream for others to join.
   if (t->request.chunks.empty()) {
     std::lock_guard lock(joinable_mutex);
@@ -310,12 +338,6 @@ void Pipeline::Graph::on_fetch(
     std::get<1>(out).try_put(TransferFailed{t, cancelled_error()});
     return;
   }
-  auto ref = oci::parse_reference(t->request.app_name, registry.default_registry());
-  if (!ref) {
-    std::get<1>(out).try_put(TransferFailed{t, ref.error()});
-    return;
-  }
-  t->ref = std::move(ref).value();
   std::optional<Error> error;
   if (start_from_cache(*t, false, error)) {
     if (error) {
@@ -370,6 +392,7 @@ void Pipeline::Graph::retry_without_cache(const TransferPtr& corrupt) {
             {{"app_name", corrupt->request.app_name}, {"error", corrupt->error->message}});
   auto t = std::make_shared<Transfer>(next_transfer_id.fetch_add(1), corrupt->request,
                                       options.chunk_size);
+  t->ref = corrupt->ref;
   t->read_cache = false;
   if (t->request.chunks.empty()) {
     std::lock_guard lock(joinable_mutex);

@@ -10,6 +10,7 @@
 
 #include "nodes/cache.hpp"
 #include "nodes/mqtt/mqtt_client.hpp"
+#include "nodes/oci/registry_allow.hpp"
 #include "nodes/oci/registry_client.hpp"
 #include "pipeline/metrics.hpp"
 #include "pipeline/transfer.hpp"
@@ -18,9 +19,13 @@ namespace pp {
 
 struct PipelineOptions {
   std::size_t chunk_size = 512000;
-  std::size_t window = 10;                          // chunks in flight, across all transfers
-  std::size_t max_transfers = 16;                   // transfers past the request stage at once
-  std::size_t queue_limit = 1024;                   // requests waiting for one; more are "busy"
+  std::size_t window = 10;                    // chunks in flight, across all transfers
+  std::size_t max_transfers = 16;             // transfers past the request stage at once
+  std::size_t queue_limit = 1024;             // requests waiting for one; more are "busy"
+  std::size_t max_request_bytes = 64 * 1024;  // larger request messages are refused unread
+  double rate_limit = 0;  // requests per second per channel (token bucket); 0: no limit
+  double rate_burst = 100;
+  oci::RegistryAllowList allow;                     // registries requests may name
   std::uint64_t max_blob_size = 100 * 1024 * 1024;  // larger modules are refused before download
   std::string spool_dir = "/tmp";                   // where layers that need unpacking go
   BlobCache* cache = nullptr;                       // the module cache, when it is on

@@ -152,6 +152,9 @@ struct RequestRejected {
   std::string app_name;  // when the payload had one
   mqtt::Origin origin;   // when the topic had one (else the channel is empty)
   Error error;
+  // One of a flood from the same requester whose first refusal was logged: logged at debug only,
+  // so that a device publishing in a loop cannot fill the log.
+  bool quiet = false;
 };
 
 using TrackEvent = std::variant<ChunkSettled, TransferFailed, RequestRejected>;

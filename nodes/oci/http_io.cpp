@@ -5,8 +5,11 @@
 #include <algorithm>
 #include <cctype>
 #include <charconv>
+#include <chrono>
 #include <cstdlib>
+#include <optional>
 #include <stdexcept>
+#include <string>
 #include <string_view>
 
 namespace pp::oci {
@@ -21,6 +24,16 @@ struct HttpIo::Exchange {
   std::shared_ptr<HttpHandler> handler;
   HttpHead head;
   char error[CURL_ERROR_SIZE] = {};
+  // The redirect policy's reference point: the request's own scheme, host and port.
+  std::string scheme, host, port;
+  bool follow = false;
+  long max_redirects = 0;
+  // Stall detection: when bytes last moved (or the handler last un-paused the exchange).
+  long stall_ms = 0;
+  bool paused = false;
+  curl_off_t moved = -1;
+  std::chrono::steady_clock::time_point progress_at = std::chrono::steady_clock::now();
+  std::string stalled;  // why the progress callback aborted the exchange
 
   ~Exchange() {
     if (easy) curl_easy_cleanup(easy);
@@ -88,15 +101,92 @@ void parse_header_line(HttpHead& head, std::string_view line) {
   }
 }
 
+struct UrlParts {
+  std::string scheme, host, port;
+  std::string shown;  // scheme://host[:port]/path: never the query, which may be a signature
+};
+
+// `url` resolved against `base` (a Location may be relative), or nullopt when it is not a URL.
+std::optional<UrlParts> resolve_url(const char* base, const std::string& url) {
+  CURLU* u = curl_url();
+  std::optional<UrlParts> out;
+  if (curl_url_set(u, CURLUPART_URL, base, 0) == CURLUE_OK &&
+      curl_url_set(u, CURLUPART_URL, url.c_str(), 0) == CURLUE_OK) {
+    UrlParts parts;
+    const auto get = [u](CURLUPart what, std::string& into, unsigned flags = 0) {
+      char* v = nullptr;
+      if (curl_url_get(u, what, &v, flags) != CURLUE_OK) return false;
+      into = v;
+      curl_free(v);
+      return true;
+    };
+    std::string path;
+    if (get(CURLUPART_SCHEME, parts.scheme) && get(CURLUPART_HOST, parts.host) &&
+        get(CURLUPART_PORT, parts.port, CURLU_DEFAULT_PORT)) {
+      get(CURLUPART_PATH, path);
+      parts.shown = parts.scheme + "://" + parts.host + ":" + parts.port + path;
+      out = std::move(parts);
+    }
+  }
+  curl_url_cleanup(u);
+  return out;
+}
+
+// The redirect policy (see HttpRequest::follow_redirects): an empty string when `location` may be
+// followed, else why not.
+std::string refuse_redirect(const HttpIo::Exchange& ex, const std::string& location) {
+  char* current = nullptr;
+  curl_easy_getinfo(ex.easy, CURLINFO_EFFECTIVE_URL, &current);
+  const auto target = resolve_url(current ? current : "", location);
+  if (!target) return "redirect to an invalid URL refused";
+  if (target->scheme == "https") return {};
+  if (target->scheme == "http" && ex.scheme == "http" && iequals(target->host, ex.host) &&
+      target->port == ex.port) {
+    return {};
+  }
+  return "redirect to " + target->shown +
+         " refused: redirects are followed only to https://, or within the plain-HTTP registry "
+         "the request went to";
+}
+
 std::size_t on_header(char* data, std::size_t size, std::size_t n, void* user) {
   auto* ex = static_cast<HttpIo::Exchange*>(user);
   parse_header_line(ex->head, std::string_view(data, size * n));
+  ex->progress_at = std::chrono::steady_clock::now();
+  // The Location of a redirect curl is about to follow: checked before it is.
+  if (ex->follow && ex->head.status >= 300 && ex->head.status < 400 && !ex->head.location.empty() &&
+      ex->head.refused.empty()) {
+    ex->head.refused = refuse_redirect(*ex, ex->head.location);
+    if (!ex->head.refused.empty()) return 0;
+  }
   return size * n;
 }
 
 std::size_t on_write(char* data, std::size_t size, std::size_t n, void* user) {
   auto* ex = static_cast<HttpIo::Exchange*>(user);
-  return ex->handler->on_body(ex->head, data, size * n);
+  const std::size_t taken = ex->handler->on_body(ex->head, data, size * n);
+  ex->paused = taken == CURL_WRITEFUNC_PAUSE;
+  ex->progress_at = std::chrono::steady_clock::now();
+  return taken;
+}
+
+// Called by curl about once a second whatever happens, so a silent connection is noticed too.
+int on_progress(void* user, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+                curl_off_t ulnow) {
+  (void)dltotal;
+  (void)ultotal;
+  auto* ex = static_cast<HttpIo::Exchange*>(user);
+  const auto now = std::chrono::steady_clock::now();
+  // Counts restart at each redirect hop: any change is movement.
+  if (dlnow + ulnow != ex->moved || ex->paused) {
+    ex->moved = dlnow + ulnow;
+    ex->progress_at = now;
+    return 0;
+  }
+  if (now - ex->progress_at < std::chrono::milliseconds(ex->stall_ms)) return 0;
+  ex->stalled = "no data for " + std::to_string(ex->stall_ms / 1000) +
+                " s (PROXY_HTTP_STALL_TIMEOUT): the connection stalled";
+  return 1;
 }
 
 }  // namespace
@@ -170,6 +260,8 @@ void HttpIo::resume(Id id) {
     const auto it = exchanges_.find(id);
     if (it == exchanges_.end()) return;
     // May call on_body right here with the bytes kept while paused.
+    it->second->paused = false;
+    it->second->progress_at = std::chrono::steady_clock::now();
     const CURLcode rc = curl_easy_pause(it->second->easy, CURLPAUSE_CONT);
     if (rc != CURLE_OK) finish(id, std::string("resume failed: ") + curl_easy_strerror(rc));
   });
@@ -262,6 +354,19 @@ void HttpIo::begin(Id id, HttpRequest request, std::shared_ptr<HttpHandler> hand
     curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 1L);
     curl_easy_setopt(e, CURLOPT_MAXREDIRS, request.max_redirects);
     curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+    if (const auto self = resolve_url(request.url.c_str(), request.url)) {
+      ex->follow = true;
+      ex->max_redirects = request.max_redirects;
+      ex->scheme = self->scheme;
+      ex->host = self->host;
+      ex->port = self->port;
+    }
+  }
+  if (request.stall_timeout_ms > 0) {
+    ex->stall_ms = request.stall_timeout_ms;
+    curl_easy_setopt(e, CURLOPT_XFERINFOFUNCTION, on_progress);
+    curl_easy_setopt(e, CURLOPT_XFERINFODATA, ex.get());
+    curl_easy_setopt(e, CURLOPT_NOPROGRESS, 0L);
   }
   const CURLMcode rc = curl_multi_add_handle(static_cast<CURLM*>(multi_), e);
   if (rc != CURLM_OK) {
@@ -320,8 +425,16 @@ void HttpIo::run() {
       Exchange* ex = nullptr;
       curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, &ex);
       std::optional<std::string> error;
-      if (msg->data.result != CURLE_OK) {
-        error = ex->error[0] ? std::string(ex->error) : curl_easy_strerror(msg->data.result);
+      const CURLcode result = msg->data.result;
+      if (result == CURLE_TOO_MANY_REDIRECTS) {
+        ex->head.refused = "more than " + std::to_string(ex->max_redirects) + " redirects";
+      }
+      if (!ex->head.refused.empty()) {
+        error = ex->head.refused;
+      } else if (!ex->stalled.empty()) {
+        error = ex->stalled;
+      } else if (result != CURLE_OK) {
+        error = ex->error[0] ? std::string(ex->error) : curl_easy_strerror(result);
       }
       finish(ex->id, std::move(error));
     }

@@ -33,10 +33,16 @@ struct HttpRequest {
   bool insecure = false;
   std::string cert_file;
   std::string key_file;
-  bool follow_redirects = false;  // blobs only: registries redirect them to object storage
+  // Blobs only: registries redirect them to object storage. A redirect is followed to https://,
+  // or to plain http:// on the very host and port the request went to; anything else ends the
+  // exchange with HttpHead::refused, as does a chain longer than max_redirects.
+  bool follow_redirects = false;
   long max_redirects = 5;
   long connect_timeout_ms = 10'000;
   long timeout_ms = 0;  // the whole exchange; 0: none (blobs: they may be paused for long)
+  // An exchange that moves no byte either way for this long, while the handler is not pausing it,
+  // has stalled: it ends with a transport error (retried, blobs with Range). 0: never.
+  long stall_timeout_ms = 0;
   std::size_t receive_buffer =
       128 * 1024;  // upper bound of one on_body call, except after a resume
 };
@@ -50,6 +56,9 @@ struct HttpHead {
   std::string location;
   std::string docker_content_digest;
   std::string retry_after;
+  // Set when the proxy itself refused to go on (a redirect its policy forbids, too many of them):
+  // final, never retried, and reported as errc::not_allowed.
+  std::string refused;
 };
 
 class HttpHandler {

@@ -20,6 +20,13 @@ bool is_success(long status) {
   return status >= 200 && status < 300;
 }
 
+// A request that ended without a complete response: the registry could not be reached, or the
+// proxy refused where the registry sent it.
+Error transport_failure(const HttpHead& head, const std::string& what, const std::string& error) {
+  if (!head.refused.empty()) return Error{errc::not_allowed, what + ": " + error};
+  return Error{errc::registry_unavailable, what + ": " + error};
+}
+
 // Collects a small body (a manifest, an error document) with a hard size limit.
 class BufferedExchange : public HttpHandler {
  public:
@@ -44,7 +51,7 @@ class BufferedExchange : public HttpHandler {
             Error{errc::too_large,
                   what_ + " is larger than " + std::to_string(limit_ / (1024 * 1024)) + " MiB"});
     } else if (transport_error) {
-      done_(head, {}, Error{errc::registry_unavailable, what_ + ": " + *transport_error});
+      done_(head, {}, transport_failure(head, what_, *transport_error));
     } else {
       done_(head, std::move(body_), std::nullopt);
     }
@@ -116,7 +123,7 @@ class BlobExchange : public HttpHandler {
 
   void on_done(const HttpHead& head, std::optional<std::string> transport_error) override {
     if (transport_error) {
-      sink_->on_end(Error{errc::registry_unavailable, what_ + ": " + *transport_error});
+      sink_->on_end(transport_failure(head, what_, *transport_error));
     } else if (!is_success(head.status)) {
       sink_->on_end(registry_error(head.status, error_body_, what_));
     } else {
@@ -265,6 +272,7 @@ HttpRequest RegistryClient::request_for(const Reference& ref, std::string path) 
       own_registry ? options_.url.scheme : (is_loopback_host(ref.registry) ? "http" : "https");
   req.url = scheme + "://" + ref.registry + path;
   req.headers.push_back("User-Agent: " + options_.user_agent);
+  req.stall_timeout_ms = options_.stall_timeout_ms;
   req.ca_file = options_.ca_file;
   req.insecure = options_.insecure;
   if (own_registry) {
@@ -363,7 +371,7 @@ void RegistryClient::Attempts::send() {
         return self->attempt < max_attempts && RetryPolicy::retryable_status(head.status);
       },
       [self](const HttpHead& head, const std::optional<std::string>& error) {
-        if (error) return self->retry(*error, std::nullopt);
+        if (error) return head.refused.empty() && self->retry(*error, std::nullopt);
         if (!self->challenged && head.status == 401 && !head.www_authenticate.empty()) {
           self->challenged = true;
           self->client.auth_.meet(self->ref, head.www_authenticate, [self](std::optional<Error> e) {

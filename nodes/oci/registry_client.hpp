@@ -42,6 +42,9 @@ struct RegistryOptions {
   // The image index entry to follow (PROXY_PLATFORM).
   Platform platform{"wasi", "wasm", ""};
   RetryPolicy retry;
+  // A registry connection that moves no byte for this long is dropped and the request retried
+  // (PROXY_HTTP_STALL_TIMEOUT); a download paused for window credits is not stalled.
+  long stall_timeout_ms = 30'000;
   // TLS to registries: CA certificates to trust besides the system's, no verification (loudly
   // warned about at start), and a client certificate sent to PROXY_REGISTRY_URL's host only.
   std::string ca_file;

@@ -218,7 +218,7 @@ BOOST_AUTO_TEST_CASE(bad_requests_are_logged_and_service_continues) {
   Stack s;
   const std::string wasm = random_wasm(2000, 41);
   s.pusher.push_wasm("ok", "v1", wasm);
-  s.start_proxy();
+  s.start_proxy({"PROXY_REGISTRY_ALLOW=127.0.0.1:1"});  // a registry nobody listens on
   PropletClient client(s.broker.url(), s.channel);
   struct Case {
     std::string payload, log;
@@ -300,7 +300,7 @@ BOOST_AUTO_TEST_CASE(a_frozen_registry_does_not_hold_up_other_requests) {
   }
   const std::string wasm = random_wasm(50'000, 80);
   s.pusher.push_wasm("healthy", "v1", wasm);
-  s.start_proxy();
+  s.start_proxy({"PROXY_REGISTRY_ALLOW=" + frozen.host()});
   PropletClient client(s.broker.url(), s.channel);
 
   BOOST_TEST_REQUIRE(kill(frozen.pid(), SIGSTOP) == 0);

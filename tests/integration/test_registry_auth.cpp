@@ -93,6 +93,46 @@ BOOST_AUTO_TEST_CASE(anonymous_token_flow_and_token_cache) {
   BOOST_TEST(ts.tokens_issued() == after_first);  // the cached token served the second pull
 }
 
+// A token endpoint answering garbage fails the request that needed the token, by name, and the
+// proxy goes on: the next request, once the endpoint is sane again, is served.
+BOOST_AUTO_TEST_CASE(a_token_endpoint_answering_garbage_is_an_error) {
+  TokenServer ts;
+  Stack s(token_registry(ts));
+  s.pusher.set_authorization("Bearer " + ts.issue("repository:public/app:pull,push"));
+  const std::string wasm = random_wasm(3000, 12);
+  s.pusher.push_wasm("public/app", "v1", wasm);
+  s.start_proxy();
+  PropletClient client(s.broker.url(), s.channel);
+  const std::string app = s.ref("public/app", "v1");
+  struct Case {
+    std::string body, code, message;
+  };
+  const Case cases[] = {
+      {"not json", "unauthorized", "the answer holds no token"},
+      {"[1,2]", "unauthorized", "the answer holds no token"},
+      {"{}", "unauthorized", "the answer holds no token"},
+      {R"({"token":5,"access_token":null})", "unauthorized", "the answer holds no token"},
+      {R"({"token":""})", "unauthorized", "the answer holds no token"},
+      {std::string(200 * 1024, '{'), "registry_unavailable", "token for repository:public/app"},
+  };
+  for (const auto& c : cases) {
+    BOOST_TEST_CONTEXT(c.body.substr(0, 40)) {
+      ts.answer_garbage(c.body);
+      client.forget(app);
+      client.request(app);
+      const auto status = client.wait_status(app, kTimeout);
+      BOOST_TEST_REQUIRE(status.has_value());
+      BOOST_TEST(status->at("error").value("code", "") == c.code);
+      BOOST_TEST(status->at("error").value("message", "").find(c.message) != std::string::npos,
+                 status->dump());
+    }
+  }
+  ts.answer_garbage("");
+  client.forget(app);
+  client.request(app);
+  BOOST_TEST((client.wait_complete(app, kTimeout) == std::optional<std::string>(wasm)));
+}
+
 BOOST_AUTO_TEST_CASE(token_flow_with_credentials_from_config_or_auth_file) {
   for (const bool access_token_field : {false, true}) {
     BOOST_TEST_CONTEXT("access_token field: " << access_token_field) {

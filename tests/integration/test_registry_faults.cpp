@@ -1,7 +1,10 @@
-// Registry faults survived: a blob download cut mid-way resumes with Range (no chunk published
-// twice), 503 bursts with Retry-After are waited out, a registry down at start is retried, and
-// exhausted retries fail with the registry's status.
+// Registry faults survived: a blob download cut mid-way, stalled, or interrupted by a registry
+// restart resumes with Range (no chunk published twice); 503 bursts and 429s with Retry-After are
+// waited out; a registry down at start is retried; exhausted retries fail with the registry's
+// status; a slow registry or a download paused for window credits is not taken for a stall.
 #define BOOST_TEST_MODULE registry_faults
+#include <signal.h>
+
 #include <boost/test/unit_test.hpp>
 #include <thread>
 
@@ -87,4 +90,101 @@ BOOST_AUTO_TEST_CASE(a_registry_down_at_start_is_retried) {
   BOOST_TEST(
       (client.wait_complete(s.ref("late", "v1"), kTimeout) == std::optional<std::string>(wasm)));
   BOOST_TEST(s.proxy->log().find("registry request failed; retrying") != std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(a_429_with_retry_after_is_waited_out) {
+  Stack s;
+  const std::string wasm = random_wasm(10'000, 5);
+  s.pusher.push_wasm("limited", "v1", wasm);
+  FaultRelay relay({.target_port = s.registry.port(),
+                    .fail_connections = 1,
+                    .fail_status = 429,
+                    .retry_after = "2"});
+  start_proxy_via(s, relay);
+  PropletClient client(s.broker.url(), s.channel);
+  const std::string app = relay.host() + "/limited:v1";
+  const auto started = std::chrono::steady_clock::now();
+  client.request(app);
+  BOOST_TEST((client.wait_complete(app, kTimeout) == std::optional<std::string>(wasm)));
+  BOOST_TEST(relay.injected() == 1);
+  BOOST_TEST((std::chrono::steady_clock::now() - started >= 1900ms));
+}
+
+// A connection that goes silent mid-blob is dropped after PROXY_HTTP_STALL_TIMEOUT and the
+// download resumes with Range, publishing no chunk twice.
+BOOST_AUTO_TEST_CASE(a_stalled_download_resumes_with_range) {
+  Stack s;
+  const std::string wasm = random_wasm(600'000, 6);
+  s.pusher.push_wasm("stall", "v1", wasm);
+  FaultRelay relay({.target_port = s.registry.port(), .cut_after_bytes = 250'000, .stall = true});
+  start_proxy_via(s, relay, {"PROXY_CHUNK_SIZE=100000", "PROXY_HTTP_STALL_TIMEOUT=1s"});
+  PropletClient client(s.broker.url(), s.channel);
+  const std::string app = relay.host() + "/stall:v1";
+  client.request(app);
+  BOOST_TEST((client.wait_complete(app, kTimeout) == std::optional<std::string>(wasm)));
+  const auto a = client.snapshot(app);
+  BOOST_TEST(a.duplicates == 0u);
+  BOOST_TEST(relay.cuts() == 1);
+  BOOST_TEST(s.registry.count_requests("GET", "/blobs/") == 2);
+  BOOST_TEST(s.proxy->log().find("PROXY_HTTP_STALL_TIMEOUT") != std::string::npos);
+  BOOST_TEST(s.proxy->log().find("resume_at=0 ") == std::string::npos);
+}
+
+// A slow registry is not a stalled one: bytes trickling in more often than the stall timeout keep
+// the one connection going.
+BOOST_AUTO_TEST_CASE(a_slow_drip_is_not_a_stall) {
+  Stack s;
+  const std::string wasm = random_wasm(12'000, 7);
+  s.pusher.push_wasm("drip", "v1", wasm);
+  FaultRelay relay({.target_port = s.registry.port(), .drip_bytes = 1000, .drip_ms = 250});
+  start_proxy_via(s, relay, {"PROXY_CHUNK_SIZE=4000", "PROXY_HTTP_STALL_TIMEOUT=1s"});
+  PropletClient client(s.broker.url(), s.channel);
+  const std::string app = relay.host() + "/drip:v1";
+  client.request(app);
+  BOOST_TEST((client.wait_complete(app, kTimeout) == std::optional<std::string>(wasm)));
+  BOOST_TEST(s.registry.count_requests("GET", "/blobs/") == 1);
+  BOOST_TEST(s.proxy->log().find("registry request failed") == std::string::npos);
+}
+
+// A download paused because the chunk window is full (here: the broker is frozen, so nothing is
+// acknowledged) moves no byte for longer than the stall timeout, and is not a stall: it goes on
+// from where it paused, on the same connection.
+BOOST_AUTO_TEST_CASE(a_download_paused_for_window_credits_is_not_a_stall) {
+  Stack s;
+  const std::string wasm = random_wasm(3'000'000, 8);
+  s.pusher.push_wasm("paused", "v1", wasm);
+  s.start_proxy({"PROXY_CHUNK_SIZE=50000", "PROXY_CHUNK_WINDOW=2", "PROXY_HTTP_STALL_TIMEOUT=1s"});
+  PropletClient client(s.broker.url(), s.channel);
+  const std::string app = s.ref("paused", "v1");
+  client.request(app);
+  BOOST_TEST_REQUIRE(client.wait_message_count(2, kTimeout));
+  BOOST_TEST_REQUIRE(kill(s.broker.pid(), SIGSTOP) == 0);
+  std::this_thread::sleep_for(3s);
+  BOOST_TEST_REQUIRE(kill(s.broker.pid(), SIGCONT) == 0);
+  BOOST_TEST((client.wait_complete(app, kTimeout) == std::optional<std::string>(wasm)));
+  BOOST_TEST(s.registry.count_requests("GET", "/blobs/") == 1);
+  BOOST_TEST(s.proxy->log().find("PROXY_HTTP_STALL_TIMEOUT") == std::string::npos);
+}
+
+// The registry dies in the middle of a blob and comes back: the download resumes with Range. The
+// blob is larger than what loopback sockets buffer, so the registry is still sending when it dies.
+BOOST_AUTO_TEST_CASE(a_registry_restarted_mid_blob_is_resumed) {
+  Stack s;
+  const std::string wasm = random_wasm(24'000'000, 9);
+  s.pusher.push_wasm("restart", "v1", wasm);
+  s.start_proxy({"PROXY_CHUNK_SIZE=500000", "PROXY_HTTP_RETRIES=8"});
+  PropletClient client(s.broker.url(), s.channel, 1, false);
+  const std::string app = s.ref("restart", "v1");
+  client.request(app);
+  BOOST_TEST_REQUIRE(client.wait_message_count(2, kTimeout));
+  BOOST_TEST_REQUIRE(kill(s.registry.pid(), SIGKILL) == 0);
+  s.registry.stop();  // reaps it
+  std::this_thread::sleep_for(300ms);
+  s.registry.start();
+  BOOST_TEST_REQUIRE(client.wait_complete(app, 60s).has_value());
+  const auto a = client.snapshot(app);
+  BOOST_TEST(a.streamed_sha256 == sha256_digest(wasm));
+  BOOST_TEST(a.duplicates == 0u);
+  BOOST_TEST(s.proxy->log().find("resume_at=") != std::string::npos);
+  BOOST_TEST(s.proxy->log().find("resume_at=0 ") == std::string::npos);
 }

@@ -1,91 +1,217 @@
-// Credentials stay with their registry: when a blob GET is redirected to another host (object
-// storage, a CDN: Docker Hub and GHCR both do this), the Authorization header is not forwarded.
-// docker-registry's filesystem storage never redirects, so two small purpose-built servers play
-// the registry and the storage host.
+// Registries redirect blob downloads to object storage (Docker Hub and GHCR both do). The proxy
+// follows such a redirect only to https://, or within the plain-HTTP registry it asked, at most
+// 5 hops, and never for manifests; and credentials stay with their registry: the Authorization
+// header is not forwarded to another host. docker-registry's filesystem storage never redirects,
+// so small purpose-built servers play the registry and the storage host.
 #define BOOST_TEST_MODULE registry_redirect
 #include <httplib.h>
 
 #include <boost/test/unit_test.hpp>
+#include <memory>
 #include <mutex>
 #include <thread>
 
 #include "tests/integration/stack.hpp"
+#include "tests/support/certs.hpp"
 
 using namespace pp::test;
 using namespace std::chrono_literals;
 
 namespace {
 
-// An HTTP server on 127.0.0.1 running on its own thread.
+// An HTTP(S) server on 127.0.0.1 running on its own thread.
 struct Server {
-  httplib::Server http;
+  std::unique_ptr<httplib::Server> http;
   int port = 0;
   std::thread thread;
-  Server() = default;
+  explicit Server(const Certs* tls = nullptr)
+      : http(tls ? std::make_unique<httplib::SSLServer>(tls->file("server.crt").c_str(),
+                                                        tls->file("server.key").c_str())
+                 : std::make_unique<httplib::Server>()) {}
   void start() {
-    port = http.bind_to_any_port("127.0.0.1");
-    thread = std::thread([this] { http.listen_after_bind(); });
-    while (!http.is_running())
+    port = http->bind_to_any_port("127.0.0.1");
+    thread = std::thread([this] { http->listen_after_bind(); });
+    while (!http->is_running())
       std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
   ~Server() {
-    http.stop();
+    http->stop();
     if (thread.joinable()) thread.join();
   }
 };
 
+struct App {
+  std::string wasm = random_wasm(50'000, 7);
+  std::string manifest;
+  App() {
+    const std::string config = "{}";
+    const Desc config_desc{"application/vnd.wasm.config.v0+json", sha256_digest(config),
+                           config.size()};
+    manifest = RegistryPusher::manifest_json(
+        config_desc, {Desc{"application/wasm", sha256_digest(wasm), wasm.size()}}, kOciManifest);
+  }
+};
+
+// A registry whose blob GETs answer with a redirect to `location(path)`, and which serves the
+// blob itself at /storage/blob (a redirect within the registry).
+struct RedirectingRegistry {
+  Server server;
+  std::mutex mutex;
+  std::vector<std::string> auth;  // Authorization of each request
+  int blob_gets = 0, storage_gets = 0;
+  RedirectingRegistry(const App& app, std::function<std::string(int port)> location) {
+    server.http->Get(R"(/v2/app/manifests/v1)",
+                     [&](const httplib::Request& req, httplib::Response& res) {
+                       std::lock_guard lock(mutex);
+                       auth.push_back(req.get_header_value("Authorization"));
+                       res.set_content(app.manifest, std::string(kOciManifest));
+                     });
+    server.http->Get(R"(/v2/app/blobs/(.*))",
+                     [&, location](const httplib::Request& req, httplib::Response& res) {
+                       std::lock_guard lock(mutex);
+                       auth.push_back(req.get_header_value("Authorization"));
+                       ++blob_gets;
+                       res.status = 307;
+                       res.set_header("Location", location(server.port));
+                     });
+    server.http->Get("/storage/blob", [&](const httplib::Request&, httplib::Response& res) {
+      std::lock_guard lock(mutex);
+      ++storage_gets;
+      res.set_content(app.wasm, "application/octet-stream");
+    });
+    server.start();
+  }
+  std::string host() const { return "127.0.0.1:" + std::to_string(server.port); }
+};
+
 }  // namespace
 
-BOOST_AUTO_TEST_CASE(authorization_does_not_follow_a_redirect_to_another_host) {
-  const std::string wasm = random_wasm(50'000, 7);
-  const std::string blob_digest = sha256_digest(wasm);
-  const std::string config = "{}";
-  const Desc config_desc{"application/vnd.wasm.config.v0+json", sha256_digest(config),
-                         config.size()};
-  const std::string manifest = RegistryPusher::manifest_json(
-      config_desc, {Desc{"application/wasm", blob_digest, wasm.size()}}, kOciManifest);
-
-  std::mutex mutex;
-  std::vector<std::string> registry_auth, storage_auth;  // Authorization seen by each host
-
-  Server storage;  // reached as "localhost": another host name than the registry's 127.0.0.1
-  storage.http.Get("/blob", [&](const httplib::Request& req, httplib::Response& res) {
-    std::lock_guard lock(mutex);
-    storage_auth.push_back(req.get_header_value("Authorization"));
-    res.set_content(wasm, "application/octet-stream");
+// Plain HTTP to another host would hand the module's bytes to anyone on the path between them, and
+// let a registry point the proxy at any internal address: refused, with nothing fetched there.
+BOOST_AUTO_TEST_CASE(a_redirect_to_plain_http_elsewhere_is_refused) {
+  App app;
+  Server storage;
+  int storage_gets = 0;
+  storage.http->Get("/blob", [&](const httplib::Request&, httplib::Response& res) {
+    ++storage_gets;
+    res.set_content(app.wasm, "application/octet-stream");
   });
   storage.start();
+  RedirectingRegistry registry(
+      app, [&](int) { return "http://localhost:" + std::to_string(storage.port) + "/blob"; });
+  Mosquitto broker;
+  ProxyProcess proxy({"PROPLET_MQTT_ADDRESS=" + broker.url(), "PROPLET_CHANNEL_ID=redirect",
+                      "PROXY_REGISTRY_URL=http://" + registry.host()});
+  PropletClient client(broker.url(), "redirect");
+  const std::string app_name = registry.host() + "/app:v1";
+  client.request(app_name);
+  const auto status = client.wait_status(app_name, 15s);
+  BOOST_TEST_REQUIRE(status.has_value());
+  BOOST_TEST(status->at("error").value("code", "") == "not_allowed");
+  BOOST_TEST(status->at("error").value("message", "").find("redirect to http://localhost:") !=
+             std::string::npos);
+  BOOST_TEST(storage_gets == 0);
+  std::lock_guard lock(registry.mutex);
+  BOOST_TEST(registry.blob_gets == 1, "a refused redirect is final, not retried");
+}
 
+// Within the plain-HTTP registry the request went to, a redirect is followed.
+BOOST_AUTO_TEST_CASE(a_redirect_within_the_plain_http_registry_is_followed) {
+  App app;
+  RedirectingRegistry registry(
+      app, [](int port) { return "http://127.0.0.1:" + std::to_string(port) + "/storage/blob"; });
+  Mosquitto broker;
+  ProxyProcess proxy({"PROPLET_MQTT_ADDRESS=" + broker.url(), "PROPLET_CHANNEL_ID=redirect",
+                      "PROXY_REGISTRY_URL=http://" + registry.host()});
+  PropletClient client(broker.url(), "redirect");
+  const std::string app_name = registry.host() + "/app:v1";
+  client.request(app_name);
+  BOOST_TEST((client.wait_complete(app_name, 15s) == std::optional<std::string>(app.wasm)));
+  std::lock_guard lock(registry.mutex);
+  BOOST_TEST(registry.storage_gets == 1);
+}
+
+// A registry that redirects for ever (here to itself) ends after 5 hops, refused and not retried.
+BOOST_AUTO_TEST_CASE(more_than_five_redirects_are_refused) {
+  App app;
+  RedirectingRegistry registry(app, [](int port) {
+    return "http://127.0.0.1:" + std::to_string(port) + "/v2/app/blobs/again";
+  });
+  Mosquitto broker;
+  ProxyProcess proxy({"PROPLET_MQTT_ADDRESS=" + broker.url(), "PROPLET_CHANNEL_ID=redirect",
+                      "PROXY_REGISTRY_URL=http://" + registry.host()});
+  PropletClient client(broker.url(), "redirect");
+  const std::string app_name = registry.host() + "/app:v1";
+  client.request(app_name);
+  const auto status = client.wait_status(app_name, 15s);
+  BOOST_TEST_REQUIRE(status.has_value());
+  BOOST_TEST(status->at("error").value("code", "") == "not_allowed");
+  BOOST_TEST(status->at("error").value("message", "").find("more than 5 redirects") !=
+             std::string::npos);
+  std::lock_guard lock(registry.mutex);
+  BOOST_TEST(registry.blob_gets == 6);  // the first request and 5 hops
+}
+
+// Manifests are never taken from where a redirect points: the registry answers them itself.
+BOOST_AUTO_TEST_CASE(a_manifest_redirect_is_not_followed) {
   Server registry;
-  registry.http.Get(R"(/v2/app/manifests/v1)",
-                    [&](const httplib::Request& req, httplib::Response& res) {
-                      std::lock_guard lock(mutex);
-                      registry_auth.push_back(req.get_header_value("Authorization"));
-                      res.set_content(manifest, std::string(kOciManifest));
-                    });
-  registry.http.Get(
-      R"(/v2/app/blobs/(.*))", [&](const httplib::Request& req, httplib::Response& res) {
-        std::lock_guard lock(mutex);
-        registry_auth.push_back(req.get_header_value("Authorization"));
-        res.status = 307;
-        res.set_header("Location", "http://localhost:" + std::to_string(storage.port) + "/blob");
-      });
+  int followed = 0;
+  registry.http->Get(R"(/v2/app/manifests/v1)",
+                     [&](const httplib::Request&, httplib::Response& res) {
+                       res.status = 302;
+                       res.set_header("Location", "/elsewhere");
+                     });
+  registry.http->Get("/elsewhere", [&](const httplib::Request&, httplib::Response& res) {
+    ++followed;
+    res.set_content("{}", "application/json");
+  });
   registry.start();
+  Mosquitto broker;
+  const std::string host = "127.0.0.1:" + std::to_string(registry.port);
+  ProxyProcess proxy({"PROPLET_MQTT_ADDRESS=" + broker.url(), "PROPLET_CHANNEL_ID=redirect",
+                      "PROXY_REGISTRY_URL=http://" + host});
+  PropletClient client(broker.url(), "redirect");
+  client.request(host + "/app:v1");
+  const auto status = client.wait_status(host + "/app:v1", 15s);
+  BOOST_TEST_REQUIRE(status.has_value());
+  BOOST_TEST(status->at("error").value("code", "") == "registry_error");
+  BOOST_TEST(followed == 0);
+}
+
+// To https:// on another host (the storage host, reached as "localhost", a name other than the
+// registry's 127.0.0.1): followed, and the registry's token stays behind.
+BOOST_AUTO_TEST_CASE(authorization_does_not_follow_a_redirect_to_another_host) {
+  App app;
+  Certs certs;
+  std::mutex mutex;
+  std::vector<std::string> storage_auth;
+  Server storage(&certs);
+  storage.http->Get("/blob", [&](const httplib::Request& req, httplib::Response& res) {
+    std::lock_guard lock(mutex);
+    storage_auth.push_back(req.get_header_value("Authorization"));
+    res.set_content(app.wasm, "application/octet-stream");
+  });
+  storage.start();
+  RedirectingRegistry registry(
+      app, [&](int) { return "https://localhost:" + std::to_string(storage.port) + "/blob"; });
 
   Mosquitto broker;
-  const std::string registry_host = "127.0.0.1:" + std::to_string(registry.port);
   ProxyProcess proxy({"PROPLET_MQTT_ADDRESS=" + broker.url(), "PROPLET_CHANNEL_ID=redirect",
-                      "PROXY_REGISTRY_URL=http://" + registry_host,
+                      "PROXY_REGISTRY_URL=http://" + registry.host(),
+                      "PROXY_REGISTRY_CA_FILE=" + certs.file("ca.crt"),
                       "PROXY_REGISTRY_TOKEN=tok-for-the-registry-only"});
   PropletClient client(broker.url(), "redirect");
-  client.request(registry_host + "/app:v1");
-  BOOST_TEST(
-      (client.wait_complete(registry_host + "/app:v1", 15s) == std::optional<std::string>(wasm)));
+  client.request(registry.host() + "/app:v1");
+  BOOST_TEST((client.wait_complete(registry.host() + "/app:v1", 15s) ==
+              std::optional<std::string>(app.wasm)));
 
+  {
+    std::lock_guard registry_lock(registry.mutex);
+    BOOST_TEST_REQUIRE(registry.auth.size() == 2u);  // the manifest and the blob request
+    for (const auto& a : registry.auth)
+      BOOST_TEST(a == "Bearer tok-for-the-registry-only");
+  }
   std::lock_guard lock(mutex);
-  BOOST_TEST_REQUIRE(registry_auth.size() == 2u);  // the manifest and the blob request
-  for (const auto& a : registry_auth)
-    BOOST_TEST(a == "Bearer tok-for-the-registry-only");
   BOOST_TEST_REQUIRE(storage_auth.size() == 1u);
   BOOST_TEST(storage_auth.front().empty(), "storage host got: " << storage_auth.front());
   BOOST_TEST(proxy.process().stop(std::chrono::seconds(30)) == 0);

@@ -100,7 +100,8 @@ BOOST_AUTO_TEST_CASE(past_the_queue_limit_a_request_hears_busy) {
   slow_pusher.push_wasm("a", "v1", a);
   slow_pusher.push_wasm("b", "v1", b);
   slow_pusher.push_wasm("c", "v1", random_wasm(100, 94));
-  s.start_proxy({"PROXY_MAX_TRANSFERS=1", "PROXY_QUEUE_LIMIT=1"});
+  s.start_proxy(
+      {"PROXY_MAX_TRANSFERS=1", "PROXY_QUEUE_LIMIT=1", "PROXY_REGISTRY_ALLOW=" + slow.host()});
   PropletClient client(s.broker.url(), s.channel);
   const std::string app_a = slow.host() + "/a:v1", app_b = slow.host() + "/b:v1",
                     app_c = slow.host() + "/c:v1";
@@ -131,7 +132,7 @@ BOOST_AUTO_TEST_CASE(shutdown_cancels_after_the_grace_and_says_so) {
   Registry frozen;
   RegistryPusher frozen_pusher(frozen.url());
   frozen_pusher.push_wasm("held", "v1", random_wasm(5000, 94));
-  s.start_proxy({"PROXY_SHUTDOWN_GRACE=1s"});
+  s.start_proxy({"PROXY_SHUTDOWN_GRACE=1s", "PROXY_REGISTRY_ALLOW=" + frozen.host()});
   PropletClient client(s.broker.url(), s.channel);
   const std::string app = frozen.host() + "/held:v1";
   BOOST_TEST_REQUIRE(kill(frozen.pid(), SIGSTOP) == 0);

@@ -6,7 +6,10 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
+#include <chrono>
 #include <stdexcept>
+#include <thread>
 
 namespace pp::test {
 
@@ -60,7 +63,11 @@ void FaultRelay::serve(int client, int ordinal) {
   const int server = connect_loopback(options_.target_port);
   if (server < 0) return;
   server_.track(server);
-  std::thread up([client, server] { pump(client, server); });
+  std::atomic<bool> client_done{false};
+  std::thread up([client, server, &client_done] {
+    pump(client, server);
+    client_done.store(true);
+  });
   // Server to client, counting, and cut where asked.
   char buf[64 * 1024];
   std::uint64_t sent = 0;
@@ -72,6 +79,10 @@ void FaultRelay::serve(int client, int ordinal) {
       budget_changed_.wait(lock, [&] { return stopping_ || budget_ == 0 || forwarded_ < budget_; });
       if (stopping_) break;
       if (budget_ != 0) want = std::min<std::uint64_t>(want, budget_ - forwarded_);
+    }
+    if (options_.drip_bytes > 0) {
+      want = std::min(want, options_.drip_bytes);
+      std::this_thread::sleep_for(std::chrono::milliseconds(options_.drip_ms));
     }
     const ssize_t n = ::recv(server, buf, want, 0);
     if (n <= 0) break;
@@ -89,6 +100,17 @@ void FaultRelay::serve(int client, int ordinal) {
     if (cut) cuts_.fetch_add(1);  // likewise counted before the client sees the cut
     if (!send_all(client, buf, forward)) break;
     sent += forward;
+    if (cut && options_.stall) {
+      // Silent, open, until the client closes its side (the pump upwards then ends).
+      for (;;) {
+        {
+          std::lock_guard lock(budget_mutex_);
+          if (stopping_) break;
+        }
+        if (client_done.load()) break;
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      }
+    }
     if (cut) break;
   }
   ::shutdown(client, SHUT_RDWR);

@@ -1,7 +1,8 @@
 #pragma once
 // A TCP relay between a client and a server on loopback that injects faults the real server will
 // not produce on demand: it cuts connections after a number of response bytes (a download dying
-// mid-blob), answers the first connections itself with an HTTP error (a 503 burst), or holds
+// mid-blob) or stops forwarding while keeping them open (a stall), drips responses slowly,
+// answers the first connections itself with an HTTP error (a 503 burst), or holds
 // responses at a byte budget the test raises step by step (a transfer kept under way, at a known
 // point, for as long as a test needs, however slow the machine).
 
@@ -19,7 +20,13 @@ struct FaultRelayOptions {
   int target_port = 0;
   std::uint64_t cut_after_bytes = 0;  // 0: never cut
   int cut_connections = 1;            // how many connections are cut (the first that get there)
-  int fail_connections = 0;           // the first N connections get `fail_status` and are closed
+  // A cut connection is held open and silent instead of closed (a stalled server), until the
+  // client gives up on it.
+  bool stall = false;
+  // A slow drip: at most `drip_bytes` of response every `drip_ms`; 0: full speed.
+  std::size_t drip_bytes = 0;
+  int drip_ms = 0;
+  int fail_connections = 0;  // the first N connections get `fail_status` and are closed
   int fail_status = 503;
   std::string retry_after = {};  // sent with the injected error when not empty
   // Response bytes, over all connections, forwarded before the relay waits for allow() or open();

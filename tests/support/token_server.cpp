@@ -260,6 +260,7 @@ struct TokenServer::State {
   int port = -1;
 
   mutable std::mutex mutex;
+  std::string garbage;  // answered instead of tokens when set
   int issued = 0;
   int refusals = 0;
   std::vector<std::string> scopes;
@@ -330,6 +331,14 @@ void TokenServer::State::handle(const httplib::Request& req, httplib::Response& 
     return;
   }
 
+  {
+    const std::lock_guard lock(mutex);
+    if (!garbage.empty()) {
+      res.status = 200;
+      res.set_content(garbage, "application/json");
+      return;
+    }
+  }
   std::string scope;
   for (const std::string& value : scope_values)
     scope += (scope.empty() ? "" : " ") + value;
@@ -350,6 +359,11 @@ void TokenServer::State::handle(const httplib::Request& req, httplib::Response& 
 }
 
 // --- TokenServer -------------------------------------------------------------------------------
+
+void TokenServer::answer_garbage(std::string body) {
+  const std::lock_guard lock(state_->mutex);
+  state_->garbage = std::move(body);
+}
 
 TokenServer::TokenServer(Options options) : state_(std::make_unique<State>()) {
   State& s = *state_;

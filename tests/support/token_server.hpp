@@ -55,6 +55,10 @@ class TokenServer {
   // "Basic <base64(username:password)>" for the configured credentials.
   std::string basic_authorization() const;
 
+  // From now on every request is answered 200 with `body` instead of a token (a broken token
+  // endpoint); empty: tokens again.
+  void answer_garbage(std::string body);
+
   // Tokens answered over HTTP (GET and POST).
   int tokens_issued() const;
   // Requests answered 401 (bad or missing credentials).

@@ -183,6 +183,22 @@ std::vector<ParseCase> parse_cases() {
       bad("empty digest", "app@", "empty digest"),
       bad("digest without algorithm", "app@sha256", "invalid digest"),
       bad("digest with empty algorithm", "app@:" + hex64, "invalid digest"),
+      // What a hostile requester tries, to reach another host or path than it names (issue 9):
+      // each is refused by the grammar before any URL is built from it.
+      bad("userinfo before the registry", "evil.example@registry.local:5000/x",
+          "unsupported digest algorithm \"registry.local\""),
+      bad("userinfo with password", "u:p@registry.local/x", "invalid digest"),
+      bad("dot-dot segment", "registry.local/a/../b", "repository component \"..\""),
+      bad("dot-dot as repository", "registry.local/..", "repository component \"..\""),
+      bad("percent escape", "registry.local/a%2e%2e/b", "invalid character \"%\""),
+      bad("percent-encoded slash", "a%2Fb", "invalid character \"%\""),
+      bad("fragment", "registry.local/app#frag", "invalid character \"#\""),
+      bad("query", "registry.local/app?x=1", "invalid character \"?\""),
+      bad("query in tag", "app:v1?x=1", "invalid tag"),
+      bad("file scheme", "file:///etc/passwd", "scheme"),
+      bad("scheme-relative", "//evil.example/x", "empty path component"),
+      bad("backslash", "registry.local\\evil/x", "invalid registry host"),
+      bad("carriage return and header", "app\r\nHost: evil", "control character"),
   };
 }
 

@@ -94,6 +94,18 @@ BOOST_AUTO_TEST_CASE(resend_requests) {
   }
 }
 
+// PROXY_MAX_REQUEST_BYTES: a payload over the limit is refused unread, whatever it holds.
+BOOST_AUTO_TEST_CASE(the_size_limit_is_the_configured_one) {
+  const std::string ok = R"({"app_name":"x"})";
+  BOOST_TEST(!pp::parse_request(pp::Incoming{kTopic, ok}, ok.size()).error.has_value());
+  const auto r = pp::parse_request(pp::Incoming{kTopic, ok}, ok.size() - 1);
+  BOOST_TEST_REQUIRE(r.error.has_value());
+  BOOST_TEST(r.error->message.find("exceeds the limit of 15 (PROXY_MAX_REQUEST_BYTES)") !=
+             std::string::npos);
+  BOOST_TEST(r.request.app_name.empty());
+  BOOST_TEST(r.request.origin.channel == "ch-1");  // still answered on its channel
+}
+
 BOOST_AUTO_TEST_CASE(rejection_keeps_what_was_parsed_for_the_answer) {
   const auto r = pp::parse_request(pp::Incoming{kTopic, R"({"app_name":5})"});
   BOOST_TEST(r.request.origin.channel == "ch-1");

@@ -1,0 +1,88 @@
+#define BOOST_TEST_MODULE rate_limit
+#include <boost/test/unit_test.hpp>
+#include <string>
+#include <vector>
+
+#include "nodes/rate_limit.hpp"
+
+using pp::RateLimiter;
+using namespace std::chrono_literals;
+
+namespace {
+const RateLimiter::Clock::time_point t0 = RateLimiter::Clock::now();
+}
+
+// Each row: at `at` after t0, `n` requests from `key`, of which `admitted` pass.
+BOOST_AUTO_TEST_CASE(token_bucket_per_key) {
+  struct Step {
+    std::chrono::milliseconds at;
+    std::string key;
+    int n, admitted;
+  };
+  // 20/s, burst 100: the defaults.
+  const std::vector<Step> steps = {
+      {0ms, "t/a", 100, 100},     // a full bucket takes a burst
+      {0ms, "t/a", 5, 0},         // then nothing
+      {0ms, "t/b", 100, 100},     // another channel has its own bucket
+      {50ms, "t/a", 2, 1},        // 50 ms refill one token
+      {1050ms, "t/a", 25, 20},    // a second refills 20
+      {7000ms, "t/a", 150, 100},  // a long quiet spell refills no more than the burst
+      {7000ms, "u/a", 1, 1},      // tenant and channel together are the key
+  };
+  RateLimiter limiter(20, 100);
+  for (const auto& s : steps) {
+    BOOST_TEST_CONTEXT(s.key << " at " << s.at.count() << " ms") {
+      int admitted = 0;
+      for (int i = 0; i < s.n; ++i)
+        admitted += limiter.admit(s.key, t0 + s.at).admitted ? 1 : 0;
+      BOOST_TEST(admitted == s.admitted);
+    }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(rate_zero_means_no_limit) {
+  RateLimiter limiter(0, 100);
+  for (int i = 0; i < 10'000; ++i)
+    BOOST_TEST_REQUIRE(limiter.admit("t/a", t0).admitted);
+  BOOST_TEST(limiter.keys() == 0u);
+}
+
+// A flood is logged once a second per key, with the count refused in between.
+BOOST_AUTO_TEST_CASE(refusals_are_logged_once_a_second) {
+  RateLimiter limiter(1, 1);
+  BOOST_TEST(limiter.admit("k", t0).admitted);
+  auto first = limiter.admit("k", t0);
+  BOOST_TEST(!first.admitted);
+  BOOST_TEST(first.log);
+  BOOST_TEST(first.refused_quietly == 0u);
+  int logged = 0;
+  for (int i = 1; i <= 9; ++i) {
+    const auto v = limiter.admit("k", t0 + std::chrono::milliseconds(i * 10));
+    BOOST_TEST(!v.admitted);
+    logged += v.log ? 1 : 0;
+  }
+  BOOST_TEST(logged == 0);
+  // A second later one token is back: taken; the refusal after it is logged with the 9 before.
+  BOOST_TEST(limiter.admit("k", t0 + 1100ms).admitted);
+  const auto next = limiter.admit("k", t0 + 1100ms);
+  BOOST_TEST(!next.admitted);
+  BOOST_TEST(next.log);
+  BOOST_TEST(next.refused_quietly == 9u);
+}
+
+// Keys come from topics, which requesters choose: buckets that refilled are forgotten, so memory
+// stays bounded by the keys active within one refill time.
+BOOST_AUTO_TEST_CASE(refilled_buckets_are_forgotten) {
+  RateLimiter limiter(10, 10);  // refills in 1 s
+  for (int i = 0; i < 5000; ++i)
+    limiter.admit("old/" + std::to_string(i), t0);
+  BOOST_TEST(limiter.keys() == 5000u);
+  for (int i = 0; i < 5000; ++i)
+    limiter.admit("new/" + std::to_string(i), t0 + 2s);
+  BOOST_TEST(limiter.keys() <= 5000u + 1024u);
+  // A forgotten key starts again with a full bucket: it lost nothing.
+  int admitted = 0;
+  for (int i = 0; i < 20; ++i)
+    admitted += limiter.admit("old/0", t0 + 2s).admitted ? 1 : 0;
+  BOOST_TEST(admitted == 10);
+}
