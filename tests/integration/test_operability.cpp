@@ -1,4 +1,5 @@
-// What operators watch: the HTTP endpoint's /health and /ready.
+// What operators watch: the HTTP endpoint's /health, /ready and /metrics, where it listens, and
+// logs that are parseable and free of secrets.
 #define BOOST_TEST_MODULE operability
 #include <boost/test/unit_test.hpp>
 #include <nlohmann/json.hpp>
@@ -107,6 +108,20 @@ BOOST_AUTO_TEST_CASE(json_logs_are_one_object_per_line_with_fields) {
 
 // Registry credentials, tokens and the MQTT password never reach a log line, at any level, whether
 // the request succeeds or is refused.
+// The endpoint listens where PROXY_HTTP_HOST says: loopback only by default, so that a proxy
+// outside a container does not show its metrics to the network.
+BOOST_AUTO_TEST_CASE(the_endpoint_listens_on_the_configured_address_only) {
+  Stack s;
+  s.start_proxy();
+  const std::string port = std::to_string(s.proxy->http_port());
+  BOOST_TEST(status_of("http://127.0.0.1:" + port + "/health") == 200);
+  BOOST_TEST(status_of("http://127.0.0.2:" + port + "/health") == 0);
+  s.start_proxy({"PROXY_HTTP_HOST=127.0.0.2"});
+  const std::string moved = std::to_string(s.proxy->http_port());
+  BOOST_TEST(wait_status("http://127.0.0.2:" + moved + "/health", 200, 10s));
+  BOOST_TEST(status_of("http://127.0.0.1:" + moved + "/health") == 0);
+}
+
 BOOST_AUTO_TEST_CASE(secrets_never_reach_the_log) {
   const std::string user = "fleet", password = "pw-Zq8-never-logged";
   TempDir tmp("pp-htpasswd-");
@@ -143,6 +158,13 @@ BOOST_AUTO_TEST_CASE(secrets_never_reach_the_log) {
   client.request(s.ref("private", "missing"));
   BOOST_TEST(s.proxy->wait_log("code=not_found", 10s));
   const std::string good_log = s.proxy->log();
+  // Nor does the HTTP endpoint show any.
+  std::string endpoint;
+  for (const char* path : {"/health", "/ready", "/metrics"}) {
+    endpoint +=
+        http_get("http://127.0.0.1:" + std::to_string(s.proxy->http_port()) + path, {}, 5s).body;
+  }
+  BOOST_TEST(endpoint.find("propeller_proxy_") != std::string::npos);
   s.stop_proxy();
 
   // A wrong secret: refused, and still not logged.
@@ -156,6 +178,7 @@ BOOST_AUTO_TEST_CASE(secrets_never_reach_the_log) {
       BOOST_TEST(good_log.find(secret) == std::string::npos);
       BOOST_TEST(refused_log.find(secret) == std::string::npos);
       BOOST_TEST(push.log().find(secret) == std::string::npos);
+      BOOST_TEST(endpoint.find(secret) == std::string::npos);
     }
   }
 }
