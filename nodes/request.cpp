@@ -22,7 +22,12 @@ std::optional<Error> parse_chunks(const nlohmann::json& doc, std::vector<std::ui
     return invalid("\"chunks\" is empty: name the chunks to resend, or leave it out");
   for (const auto& idx : *it) {
     if (!idx.is_number_unsigned()) {
-      return invalid("\"chunks\" holds " + idx.dump() + ", not a chunk index (0, 1, 2, ...)");
+      // Quoted only when small and flat: dumping nested JSON recurses once per level, and a
+      // request can nest tens of thousands deep.
+      const bool show =
+          idx.is_primitive() && !(idx.is_string() && idx.get_ref<const std::string&>().size() > 40);
+      return invalid("\"chunks\" holds " + (show ? idx.dump() : std::string(idx.type_name())) +
+                     ", not a chunk index (0, 1, 2, ...)");
     }
     out.push_back(idx.get<std::uint64_t>());
   }

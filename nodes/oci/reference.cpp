@@ -356,6 +356,12 @@ Expected<Reference> parse_reference(std::string_view text, std::string_view defa
   if (pieces.tag) ref.tag = *pieces.tag;
   if (pieces.digest) ref.digest = *pieces.digest;
   if (!pieces.tag && !pieces.digest) ref.tag = "latest";
+  // The canonical form is what the cache keys on and what names the reference everywhere after:
+  // it must be a reference too (the registry and ":latest" it adds count).
+  if (ref.str().size() > max_reference_length) {
+    return fail(text, " is longer than " + std::to_string(max_reference_length) +
+                          " characters once its registry and tag are written out");
+  }
   return ref;
 }
 

@@ -16,6 +16,7 @@ namespace pp::test {
 FaultRelay::FaultRelay(FaultRelayOptions options)
     : options_(std::move(options)),
       budget_(options_.budget),
+      random_(options_.seed),
       server_([this](int client, int ordinal) { serve(client, ordinal); }) {}
 
 FaultRelay::~FaultRelay() {
@@ -43,7 +44,17 @@ void FaultRelay::open() {
 }
 
 void FaultRelay::serve(int client, int ordinal) {
-  if (ordinal < options_.fail_connections) {
+  bool fail = ordinal < options_.fail_connections;
+  std::uint64_t cut_at = 0;  // a random cut, in response bytes
+  if (!fail && (options_.random_fail_percent > 0 || options_.random_cut_percent > 0)) {
+    std::lock_guard lock(random_mutex_);
+    const int roll = std::uniform_int_distribution<int>(0, 99)(random_);
+    fail = roll < options_.random_fail_percent;
+    if (!fail && roll < options_.random_fail_percent + options_.random_cut_percent) {
+      cut_at = std::uniform_int_distribution<std::uint64_t>(1, 1 << 20)(random_);
+    }
+  }
+  if (fail) {
     // Read the request head, answer it ourselves, close.
     std::string head;
     char c;
@@ -95,6 +106,9 @@ void FaultRelay::serve(int client, int ordinal) {
     if (options_.cut_after_bytes > 0 && sent + forward > options_.cut_after_bytes &&
         cuts_.load() < options_.cut_connections) {
       forward = static_cast<std::size_t>(options_.cut_after_bytes - sent);
+      cut = true;
+    } else if (cut_at > 0 && sent + forward > cut_at) {
+      forward = static_cast<std::size_t>(cut_at - sent);
       cut = true;
     }
     if (cut) cuts_.fetch_add(1);  // likewise counted before the client sees the cut

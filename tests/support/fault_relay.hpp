@@ -10,6 +10,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <mutex>
+#include <random>
 #include <string>
 
 #include "tests/support/loopback_server.hpp"
@@ -23,6 +24,11 @@ struct FaultRelayOptions {
   // A cut connection is held open and silent instead of closed (a stalled server), until the
   // client gives up on it.
   bool stall = false;
+  // Random faults, decided per connection (after the fixed ones above): this percentage of
+  // connections gets `fail_status`, and this one is cut at a random point of its first MiB.
+  int random_fail_percent = 0;
+  int random_cut_percent = 0;
+  unsigned seed = 1;
   // A slow drip: at most `drip_bytes` of response every `drip_ms`; 0: full speed.
   std::size_t drip_bytes = 0;
   int drip_ms = 0;
@@ -59,6 +65,8 @@ class FaultRelay {
   std::condition_variable budget_changed_;
   std::uint64_t budget_;         // 0: none
   std::uint64_t forwarded_ = 0;  // response bytes so far, all connections'
+  std::mutex random_mutex_;
+  std::mt19937 random_;
   bool stopping_ = false;
   LoopbackServer server_;  // last: its threads stop before the rest goes
 };

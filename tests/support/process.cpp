@@ -344,12 +344,22 @@ int ChildProcess::stop(std::chrono::milliseconds grace) {
   return exit_code_.value_or(-1);
 }
 
-std::optional<long> vm_hwm_kib(pid_t pid) {
+namespace {
+std::optional<long> status_kib(pid_t pid, std::string_view field) {
   std::ifstream in("/proc/" + std::to_string(pid) + "/status");
   for (std::string line; std::getline(in, line);) {
-    if (line.starts_with("VmHWM:")) return std::strtol(line.c_str() + 6, nullptr, 10);
+    if (line.starts_with(field)) return std::strtol(line.c_str() + field.size(), nullptr, 10);
   }
   return std::nullopt;
+}
+}  // namespace
+
+std::optional<long> vm_hwm_kib(pid_t pid) {
+  return status_kib(pid, "VmHWM:");
+}
+
+std::optional<long> vm_rss_kib(pid_t pid) {
+  return status_kib(pid, "VmRSS:");
 }
 
 }  // namespace pp::test

@@ -84,5 +84,7 @@ class ChildProcess {
 // Peak resident set size (VmHWM) of a live process in KiB; nullopt if unavailable. Must be
 // called before the process is reaped (a zombie has no memory statistics).
 std::optional<long> vm_hwm_kib(pid_t pid);
+// Its resident set now, likewise.
+std::optional<long> vm_rss_kib(pid_t pid);
 
 }  // namespace pp::test

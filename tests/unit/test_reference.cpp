@@ -113,12 +113,17 @@ std::vector<ParseCase> parse_cases() {
       // Path component separators from the OCI distribution spec.
       ok("all separators", "org/a.b_c__d---e/f-g", dflt, "org/a.b_c__d---e/f-g", "latest"),
       ok("digits only components", "0/1/2", dflt, "0/1/2", "latest"),
-      ok("exactly 1024 characters", "r.io/" + std::string(1019, 'a'), "r.io",
-         std::string(1019, 'a'), "latest"),
+      ok("exactly 1024 characters", "r.io/" + std::string(1012, 'a') + ":latest", "r.io",
+         std::string(1012, 'a'), "latest"),
 
       // Whole-reference problems.
       bad("empty", "", "is empty"),
       bad("too long", "r.io/" + std::string(1020, 'a'), "longer than 1024"),
+      // Found by fuzz_reference: short enough as written, too long once the registry is added.
+      bad("too long written out", std::string(998, 'a'),
+          "longer than 1024 characters once its registry and tag are written out"),
+      bad("too long with docker hub's names", "docker.io/" + std::string(1000, 'a'),
+          "once its registry and tag are written out"),
       bad("inner space", "app :v1", "whitespace or a control character at offset 3"),
       bad("leading space", " app", "offset 0"),
       bad("trailing newline", "app\n", "whitespace or a control character"),

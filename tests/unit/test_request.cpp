@@ -58,6 +58,14 @@ BOOST_AUTO_TEST_CASE(invalid_requests_say_why) {
       {kTopic, R"({"app_name":"x","chunks":[1,-2]})", "holds -2, not a chunk index"},
       {kTopic, R"({"app_name":"x","chunks":[1.5]})", "holds 1.5, not a chunk index"},
       {kTopic, R"({"app_name":"x","chunks":["1"]})", "holds \"1\", not a chunk index"},
+      {kTopic, R"({"app_name":"x","chunks":[[1]]})", "holds array, not a chunk index"},
+      {kTopic, R"({"app_name":"x","chunks":[{"a":1}]})", "holds object, not a chunk index"},
+      {kTopic, R"({"app_name":"x","chunks":[")" + std::string(100, 'z') + R"("]})",
+       "holds string, not a chunk index"},
+      // Found by fuzz_request: describing this element used to recurse 20 000 deep.
+      {kTopic,
+       R"({"app_name":"x","chunks":)" + std::string(20'001, '[') + std::string(20'001, ']') + "}",
+       "holds array, not a chunk index"},
       {kTopic, R"({"app_name":"x","digest":"abc"})", "\"digest\" is not a digest"},
       {kTopic, R"({"app_name":"x","digest":7})", "\"digest\" is not a digest"},
   };
