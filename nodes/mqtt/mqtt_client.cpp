@@ -72,9 +72,12 @@ void on_publish_success(void* context, MQTTAsync_successData*) {
   std::unique_ptr<PublishContext> ctx(static_cast<PublishContext*>(context));
   ctx->done(Client::Published::acknowledged, {});
 }
-// Paho fails what was in flight when the connection drops with these codes.
+// Paho fails what was in flight when the connection drops with these codes; MQTTASYNC_FAILURE
+// too, for a publish it had written when the broker went away (seen in test_io_threads). An MQTT
+// 3.1.1 broker cannot refuse a publish other than by disconnecting, so none of them is a refusal.
 Client::Published failure_kind(int code) {
-  return code == MQTTASYNC_DISCONNECTED || code == MQTTASYNC_OPERATION_INCOMPLETE
+  return code == MQTTASYNC_DISCONNECTED || code == MQTTASYNC_OPERATION_INCOMPLETE ||
+                 code == MQTTASYNC_FAILURE
              ? Client::Published::connection_lost
              : Client::Published::refused;
 }

@@ -3,7 +3,6 @@
 #include <curl/curl.h>
 
 #include <algorithm>
-#include <cctype>
 #include <charconv>
 #include <chrono>
 #include <cstdlib>
@@ -11,6 +10,8 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+
+#include "nodes/oci/ascii.hpp"
 
 namespace pp::oci {
 
@@ -51,20 +52,8 @@ struct CurlGlobal {
   }
 };
 
-bool iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return std::tolower(static_cast<unsigned char>(x)) ==
-                  std::tolower(static_cast<unsigned char>(y));
-         });
-}
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front())))
-    s.remove_prefix(1);
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back())))
-    s.remove_suffix(1);
-  return s;
-}
+using ascii::iequals;
+using ascii::trim;
 
 // Every response (each redirect hop, each 100-continue) starts with a status line, which resets
 // what we know: the handler only ever sees the head of the final response.

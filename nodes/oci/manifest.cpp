@@ -8,6 +8,8 @@
 #include <string>
 #include <string_view>
 
+#include "nodes/oci/ascii.hpp"
+
 namespace pp::oci {
 namespace {
 
@@ -30,24 +32,9 @@ Error unsupported(std::string message) {
   return Error{errc::unsupported_manifest, std::move(message)};
 }
 
-bool is_space(char c) {
-  return c == ' ' || c == '\t';
-}
-char to_lower(char c) {
-  return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
-}
-
 // Media types compare case-insensitively and without parameters ("; charset=utf-8").
 std::string normalize_media_type(std::string_view value) {
-  value = value.substr(0, value.find(';'));
-  while (!value.empty() && is_space(value.front()))
-    value.remove_prefix(1);
-  while (!value.empty() && is_space(value.back()))
-    value.remove_suffix(1);
-  std::string out(value);
-  for (char& c : out)
-    c = to_lower(c);
-  return out;
+  return ascii::lower(ascii::trim(value.substr(0, value.find(';'))));
 }
 
 // Registries that do not know the type (or static file servers) answer with these; they say nothing

@@ -11,6 +11,7 @@
 #include <string>
 #include <string_view>
 
+#include "nodes/oci/ascii.hpp"
 #include "nodes/oci/manifest.hpp"
 
 namespace pp::oci {
@@ -38,17 +39,7 @@ bool is_space_or_control(char c) {
   return u <= 0x20 || u == 0x7f;
 }
 
-char to_lower(char c) {
-  return is_upper(c) ? static_cast<char>(c - 'A' + 'a') : c;
-}
-
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    if (to_lower(a[i]) != to_lower(b[i])) return false;
-  }
-  return true;
-}
+using ascii::iequals;
 
 // The rejected text goes into log lines and MQTT status messages: escape what is not printable and
 // cap the length so a 1 MiB garbage reference does not become a 1 MiB error.

@@ -1,30 +1,14 @@
 #include "nodes/oci/registry_allow.hpp"
 
 #include <algorithm>
-#include <cctype>
 
+#include "nodes/oci/ascii.hpp"
 #include "nodes/oci/reference.hpp"
 
 namespace pp::oci {
 
-namespace {
-
-std::string lower(std::string_view s) {
-  std::string out(s);
-  std::transform(out.begin(), out.end(), out.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return out;
-}
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front())))
-    s.remove_prefix(1);
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back())))
-    s.remove_suffix(1);
-  return s;
-}
-
-}  // namespace
+using ascii::lower;
+using ascii::trim;
 
 RegistryAllowList::RegistryAllowList(std::string default_registry) {
   if (!default_registry.empty()) registries_.push_back(lower(default_registry));

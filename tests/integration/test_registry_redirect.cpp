@@ -84,6 +84,29 @@ struct RedirectingRegistry {
   std::string host() const { return "127.0.0.1:" + std::to_string(server.port); }
 };
 
+// A broker, the proxy with `registry_host` as its plain-HTTP registry, and a proplet asking it.
+struct Proxied {
+  Mosquitto broker;
+  ProxyProcess proxy;
+  PropletClient client;
+  explicit Proxied(const std::string& registry_host, std::vector<std::string> env = {})
+      : proxy(with(env, "PROPLET_MQTT_ADDRESS=" + broker.url(), "PROPLET_CHANNEL_ID=redirect",
+                   "PROXY_REGISTRY_URL=http://" + registry_host)),
+        client(broker.url(), "redirect") {}
+  static std::vector<std::string> with(std::vector<std::string> env, std::string a, std::string b,
+                                       std::string c) {
+    env.insert(env.begin(), {std::move(a), std::move(b), std::move(c)});
+    return env;
+  }
+  // The final status of asking for `app_name`.
+  nlohmann::json ask(const std::string& app_name) {
+    client.request(app_name);
+    const auto status = client.wait_status(app_name, 15s);
+    BOOST_REQUIRE(status.has_value());
+    return *status;
+  }
+};
+
 }  // namespace
 
 // Plain HTTP to another host would hand the module's bytes to anyone on the path between them, and
@@ -99,16 +122,10 @@ BOOST_AUTO_TEST_CASE(a_redirect_to_plain_http_elsewhere_is_refused) {
   storage.start();
   RedirectingRegistry registry(
       app, [&](int) { return "http://localhost:" + std::to_string(storage.port) + "/blob"; });
-  Mosquitto broker;
-  ProxyProcess proxy({"PROPLET_MQTT_ADDRESS=" + broker.url(), "PROPLET_CHANNEL_ID=redirect",
-                      "PROXY_REGISTRY_URL=http://" + registry.host()});
-  PropletClient client(broker.url(), "redirect");
-  const std::string app_name = registry.host() + "/app:v1";
-  client.request(app_name);
-  const auto status = client.wait_status(app_name, 15s);
-  BOOST_TEST_REQUIRE(status.has_value());
-  BOOST_TEST(status->at("error").value("code", "") == "not_allowed");
-  BOOST_TEST(status->at("error").value("message", "").find("redirect to http://localhost:") !=
+  Proxied p(registry.host());
+  const auto status = p.ask(registry.host() + "/app:v1");
+  BOOST_TEST(status.at("error").value("code", "") == "not_allowed");
+  BOOST_TEST(status.at("error").value("message", "").find("redirect to http://localhost:") !=
              std::string::npos);
   BOOST_TEST(storage_gets == 0);
   std::lock_guard lock(registry.mutex);
@@ -120,13 +137,10 @@ BOOST_AUTO_TEST_CASE(a_redirect_within_the_plain_http_registry_is_followed) {
   App app;
   RedirectingRegistry registry(
       app, [](int port) { return "http://127.0.0.1:" + std::to_string(port) + "/storage/blob"; });
-  Mosquitto broker;
-  ProxyProcess proxy({"PROPLET_MQTT_ADDRESS=" + broker.url(), "PROPLET_CHANNEL_ID=redirect",
-                      "PROXY_REGISTRY_URL=http://" + registry.host()});
-  PropletClient client(broker.url(), "redirect");
+  Proxied p(registry.host());
   const std::string app_name = registry.host() + "/app:v1";
-  client.request(app_name);
-  BOOST_TEST((client.wait_complete(app_name, 15s) == std::optional<std::string>(app.wasm)));
+  p.client.request(app_name);
+  BOOST_TEST((p.client.wait_complete(app_name, 15s) == std::optional<std::string>(app.wasm)));
   std::lock_guard lock(registry.mutex);
   BOOST_TEST(registry.storage_gets == 1);
 }
@@ -137,16 +151,10 @@ BOOST_AUTO_TEST_CASE(more_than_five_redirects_are_refused) {
   RedirectingRegistry registry(app, [](int port) {
     return "http://127.0.0.1:" + std::to_string(port) + "/v2/app/blobs/again";
   });
-  Mosquitto broker;
-  ProxyProcess proxy({"PROPLET_MQTT_ADDRESS=" + broker.url(), "PROPLET_CHANNEL_ID=redirect",
-                      "PROXY_REGISTRY_URL=http://" + registry.host()});
-  PropletClient client(broker.url(), "redirect");
-  const std::string app_name = registry.host() + "/app:v1";
-  client.request(app_name);
-  const auto status = client.wait_status(app_name, 15s);
-  BOOST_TEST_REQUIRE(status.has_value());
-  BOOST_TEST(status->at("error").value("code", "") == "not_allowed");
-  BOOST_TEST(status->at("error").value("message", "").find("more than 5 redirects") !=
+  Proxied p(registry.host());
+  const auto status = p.ask(registry.host() + "/app:v1");
+  BOOST_TEST(status.at("error").value("code", "") == "not_allowed");
+  BOOST_TEST(status.at("error").value("message", "").find("more than 5 redirects") !=
              std::string::npos);
   std::lock_guard lock(registry.mutex);
   BOOST_TEST(registry.blob_gets == 6);  // the first request and 5 hops
@@ -166,15 +174,10 @@ BOOST_AUTO_TEST_CASE(a_manifest_redirect_is_not_followed) {
     res.set_content("{}", "application/json");
   });
   registry.start();
-  Mosquitto broker;
   const std::string host = "127.0.0.1:" + std::to_string(registry.port);
-  ProxyProcess proxy({"PROPLET_MQTT_ADDRESS=" + broker.url(), "PROPLET_CHANNEL_ID=redirect",
-                      "PROXY_REGISTRY_URL=http://" + host});
-  PropletClient client(broker.url(), "redirect");
-  client.request(host + "/app:v1");
-  const auto status = client.wait_status(host + "/app:v1", 15s);
-  BOOST_TEST_REQUIRE(status.has_value());
-  BOOST_TEST(status->at("error").value("code", "") == "registry_error");
+  Proxied p(host);
+  const auto status = p.ask(host + "/app:v1");
+  BOOST_TEST(status.at("error").value("code", "") == "registry_error");
   BOOST_TEST(followed == 0);
 }
 
@@ -195,14 +198,10 @@ BOOST_AUTO_TEST_CASE(authorization_does_not_follow_a_redirect_to_another_host) {
   RedirectingRegistry registry(
       app, [&](int) { return "https://localhost:" + std::to_string(storage.port) + "/blob"; });
 
-  Mosquitto broker;
-  ProxyProcess proxy({"PROPLET_MQTT_ADDRESS=" + broker.url(), "PROPLET_CHANNEL_ID=redirect",
-                      "PROXY_REGISTRY_URL=http://" + registry.host(),
-                      "PROXY_REGISTRY_CA_FILE=" + certs.file("ca.crt"),
-                      "PROXY_REGISTRY_TOKEN=tok-for-the-registry-only"});
-  PropletClient client(broker.url(), "redirect");
-  client.request(registry.host() + "/app:v1");
-  BOOST_TEST((client.wait_complete(registry.host() + "/app:v1", 15s) ==
+  Proxied p(registry.host(), {"PROXY_REGISTRY_CA_FILE=" + certs.file("ca.crt"),
+                              "PROXY_REGISTRY_TOKEN=tok-for-the-registry-only"});
+  p.client.request(registry.host() + "/app:v1");
+  BOOST_TEST((p.client.wait_complete(registry.host() + "/app:v1", 15s) ==
               std::optional<std::string>(app.wasm)));
 
   {
@@ -214,5 +213,5 @@ BOOST_AUTO_TEST_CASE(authorization_does_not_follow_a_redirect_to_another_host) {
   std::lock_guard lock(mutex);
   BOOST_TEST_REQUIRE(storage_auth.size() == 1u);
   BOOST_TEST(storage_auth.front().empty(), "storage host got: " << storage_auth.front());
-  BOOST_TEST(proxy.process().stop(std::chrono::seconds(30)) == 0);
+  BOOST_TEST(p.proxy.process().stop(std::chrono::seconds(30)) == 0);
 }
