@@ -1,15 +1,18 @@
 // Registry faults survived: a blob download cut mid-way, stalled, or interrupted by a registry
 // restart resumes with Range (no chunk published twice); 503 bursts and 429s with Retry-After are
 // waited out; a registry down at start is retried; exhausted retries fail with the registry's
-// status; a slow registry or a download paused for window credits is not taken for a stall.
+// status; a slow registry or a download paused for window credits is not taken for a stall; a
+// Content-Length that lies is an error.
 #define BOOST_TEST_MODULE registry_faults
 #include <signal.h>
+#include <sys/socket.h>
 
 #include <boost/test/unit_test.hpp>
 #include <thread>
 
 #include "tests/integration/stack.hpp"
 #include "tests/support/fault_relay.hpp"
+#include "tests/support/loopback_server.hpp"
 
 using namespace pp::test;
 using namespace std::chrono_literals;
@@ -187,4 +190,90 @@ BOOST_AUTO_TEST_CASE(a_registry_restarted_mid_blob_is_resumed) {
   BOOST_TEST(a.duplicates == 0u);
   BOOST_TEST(s.proxy->log().find("resume_at=") != std::string::npos);
   BOOST_TEST(s.proxy->log().find("resume_at=0 ") == std::string::npos);
+}
+
+namespace {
+
+// A registry that lies in its blob responses' Content-Length: it serves a real manifest, then the
+// blob with `declared` as its length but `body` as what follows, and closes. Raw sockets, because
+// HTTP libraries will not lie. Counts the blob requests.
+class LyingRegistry {
+ public:
+  LyingRegistry(std::string wasm, std::string declared, std::size_t body_bytes)
+      : wasm_(std::move(wasm)),
+        declared_(std::move(declared)),
+        body_bytes_(body_bytes),
+        server_([this](int client, int) { serve(client); }) {
+    const std::string config = "{}";
+    manifest_ = RegistryPusher::manifest_json(
+        Desc{"application/vnd.wasm.config.v0+json", sha256_digest(config), config.size()},
+        {Desc{"application/wasm", sha256_digest(wasm_), wasm_.size()}}, kOciManifest);
+  }
+  std::string host() const { return "127.0.0.1:" + std::to_string(server_.port()); }
+  int blob_requests() const { return blob_requests_.load(); }
+
+ private:
+  void serve(int client) {
+    std::string head;
+    char c;
+    while (head.find("\r\n\r\n") == std::string::npos && head.size() < 16384) {
+      if (::recv(client, &c, 1, 0) != 1) return;
+      head.push_back(c);
+    }
+    std::string response;
+    if (head.find("/manifests/") != std::string::npos) {
+      response = "HTTP/1.1 200 OK\r\nContent-Type: " + std::string(kOciManifest) +
+                 "\r\nContent-Length: " + std::to_string(manifest_.size()) +
+                 "\r\nConnection: close\r\n\r\n" + manifest_;
+    } else {
+      blob_requests_.fetch_add(1);
+      response = "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: " +
+                 declared_ + "\r\nConnection: close\r\n\r\n" +
+                 wasm_.substr(0, std::min(body_bytes_, wasm_.size()));
+    }
+    send_all(client, response.data(), response.size());
+    ::shutdown(client, SHUT_RDWR);
+  }
+
+  std::string wasm_, declared_, manifest_;
+  std::size_t body_bytes_;
+  std::atomic<int> blob_requests_{0};
+  LoopbackServer server_;  // last: its threads stop before the rest goes
+};
+
+}  // namespace
+
+// A Content-Length that promises more than comes, fewer bytes than the descriptor says, or an
+// absurd length: each ends in an error for that request (after the retries a cut connection
+// deserves), never a hang, a crash or an allocation of what was promised.
+BOOST_AUTO_TEST_CASE(a_content_length_that_lies_is_an_error) {
+  const std::string wasm = random_wasm(20'000, 10);
+  struct Case {
+    std::string declared;
+    std::size_t body;
+    std::string code, message;
+    int blob_requests;
+  };
+  const Case cases[] = {
+      {"30000", 20'000, "registry_unavailable", "blob sha256:", 3},  // cut short, retried twice
+      {"10000", 10'000, "size_mismatch", "10000", 1},                // complete, but short
+      {"999999999999999999", 20'000, "registry_unavailable", "blob sha256:", 3},
+  };
+  Stack s;
+  for (const auto& c : cases) {
+    BOOST_TEST_CONTEXT("Content-Length: " << c.declared << " with " << c.body << " bytes") {
+      LyingRegistry liar(wasm, c.declared, c.body);
+      s.start_proxy({"PROXY_REGISTRY_URL=http://" + liar.host(), "PROXY_HTTP_RETRIES=2"});
+      PropletClient client(s.broker.url(), s.channel);
+      const std::string app = liar.host() + "/app:v1";
+      client.request(app);
+      const auto status = client.wait_status(app, kTimeout);
+      BOOST_TEST_REQUIRE(status.has_value());
+      BOOST_TEST(status->at("error").value("code", "") == c.code);
+      BOOST_TEST(status->at("error").value("message", "").find(c.message) != std::string::npos,
+                 status->dump());
+      BOOST_TEST(liar.blob_requests() == c.blob_requests);
+      BOOST_TEST(!client.snapshot(app).complete);
+    }
+  }
 }
