@@ -240,7 +240,9 @@ void Pipeline::Graph::on_request(
     std::get<1>(out).try_put(RequestRejected{in, parsed.request.app_name, parsed.request.origin,
                                              std::move(error), quiet});
   };
-  // Before anything else, so that a flood costs as little as possible.
+  // Before the reference is parsed or any shared state touched: a flood costs one bounded JSON
+  // parse per message, kept so that each refusal names the app it refuses (devices match statuses
+  // by app_name).
   if (!parsed.request.origin.channel.empty()) {
     const auto verdict =
         rate_limiter.admit(parsed.request.origin.tenant + '/' + parsed.request.origin.channel,
