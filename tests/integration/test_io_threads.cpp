@@ -209,8 +209,9 @@ BOOST_AUTO_TEST_CASE(registry_client_driven_from_many_threads) {
   std::vector<std::shared_ptr<pp::oci::RegistryClient::Call>> calls(kApps);
   std::vector<std::thread> resumers;
   std::atomic<bool> missing_call{false};
+  for (int i = 0; i < kApps; ++i)
+    sinks.push_back(std::make_shared<PausingSink>());  // all of them before the I/O thread looks
   for (int i = 0; i < kApps; ++i) {
-    sinks.push_back(std::make_shared<PausingSink>());
     const auto ref =
         *pp::oci::parse_reference(registry.host() + "/app" + std::to_string(i) + ":v1", "");
     std::lock_guard lock(mutex);
