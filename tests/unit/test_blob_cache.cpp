@@ -231,6 +231,17 @@ BOOST_AUTO_TEST_CASE(resolutions_round_trip_and_damaged_records_are_ignored) {
   BOOST_TEST((back->resolved_at == when));
   BOOST_TEST(back->is_blob == false);
   BOOST_TEST(!cache->resolution("reg/app:v2"));
+  // Records are private like the modules, and so are the cache's directories.
+  for (const auto& e : fs::directory_iterator(dir.path() + "/cache/refs")) {
+    struct stat st {};
+    BOOST_TEST_REQUIRE(::stat(e.path().c_str(), &st) == 0);
+    BOOST_TEST((st.st_mode & 0777) == 0600u);
+  }
+  for (const char* sub : {"", "/refs", "/blobs", "/tmp"}) {
+    struct stat st {};
+    BOOST_TEST_REQUIRE(::stat((dir.path() + "/cache" + sub).c_str(), &st) == 0);
+    BOOST_TEST((st.st_mode & 0777) == 0700u, sub);
+  }
   // Another platform resolves the same reference to another module.
   auto arm = BlobCache::open({dir.path() + "/cache", 1 << 20, 60s, "wasi/wasm32"});
   BOOST_TEST_REQUIRE(arm.ok());
