@@ -65,4 +65,17 @@ struct Stack {
   }
 };
 
+// Waits for the final status of `app_name` and checks that it is a failure with `code` whose
+// message holds `fragment`.
+inline void expect_failed(PropletClient& client, const std::string& app_name,
+                          const std::string& code, const std::string& fragment,
+                          std::chrono::milliseconds timeout = std::chrono::seconds(30)) {
+  const auto status = client.wait_status(app_name, timeout);
+  BOOST_TEST_REQUIRE(status.has_value(), "no final status for " << app_name);
+  BOOST_TEST(status->value("state", "") == "failed", status->dump());
+  BOOST_TEST(status->at("error").value("code", "") == code, status->dump());
+  BOOST_TEST(status->at("error").value("message", "").find(fragment) != std::string::npos,
+             status->dump());
+}
+
 }  // namespace pp::test
