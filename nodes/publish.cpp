@@ -15,6 +15,10 @@ void ChunkPublisher::publish(const PublicationPtr& chunk, Settled settled) {
 void ChunkPublisher::send(Parked p) {
   const PublicationPtr chunk = p.chunk;
   const TransferPtr& t = chunk->transfer;
+  {
+    std::lock_guard lock(mutex_);
+    p.connection = epoch_;
+  }
   // A chunk that reaches here verified, so it goes out even when a later chunk has just failed
   // the transfer: the tracker holds the failed status until it settles, and the requester keeps
   // a prefix it can check. Only a chunk parked across the failure is dropped (unpark).
@@ -40,14 +44,17 @@ void ChunkPublisher::park(Parked p) {
   {
     std::lock_guard lock(mutex_);
     // Checked under the lock: cancel_all marks transfers failed before drop_parked takes it, so a
-    // chunk of a cancelled transfer is either dropped there or not parked at all.
-    if (!up_ && !p.chunk->transfer->failed.load()) {
+    // chunk of a cancelled transfer is either dropped there or not parked at all. A publish lost
+    // on the connection still current waits for the next one, even if the client has not said
+    // yet that this one is gone: publishing it again now would fail again at once, and again, on
+    // this very stack (a broker restart once overflowed it that way in the soak test).
+    if ((!up_ || p.connection == epoch_) && !p.chunk->transfer->failed.load()) {
       parked_.push_back(std::move(p));
       return;
     }
   }
-  // The connection came back between the failure and here, or the transfer is over: nothing
-  // would flush it later.
+  // A new connection came up between the publish and here (its flush has passed), or the
+  // transfer is over: nothing would flush it later.
   unpark(std::move(p));
 }
 
@@ -64,7 +71,10 @@ void ChunkPublisher::on_connection(bool ready) {
   {
     std::lock_guard lock(mutex_);
     up_ = ready;
-    if (ready) resume.swap(parked_);
+    if (ready) {
+      ++epoch_;
+      resume.swap(parked_);
+    }
   }
   if (resume.empty()) return;
   // Cut order, so that each transfer's chunks go out in the order they would have.

@@ -8,6 +8,7 @@
 // broker restart pauses transfers (the downloads stop once the window is full of parked chunks)
 // and they resume from their first unacknowledged chunk.
 
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -52,6 +53,7 @@ class ChunkPublisher {
   struct Parked {
     PublicationPtr chunk;
     Settled settled;
+    std::uint64_t connection = 0;  // the connection (epoch_) it was last published on
   };
   void send(Parked p);
   void park(Parked p);
@@ -63,6 +65,9 @@ class ChunkPublisher {
   mqtt::StatusTopic status_topic_;
   std::mutex mutex_;
   bool up_ = true;  // until the client says otherwise: a publish meeting a down client parks
+  // Connections made so far: a publish lost on the current one waits for the next, even while the
+  // client has not yet said that this one is gone.
+  std::uint64_t epoch_ = 0;
   std::vector<Parked> parked_;
 };
 
