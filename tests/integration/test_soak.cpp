@@ -189,11 +189,16 @@ BOOST_AUTO_TEST_CASE(two_thousand_requests_through_faults) {
   Restarts restarts;
   const auto begin = Clock::now();
   std::atomic<bool> done{false};
+  std::atomic<bool> proxy_died{false};  // then the run stops early, instead of timing out
   long rss_after_first_minute = 0;
   std::thread chaos([&] {
     int restarts_done = 0;
     while (!done.load()) {
       std::this_thread::sleep_for(200ms);
+      if (!proxy.process().running()) {
+        proxy_died = true;
+        break;
+      }
       const auto elapsed = Clock::now() - begin;
       if (rss_after_first_minute == 0 && elapsed >= 60s) {
         rss_after_first_minute = vm_rss_kib(proxy.process().pid()).value_or(0);
@@ -215,7 +220,7 @@ BOOST_AUTO_TEST_CASE(two_thousand_requests_through_faults) {
     workers.emplace_back([&, c] {
       std::mt19937 rng(static_cast<unsigned>(c) + 1);
       PropletClient& client = *clients[static_cast<std::size_t>(c)];
-      for (int k = 0; k < kRequestsPerChannel; ++k) {
+      for (int k = 0; k < kRequestsPerChannel && !proxy_died.load(); ++k) {
         std::this_thread::sleep_until(begin + kRun * k / kRequestsPerChannel);
         if (rng() % 20 == 0) {  // 5 % malformed
           malformed(client, kMalformed[rng() % std::size(kMalformed)], tally, restarts);
@@ -229,6 +234,11 @@ BOOST_AUTO_TEST_CASE(two_thousand_requests_through_faults) {
     w.join();
   done = true;
   chaos.join();
+  if (proxy_died.load()) {
+    const std::string log = proxy.log();
+    BOOST_FAIL("the proxy died (status " << proxy.process().stop(0ms) << "); its log ends:\n"
+                                         << log.substr(log.size() > 3000 ? log.size() - 3000 : 0));
+  }
   const long rss_at_end = vm_rss_kib(proxy.process().pid()).value_or(0);
 
   BOOST_TEST_MESSAGE(
