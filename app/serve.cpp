@@ -30,13 +30,13 @@ std::string default_client_id() {
   return "propeller-proxy-" + std::string(host) + "-" + std::to_string(getpid());
 }
 
-// Waits for SIGINT/SIGTERM for up to `timeout`; true when one arrived.
 // PROXY_REGISTRY_URL's registry and PROXY_REGISTRY_ALLOW's (validated when it was loaded).
 pp::oci::RegistryAllowList allow_list(const pp::Config& config) {
   auto list = pp::oci::RegistryAllowList::parse(config.registry_allow, config.registry_url.host);
   return list ? std::move(list).value() : pp::oci::RegistryAllowList(config.registry_url.host);
 }
 
+// Waits for SIGINT/SIGTERM for up to `timeout`; true when one arrived.
 bool wait_for_signal(const sigset_t& signals, std::chrono::milliseconds timeout) {
   const timespec ts{static_cast<time_t>(timeout.count() / 1000),
                     static_cast<long>(timeout.count() % 1000) * 1'000'000};
@@ -86,6 +86,7 @@ int pp::run_serve(const Config& config) {
                                                                  : default_client_id()));
   Metrics metrics;
   http.set_latency_observer([&metrics](double s) { metrics.registry_seconds.observe(s); });
+  const pp::oci::RegistryAllowList allowed = allow_list(config);
   pp::Pipeline pipeline(pp::PipelineOptions{.chunk_size = config.chunk_size,
                                             .window = config.chunk_window,
                                             .max_transfers = config.max_transfers,
@@ -93,7 +94,7 @@ int pp::run_serve(const Config& config) {
                                             .max_request_bytes = config.max_request_bytes,
                                             .rate_limit = static_cast<double>(config.rate_limit),
                                             .rate_burst = static_cast<double>(config.rate_burst),
-                                            .allow = allow_list(config),
+                                            .allow = allowed,
                                             .max_blob_size = config.max_blob_size,
                                             .spool_dir = config.spool_dir,
                                             .cache = cache.get(),
@@ -141,7 +142,7 @@ int pp::run_serve(const Config& config) {
       "starting",
       {{"broker", config.mqtt_address},
        {"registry", config.registry_url.scheme + "://" + config.registry_url.host},
-       {"registries_allowed", allow_list(config).describe()},
+       {"registries_allowed", allowed.describe()},
        {"topics", config.topic_scheme == pp::mqtt::TopicScheme::supermq ? "supermq" : "channels"},
        log::if_set("tenant", config.tenant),
        {"channels", fmt::format("{}", fmt::join(config.channels, ","))},
