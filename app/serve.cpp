@@ -70,8 +70,8 @@ int pp::run_serve(const Config& config) {
                                    .platform = config.platform.str()});
     if (!opened) {
       log::error("PROXY_CACHE_DIR: " + opened.error().message +
-                 " (set PROXY_CACHE_DIR to a writable directory, or PROXY_CACHE_MAX_BYTES=0 for no "
-                 "cache)");
+                 "; set PROXY_CACHE_DIR (--cache-dir) to a directory the proxy may create or "
+                 "write, or PROXY_CACHE_MAX_BYTES=0 to run without a cache");
       return kExitUsage;
     }
     cache = std::move(opened).value();

@@ -29,13 +29,32 @@ constexpr auto kStaleTemp = std::chrono::hours(1);
 // Resolution records are a few hundred bytes; anything much larger is not one of ours.
 constexpr std::uintmax_t kMaxRecord = 64 * 1024;
 
-std::optional<Error> make_dir(const std::string& path) {
-  if (::mkdir(path.c_str(), 0700) == 0 || errno == EEXIST) {
-    if (fs::is_directory(path) && ::access(path.c_str(), W_OK | X_OK) == 0) return std::nullopt;
-    return Error{errc::proxy_error, "the cache directory " + path + " is not a writable directory"};
+// Creates `path` and whichever of its parents are missing, as `mkdir -p` does. What it creates is
+// 0700: cached modules and what references resolved to are the proxy's business. Directories that
+// exist keep their modes. The error names the directory that could not be made, which on a fresh
+// machine is often a parent ($HOME/.cache), not the cache directory itself.
+std::optional<Error> make_dirs(const std::string& path) {
+  fs::path target = fs::path(path).lexically_normal();
+  if (!target.has_filename()) target = target.parent_path();  // "dir/"
+  const Error unusable{errc::proxy_error,
+                       "the cache directory " + path + " is not a writable directory"};
+  fs::path made;
+  for (const fs::path& part : target) {
+    made /= part;
+    if (::mkdir(made.c_str(), 0700) == 0) continue;
+    const int error = errno;
+    std::error_code ec;
+    if (error == EEXIST && fs::is_directory(made, ec)) continue;
+    if (error == EEXIST && made == target) return unusable;
+    const std::string parent = made == target ? "" : "its parent " + made.string() + " ";
+    return Error{errc::proxy_error,
+                 "cannot create the cache directory " + path + ": " + parent +
+                     (error == EEXIST ? "is not a directory"
+                                      : (parent.empty() ? "" : "cannot be made: ") +
+                                            std::string(std::strerror(error)))};
   }
-  return Error{errc::proxy_error,
-               "cannot create the cache directory " + path + ": " + std::strerror(errno)};
+  if (::access(path.c_str(), W_OK | X_OK) != 0) return unusable;
+  return std::nullopt;
 }
 
 std::string hex_of(const std::string& digest) {
@@ -54,7 +73,7 @@ BlobCache::WriterLock::~WriterLock() {
 
 Expected<std::unique_ptr<BlobCache>> BlobCache::open(Options options) {
   for (const std::string sub : {"", "/blobs", "/blobs/sha256", "/blobs/sha512", "/refs", "/tmp"}) {
-    if (auto error = make_dir(options.dir + sub)) return *error;
+    if (auto error = make_dirs(options.dir + sub)) return *error;
   }
   std::unique_ptr<BlobCache> cache(new BlobCache(std::move(options)));
   std::error_code ec;
