@@ -384,10 +384,16 @@ const std::vector<Setting>& settings() {
        "requests waiting for a transfer slot; past it a request is refused with \"busy\"",
        [](Config& c, const std::string& v) { return parse_size(v, 1, 1'000'000, c.queue_limit); }},
       {"PROXY_MAX_REQUEST_BYTES", "--max-request-bytes", "65536",
-       "largest request message; a larger one is refused unread (invalid_request)",
+       "largest request message; a larger one is dropped unread and unanswered (counted in "
+       "propeller_proxy_requests_dropped_total)",
        [](Config& c, const std::string& v) {
          return parse_size(v, 256, 16 * 1024 * 1024, c.max_request_bytes);
        }},
+      {"PROXY_INTAKE_LIMIT", "--intake-limit", "256",
+       "received request messages that may wait to be read; past it, new ones are dropped "
+       "unread and unanswered (a flood then costs at most this many times "
+       "PROXY_MAX_REQUEST_BYTES of memory)",
+       [](Config& c, const std::string& v) { return parse_size(v, 1, 100'000, c.intake_limit); }},
       {"PROXY_RATE_LIMIT", "--rate-limit", "20",
        "requests per second each channel may make on average (a token bucket of "
        "PROXY_RATE_BURST); past it a request is refused with \"busy\"; 0: no limit",
@@ -762,7 +768,9 @@ mqtt::ClientOptions mqtt_client_options(const Config& c, std::string client_id) 
   o.client_id = std::move(client_id);
   o.username = c.thing_id;
   o.password = c.thing_key;
-  o.max_buffered = static_cast<int>(std::max<std::size_t>(1000, c.chunk_window * 2));
+  // Room for every chunk in flight, twice, and for the answers to refused requests that the
+  // publisher lets wait (ChunkPublisher::kMaxRefusalStatuses), twice.
+  o.max_buffered = static_cast<int>(std::max<std::size_t>(1000, c.chunk_window * 2 + 512));
   o.version = c.mqtt_version;
   o.ca_file = c.mqtt_ca_file;
   o.cert_file = c.mqtt_cert_file;

@@ -48,6 +48,7 @@ struct Config {
   std::size_t max_transfers = 16;
   std::size_t queue_limit = 1024;
   std::size_t max_request_bytes = 64 * 1024;
+  std::size_t intake_limit = 256;
   std::size_t rate_limit = 20;  // requests per second per channel; 0: no limit
   std::size_t rate_burst = 100;
   int shutdown_grace_s = 10;

@@ -113,7 +113,7 @@ int run_pull(const Config& config, const std::string& reference, const std::stri
   Reassembly r;
   mqtt::Client client(
       mqtt_client_options(config, "propeller-proxy-pull-" + std::to_string(getpid())));
-  client.on_message([&](std::string topic, std::string payload) {
+  client.on_message([&](std::string_view topic, std::string_view payload) {
     if (topic == server_topic) {
       on_chunk(r, reference, payload);
     } else {

@@ -1,5 +1,6 @@
 // `propeller-proxy serve`: answers proplets' requests until SIGINT/SIGTERM.
 
+#include <malloc.h>
 #include <spdlog/fmt/ranges.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
@@ -23,6 +24,8 @@ namespace {
 
 // How long cancelled transfers get to settle (their publishes acknowledged or failed).
 constexpr auto kCancelGrace = std::chrono::seconds(5);
+// Requests waiting at once that count as a burst worth giving memory back after.
+constexpr std::size_t kBurst = 64;
 
 std::string default_client_id() {
   char host[256] = {};
@@ -92,6 +95,7 @@ int pp::run_serve(const Config& config) {
                                             .max_transfers = config.max_transfers,
                                             .queue_limit = config.queue_limit,
                                             .max_request_bytes = config.max_request_bytes,
+                                            .intake_limit = config.intake_limit,
                                             .rate_limit = static_cast<double>(config.rate_limit),
                                             .rate_burst = static_cast<double>(config.rate_burst),
                                             .allow = allowed,
@@ -103,21 +107,24 @@ int pp::run_serve(const Config& config) {
                         registry, mqtt, metrics);
 
   std::atomic<bool> accepting{true};
-  mqtt.on_message([&](std::string topic, std::string payload) {
+  mqtt.on_message([&](std::string_view topic, std::string_view payload) {
     if (!accepting.load()) {
-      log::warn("request ignored while shutting down", {{"topic", topic}});
+      static std::atomic<bool> said{false};
+      if (!said.exchange(true)) log::warn("requests ignored while shutting down");
       return;
     }
-    pipeline.submit(pp::Incoming{std::move(topic), std::move(payload)});
+    pipeline.submit(topic, payload);
   });
   HttpEndpoint http_endpoint(
-      [&mqtt] { return mqtt.ready(); },
+      [&mqtt, &pipeline] { return mqtt.ready() && !pipeline.broken(); },
       [&] {
         return metrics.render(
             Gauges{.active_transfers = pipeline.active(),
                    .transfer_objects = static_cast<std::uint64_t>(std::max<std::int64_t>(
                        pp::Transfer::live.load(std::memory_order_relaxed), 0)),
                    .joinable_transfers = pipeline.joinable(),
+                   .intake = pipeline.intake(),
+                   .statuses_dropped = pipeline.statuses_dropped(),
                    .window_in_use = pipeline.window_in_use(),
                    .window_capacity = pipeline.window_capacity(),
                    .mqtt_reconnects = mqtt.reconnects(),
@@ -152,7 +159,36 @@ int pp::run_serve(const Config& config) {
        {"http", config.http_host + ":" + std::to_string(config.http_port)}});
 
   bool announced = false;
+  auto flushed = std::chrono::steady_clock::now();
+  bool burst = false;  // the intake filled up since memory was last given back
   while (!wait_for_signal(signals, std::chrono::milliseconds(100))) {
+    if (std::chrono::steady_clock::now() - flushed >= std::chrono::seconds(1)) {
+      pipeline.flush_logs();
+      flushed = std::chrono::steady_clock::now();
+      // A full intake of large messages leaves glibc holding the heap it took for them (tens of
+      // MB, in the arenas of the threads that made and freed them): give it back to the system
+      // once the burst is read, so that a flood's cost ends with the flood.
+      burst = burst || pipeline.take_intake_peak() >= kBurst;
+      if (burst && pipeline.intake() == 0) {
+        ::malloc_trim(0);
+        burst = false;
+      }
+    }
+    if (pipeline.broken()) {
+      // Every stage catches what escapes it; this is the net under that. A graph that oneTBB has
+      // cancelled answers nobody again, so say so (/ready answers 503 from now on) and exit
+      // non-zero, so that an orchestrator starts a fresh process; requesters ask again.
+      log::error(
+          "the pipeline has stopped: an error escaped a stage; exiting so that the proxy is "
+          "restarted",
+          {{"transfers", pipeline.active()}});
+      accepting.store(false);
+      pipeline.abandon_all(
+          Error{errc::proxy_error, "the proxy failed internally and is restarting; ask again"},
+          kCancelGrace);
+      mqtt.stop();
+      std::_Exit(kExitFailure);
+    }
     if (!announced && mqtt.ready()) {
       log::info("ready", {{"subscriptions",
                            fmt::format("{}", fmt::join(topics.request_subscriptions(), ","))}});
@@ -173,6 +209,7 @@ int pp::run_serve(const Config& config) {
   }
   pipeline.wait_idle();
   mqtt.stop();
+  pipeline.flush_logs();
   log::info("stopped");
   return 0;
 }

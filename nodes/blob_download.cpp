@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "nodes/fault.hpp"
 #include "nodes/log.hpp"
 #include "nodes/spool.hpp"
 
@@ -62,7 +63,30 @@ ChunkCutter::ChunkCutter(TransferPtr transfer, ChunkWindow& window, oci::Registr
       seq_(seq),
       emit_(std::move(emit)) {}
 
+Error ChunkCutter::internal_error(std::string_view what) {
+  return Error{errc::proxy_error,
+               "internal error in the blob-download stage: " + std::string(what)};
+}
+
+template <class Step>
+void ChunkCutter::guarded(Step&& step) noexcept {
+  std::string what;
+  try {
+    step();
+    return;
+  } catch (const std::exception& e) {
+    what = e.what();
+  } catch (...) {
+    what = "an exception that is not a std::exception";
+  }
+  if (!done_) fail(internal_error(what));
+}
+
 void ChunkCutter::begin() {
+  guarded([this] { start(); });
+}
+
+void ChunkCutter::start() {
   spool_ = transfer_->module_file;
   if (!transfer_->request.chunks.empty()) {
     if (cache_) count_cache_use(*cache_, transfer_->from_cache);
@@ -97,8 +121,9 @@ void ChunkCutter::claim_download() {
   }
   if (!lock) {
     // Polled, not notified: the other writer may be another process sharing the cache.
-    registry_.io().post_after(std::chrono::milliseconds(100),
-                              [self = shared_from_this()] { self->claim_download(); });
+    registry_.io().post_after(std::chrono::milliseconds(100), [self = shared_from_this()] {
+      self->guarded([&] { self->claim_download(); });
+    });
     return;
   }
   // Stored by whoever held the lock before us; else that download failed, and this one takes over.
@@ -134,7 +159,7 @@ bool ChunkCutter::take_credit() {
   if (has_credit_) return true;
   const bool granted = window_.acquire_or_wait([self = shared_from_this()] {
     // Called on whichever thread released the credit: move back to the I/O thread.
-    self->registry_.io().post([self] { self->on_credit(); });
+    self->registry_.io().post([self] { self->guarded([&] { self->on_credit(); }); });
   });
   if (granted) {
     has_credit_ = true;
@@ -175,6 +200,17 @@ void ChunkCutter::on_credit() {
 }
 
 std::size_t ChunkCutter::on_data(const char* data, std::size_t size) {
+  try {
+    return take_data(data, size);
+  } catch (const std::exception& e) {
+    abort_reason_ = internal_error(e.what());  // on_end follows, and fails the transfer with it
+  } catch (...) {
+    abort_reason_ = internal_error("an exception that is not a std::exception");
+  }
+  return 0;
+}
+
+std::size_t ChunkCutter::take_data(const char* data, std::size_t size) {
   if (done_) return 0;
   if (transfer_->failed.load()) {
     abort_reason_ = cancelled_error();
@@ -200,6 +236,7 @@ std::size_t ChunkCutter::on_data(const char* data, std::size_t size) {
     }
   }
   received_ += size;
+  fault_point("blob-download-io", transfer_->request.app_name);
   place(data, size);
   return size;
 }
@@ -225,6 +262,10 @@ void ChunkCutter::place(const char* data, std::size_t size) {
 }
 
 void ChunkCutter::on_end(std::optional<Error> error) {
+  guarded([&] { end(std::move(error)); });
+}
+
+void ChunkCutter::end(std::optional<Error> error) {
   if (done_) return;
   ended_ = true;
   if (abort_reason_) return fail(*abort_reason_);
@@ -269,7 +310,9 @@ void ChunkCutter::read_spooled(std::uint64_t idx, bool last) {
   }
   emit_chunk(idx, last, false);
   // The next one is a task of its own, so that other exchanges on the I/O thread keep moving.
-  if (!last) registry_.io().post([self = shared_from_this()] { self->send_next(); });
+  if (!last) {
+    registry_.io().post([self = shared_from_this()] { self->guarded([&] { self->send_next(); }); });
+  }
 }
 
 void ChunkCutter::fetch_range(std::uint64_t idx, bool last) {
@@ -282,16 +325,18 @@ void ChunkCutter::fetch_range(std::uint64_t idx, bool last) {
   auto reader = std::make_shared<RangeReader>(
       "chunk " + std::to_string(idx) + " of blob " + transfer_->blob.digest, length,
       [self = shared_from_this(), idx, last](Expected<std::string> bytes) {
-        self->download_.reset();
-        if (!bytes) {
-          return self->fail(self->transfer_->failed.load() ? cancelled_error() : bytes.error());
-        }
-        self->current_ = std::move(bytes).value();
-        self->emit_chunk(idx, last, false);
-        if (!last) self->send_next();
+        self->guarded([&] { self->take_range(idx, last, std::move(bytes)); });
       });
   download_ = registry_.fetch_blob(transfer_->ref, transfer_->blob.digest, std::move(reader),
                                    oci::ByteRange{idx * transfer_->chunk_size, length});
+}
+
+void ChunkCutter::take_range(std::uint64_t idx, bool last, Expected<std::string> bytes) {
+  download_.reset();
+  if (!bytes) return fail(transfer_->failed.load() ? cancelled_error() : bytes.error());
+  current_ = std::move(bytes).value();
+  emit_chunk(idx, last, false);
+  if (!last) send_next();
 }
 
 void ChunkCutter::fail(Error error) {
@@ -338,6 +383,10 @@ Verified verify_chunk(Chunk chunk, BlobCache* cache) {
   Transfer& t = *chunk.transfer;
   if (chunk.failure) {
     return {std::nullopt, TransferFailed{chunk.transfer, std::move(*chunk.failure)}};
+  }
+  if (chunk.error) {
+    return {std::nullopt,
+            ChunkSettled{chunk.transfer, chunk.idx, chunk.last, false, std::move(*chunk.error)}};
   }
   if (t.failed.load()) {  // whoever failed it has recorded why; this only fills in for cancel_all
     return {std::nullopt,

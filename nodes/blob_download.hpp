@@ -48,6 +48,10 @@ class ChunkCutter : public oci::BlobSink, public std::enable_shared_from_this<Ch
   void on_end(std::optional<Error> error) override;
 
  private:
+  void start();
+  std::size_t take_data(const char* data, std::size_t size);
+  void end(std::optional<Error> error);
+  void take_range(std::uint64_t idx, bool last, Expected<std::string> bytes);
   // The module is not cached: download it, unless another transfer is already doing so.
   void claim_download();
   void stream_file(std::shared_ptr<SpoolFile> file);
@@ -62,6 +66,11 @@ class ChunkCutter : public oci::BlobSink, public std::enable_shared_from_this<Ch
   void fetch_range(std::uint64_t idx, bool last);
   void fail(Error error);
   void emit_chunk(std::uint64_t idx, bool last, bool streamed);
+  // Runs a step of the download (on the I/O thread, outside the graph, so the stage's guard in
+  // the graph does not cover it); what escapes the step fails the transfer with proxy_error.
+  template <class Step>
+  void guarded(Step&& step) noexcept;
+  static Error internal_error(std::string_view what);
 
   TransferPtr transfer_;
   ChunkWindow& window_;

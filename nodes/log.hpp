@@ -59,4 +59,20 @@ inline void error(std::string_view msg, std::initializer_list<Field> f = {}) {
   event(spdlog::level::err, msg, f);
 }
 
+// Runs `f` on a library's thread (`thread`: Paho's, the HTTP I/O thread), where nothing may unwind
+// through the library's C frames: what escapes is logged as an internal error in `what`. False
+// then. Callers fail their own work before it gets here; this is the last line.
+template <class F>
+bool contained(std::string_view thread, std::string_view what, F&& f) noexcept {
+  try {
+    f();
+    return true;
+  } catch (const std::exception& e) {
+    error("internal error", {{"thread", thread}, {"in", what}, {"error", e.what()}});
+  } catch (...) {
+    error("internal error", {{"thread", thread}, {"in", what}});
+  }
+  return false;
+}
+
 }  // namespace pp::log

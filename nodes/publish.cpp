@@ -136,23 +136,51 @@ std::string outcome_message(const Outcome& o) {
 
 }  // namespace
 
-void ChunkPublisher::publish_status(const mqtt::Origin& origin, std::string message) {
-  if (origin.channel.empty()) return;  // not from a request topic: nobody to answer
+void ChunkPublisher::publish_status(const mqtt::Origin& origin, std::string message,
+                                    std::function<void()> done) {
   const auto where = status_topic_.for_origin(origin);
-  if (!where) return;  // status messages are off
+  // Not from a request topic (nobody to answer), or status messages are off.
+  if (origin.channel.empty() || !where) {
+    if (done) done();
+    return;
+  }
   const std::string topic = *where;
   // Not parked like chunks: a status message is news, and stale after a broker restart.
   client_.publish(
-      topic, std::move(message), 1, [topic](mqtt::Client::Published result, std::string reason) {
+      topic, std::move(message), 1,
+      [topic, done = std::move(done)](mqtt::Client::Published result, std::string reason) {
         if (result != mqtt::Client::Published::acknowledged) {
           log::warn("status message not delivered", {{"topic", topic}, {"error", reason}});
         }
+        if (done) done();
       });
 }
 
-void ChunkPublisher::publish_outcome(const Outcome& outcome) {
-  publish_status(outcome.transfer ? outcome.transfer->request.origin : outcome.rejected->origin,
-                 outcome_message(outcome));
+void ChunkPublisher::publish_outcome(const Outcome& outcome, std::function<void()> done) {
+  if (outcome.transfer) {
+    return publish_status(outcome.transfer->request.origin, outcome_message(outcome),
+                          std::move(done));
+  }
+  if (refusal_statuses_.fetch_add(1) >= kMaxRefusalStatuses) {
+    refusal_statuses_.fetch_sub(1);
+    statuses_dropped_.fetch_add(1, std::memory_order_relaxed);
+    RefusalLog::HeldBack held_back;
+    if (drop_log_.note("", outcome.error->code, RefusalLog::Clock::now(), held_back)) {
+      log::warn("answer to a refused request dropped",
+                {{"app_name", outcome.rejected->app_name},
+                 {"code", outcome.error->code},
+                 {"error", std::to_string(kMaxRefusalStatuses) +
+                               " answers to refused requests are already waiting for the broker"},
+                 log::if_set("held_back", held_back.describe())});
+    }
+    if (done) done();
+    return;
+  }
+  publish_status(outcome.rejected->origin, outcome_message(outcome),
+                 [this, done = std::move(done)] {
+                   refusal_statuses_.fetch_sub(1);
+                   if (done) done();
+                 });
 }
 
 void ChunkPublisher::publish_progress(const Transfer& t, std::string_view state) {

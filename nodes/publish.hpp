@@ -8,6 +8,7 @@
 // broker restart pauses transfers (the downloads stop once the window is full of parked chunks)
 // and they resume from their first unacknowledged chunk.
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -41,7 +42,13 @@ class ChunkPublisher {
   // mqtt::StatusTopic):
   // {"app_name","state":"completed","digest","size","total_chunks","duration_ms"} or
   // {"app_name","state":"failed","error":{"code","message"}, …what was known}.
-  void publish_outcome(const Outcome& outcome);
+  // `done`, when given, runs once the broker took the message, or it is known that it will not.
+  // The answers to refused requests are bounded: past kMaxRefusalStatuses of them waiting for the
+  // broker, the next ones are dropped (counted, logged once a second), so that a flood of
+  // hostile requests cannot fill Paho's buffer, which the chunks of every transfer share.
+  void publish_outcome(const Outcome& outcome, std::function<void()> done = {});
+  static constexpr std::size_t kMaxRefusalStatuses = 256;
+  std::uint64_t statuses_dropped() const { return statuses_dropped_.load(); }
 
   // A running transfer's progress on the same topic (QoS 1): "resolving" (the manifest is being
   // fetched), "downloading" (with digest, size and total_chunks once the module is known),
@@ -58,11 +65,15 @@ class ChunkPublisher {
   void send(Parked p);
   void park(Parked p);
   void unpark(Parked p);
-  void publish_status(const mqtt::Origin& origin, std::string message);
+  void publish_status(const mqtt::Origin& origin, std::string message,
+                      std::function<void()> done = {});
 
   mqtt::Client& client_;
   int qos_;
   mqtt::StatusTopic status_topic_;
+  std::atomic<std::size_t> refusal_statuses_{0};  // waiting for the broker
+  std::atomic<std::uint64_t> statuses_dropped_{0};
+  RefusalLog drop_log_;
   std::mutex mutex_;
   bool up_ = true;  // until the client says otherwise: a publish meeting a down client parks
   // Connections made so far: a publish lost on the current one waits for the next, even while the

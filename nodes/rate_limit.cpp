@@ -25,24 +25,12 @@ RateLimiter::Verdict RateLimiter::admit(const std::string& key, Clock::time_poin
     b.tokens -= 1.0;
     return {};
   }
-  Verdict v{false, false, 0};
-  if (b.logged_at == Clock::time_point{} || now - b.logged_at >= std::chrono::seconds(1)) {
-    v.log = true;
-    v.refused_quietly = b.refused_quietly;
-    b.refused_quietly = 0;
-    b.logged_at = now;
-  } else {
-    ++b.refused_quietly;
-  }
-  return v;
+  return {false};
 }
 
 void RateLimiter::forget_full(Clock::time_point now) {
   const std::chrono::duration<double> refill(burst_ / rate_);
-  std::erase_if(buckets_, [&](const auto& entry) {
-    const Bucket& b = entry.second;
-    return b.refused_quietly == 0 && now - b.at >= refill;
-  });
+  std::erase_if(buckets_, [&](const auto& entry) { return now - entry.second.at >= refill; });
   prune_at_ = std::max<std::size_t>(1024, buckets_.size() * 2);
 }
 

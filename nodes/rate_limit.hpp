@@ -22,10 +22,6 @@ class RateLimiter {
 
   struct Verdict {
     bool admitted = true;
-    // For a refusal that should be logged: how many were refused quietly since the last one. A
-    // flood is logged about once a second per key, not once per message.
-    bool log = false;
-    std::uint64_t refused_quietly = 0;
   };
   // Takes a token from `key`'s bucket. Thread-safe.
   Verdict admit(const std::string& key, Clock::time_point now);
@@ -36,8 +32,6 @@ class RateLimiter {
   struct Bucket {
     double tokens = 0;
     Clock::time_point at;
-    Clock::time_point logged_at;
-    std::uint64_t refused_quietly = 0;
   };
   void forget_full(Clock::time_point now);
 

@@ -1,5 +1,6 @@
 #include "nodes/track.hpp"
 
+#include "nodes/fault.hpp"
 #include "nodes/log.hpp"
 
 namespace pp {
@@ -12,6 +13,13 @@ long long elapsed_ms(const Transfer& t) {
 }  // namespace
 
 TransferPtr Tracker::on_event(const TrackEvent& event) {
+  // A settled chunk's credit comes back first, before anything that could throw: abandon() can
+  // then take it as returned.
+  if (const auto* s = std::get_if<ChunkSettled>(&event)) {
+    s->transfer->in_flight.fetch_sub(1);
+    window_.release();
+  }
+  fault_point("track", app_name_of(event));
   return std::visit(
       [this](const auto& e) -> TransferPtr {
         using E = std::decay_t<decltype(e)>;
@@ -27,6 +35,25 @@ TransferPtr Tracker::on_event(const TrackEvent& event) {
       event);
 }
 
+TransferPtr Tracker::abandon(const TrackEvent& event, Error error) {
+  if (const auto* rejected = std::get_if<RequestRejected>(&event)) {
+    log::error(
+        "request not answered",
+        {{"topic", rejected->topic}, {"app_name", rejected->app_name}, {"error", error.message}});
+    return nullptr;
+  }
+  const TransferPtr& t = std::holds_alternative<ChunkSettled>(event)
+                             ? std::get<ChunkSettled>(event).transfer
+                             : std::get<TransferFailed>(event).transfer;
+  record_failure(*t, error);
+  // The event's credit came back in on_event. The transfer is over if this was its last item,
+  // else once its download sees the failure.
+  if (!std::holds_alternative<ChunkSettled>(event) || std::get<ChunkSettled>(event).last) {
+    t->terminal_seen = true;
+  }
+  return maybe_finish(t);
+}
+
 void Tracker::record_failure(Transfer& t, const Error& e) {
   t.failed.store(true);  // stops the download at its next bytes
   if (!t.error) t.error = e;
@@ -34,8 +61,6 @@ void Tracker::record_failure(Transfer& t, const Error& e) {
 
 TransferPtr Tracker::settle(const ChunkSettled& s) {
   Transfer& t = *s.transfer;
-  t.in_flight.fetch_sub(1);
-  window_.release();
   if (s.delivered) {
     ++t.delivered;
     metrics_.chunks_published.fetch_add(1, std::memory_order_relaxed);
@@ -66,6 +91,7 @@ void Tracker::report_progress(Transfer& t) {
 
 TransferPtr Tracker::fail(const TransferFailed& f) {
   Transfer& t = *f.transfer;
+  if (t.finished) return nullptr;  // e.g. failed by a stage's guard, then by its download
   record_failure(t, f.error);
   t.terminal_seen = true;
   return maybe_finish(f.transfer);
@@ -73,7 +99,8 @@ TransferPtr Tracker::fail(const TransferFailed& f) {
 
 TransferPtr Tracker::maybe_finish(const TransferPtr& ptr) {
   Transfer& t = *ptr;
-  if (!t.terminal_seen || t.in_flight.load() != 0) return nullptr;
+  if (t.finished || !t.terminal_seen || t.in_flight.load() != 0) return nullptr;
+  t.finished = true;
   const std::uint64_t sent = t.schedule.sent();
   if (!t.error && t.delivered != sent) {
     // Cannot happen while every chunk cut is settled before the end; never report it as complete.
@@ -113,10 +140,15 @@ TransferPtr Tracker::maybe_finish(const TransferPtr& ptr) {
 void Tracker::reject(const RequestRejected& r) {
   metrics_.requests_rejected.fetch_add(1, std::memory_order_relaxed);
   metrics_.count_error(r.error.code);
-  (r.quiet ? log::debug : log::warn)("request rejected", {{"topic", r.incoming.topic},
-                                                          {"app_name", r.app_name},
-                                                          {"code", r.error.code},
-                                                          {"error", r.error.message}});
+  RefusalLog::HeldBack held_back;
+  const bool own_line = refusals_.note(r.origin.tenant + '/' + r.origin.channel, r.error.code,
+                                       RefusalLog::Clock::now(), held_back);
+  (own_line ? log::warn : log::debug)("request rejected",
+                                      {{"topic", r.topic},
+                                       {"app_name", r.app_name},
+                                       {"code", r.error.code},
+                                       {"error", r.error.message},
+                                       log::if_set("held_back", held_back.describe())});
   if (on_outcome_) on_outcome_(Outcome{nullptr, &r, r.error});
 }
 

@@ -6,6 +6,7 @@
 #include <functional>
 #include <optional>
 
+#include "nodes/refusal_log.hpp"
 #include "pipeline/metrics.hpp"
 #include "pipeline/transfer.hpp"
 #include "pipeline/window.hpp"
@@ -24,16 +25,21 @@ class Tracker {
   using ProgressHook = std::function<void(const Transfer&)>;
 
   // `on_outcome` publishes the requester's final status message; `on_progress` its "sending"
-  // ones, at most once a second per transfer (and for the first chunk acknowledged).
-  Tracker(ChunkWindow& window, Metrics& metrics, OutcomeHook on_outcome = {},
+  // ones, at most once a second per transfer (and for the first chunk acknowledged). Refusals are
+  // logged through `refusals`.
+  Tracker(ChunkWindow& window, Metrics& metrics, RefusalLog& refusals, OutcomeHook on_outcome = {},
           ProgressHook on_progress = {})
       : window_(window),
         metrics_(metrics),
+        refusals_(refusals),
         on_outcome_(std::move(on_outcome)),
         on_progress_(std::move(on_progress)) {}
 
   // Returns the transfer `event` ended (its place in the transfer limit is free again), else null.
   TransferPtr on_event(const TrackEvent& event);
+  // on_event failed on `event` with `error` (an internal error): fails its transfer as far as the
+  // event tells, and returns the transfer when that ended it.
+  TransferPtr abandon(const TrackEvent& event, Error error);
 
  private:
   TransferPtr settle(const ChunkSettled& s);
@@ -45,6 +51,7 @@ class Tracker {
 
   ChunkWindow& window_;
   Metrics& metrics_;
+  RefusalLog& refusals_;
   OutcomeHook on_outcome_;
   ProgressHook on_progress_;
 };

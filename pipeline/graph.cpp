@@ -2,10 +2,13 @@
 
 #include <oneapi/tbb/flow_graph.h>
 
+#include <condition_variable>
 #include <functional>
 #include <tuple>
 
 #include "nodes/blob_download.hpp"
+#include "nodes/fault.hpp"
+#include "nodes/intake.hpp"
 #include "nodes/layer_unpack.hpp"
 #include "nodes/log.hpp"
 #include "nodes/publish.hpp"
@@ -29,20 +32,73 @@ struct Answer {
 using ManifestResolved = Answer<oci::ResolvedManifest>;
 using LayerSpooled = Answer<std::shared_ptr<SpoolFile>>;  // the layer being examined, on disk
 
+// One of the graph's wait counts, held for an answer an async node's gateway gets from another
+// thread: released once the answer is in (put() then release()), or when the last callback holding
+// it is gone without one, so that an exception between the reservation and the hand-off cannot
+// leave wait_for_all() waiting for ever.
+template <class Gateway>
+class WaitReservation {
+ public:
+  explicit WaitReservation(Gateway& gw) : gw_(gw) { gw_.reserve_wait(); }
+  ~WaitReservation() { release(); }
+  WaitReservation(const WaitReservation&) = delete;
+  WaitReservation& operator=(const WaitReservation&) = delete;
+
+  template <class Message>
+  void put(Message&& message) {
+    gw_.try_put(std::forward<Message>(message));
+  }
+  void release() {
+    if (!released_.exchange(true)) gw_.release_wait();
+  }
+
+ private:
+  Gateway& gw_;
+  std::atomic<bool> released_{false};
+};
+
+template <class Gateway>
+std::shared_ptr<WaitReservation<Gateway>> reserve(Gateway& gw) {
+  return std::make_shared<WaitReservation<Gateway>>(gw);
+}
+
 // The callback that puts `t`'s answer through `gw`, keeping the graph's wait count up until then.
 template <class T, class Gateway>
 std::function<void(Expected<T>)> answer_through(Gateway& gw, TransferPtr t) {
-  gw.reserve_wait();
-  return [t = std::move(t), &gw](Expected<T> result) {
+  return [t = std::move(t), hold = reserve(gw)](Expected<T> result) {
     Answer<T> answer{t, std::nullopt, std::nullopt};
     if (result) {
       answer.value = std::move(result).value();
     } else {
       answer.error = result.error();
     }
-    gw.try_put(std::move(answer));
-    gw.release_wait();
+    hold->put(std::move(answer));
+    hold->release();
   };
+}
+
+// Runs a stage's body. What escapes it fails what the body was working on (`fail` gets a
+// proxy_error naming the stage, which the transfer's one log line and status carry) and the graph
+// goes on: oneTBB would cancel the whole graph instead, silently, and from then on no request
+// would be answered (wait_for_all() rethrows only at shutdown).
+template <class Body, class Fail>
+void guarded(std::string_view stage, Body&& body, Fail&& fail) noexcept {
+  std::string what;
+  try {
+    body();
+    return;
+  } catch (const std::exception& e) {
+    what = e.what();
+  } catch (...) {
+    what = "an exception that is not a std::exception";
+  }
+  try {
+    fail(Error{errc::proxy_error,
+               "internal error in the " + std::string(stage) + " stage: " + what});
+  } catch (...) {
+    log::error("internal error in a stage, and what it was working on could not be failed",
+               {{"stage", stage}, {"error", what}});
+  }
 }
 
 namespace {
@@ -66,6 +122,7 @@ constexpr std::size_t kMaxLayersExamined = 8;
 
 struct Pipeline::Graph {
   using Routed = std::tuple<TransferPtr, TrackEvent>;
+  using RequestPorts = flow::multifunction_node<flow::continue_msg, Routed>::output_ports_type;
   // Where a transfer goes once its reference is parsed: to the registry for its manifest, failed,
   // or straight to its download when the cache knows what the reference resolves to.
   using Fetched = std::tuple<TransferPtr, TrackEvent, TransferPtr>;
@@ -86,13 +143,21 @@ struct Pipeline::Graph {
   std::atomic<std::uint64_t> next_seq{0};
   std::atomic<std::size_t> waiting{0};  // accepted requests not yet past the transfer limit
   RateLimiter rate_limiter{options.rate_limit, options.rate_burst};
+  Intake intake{options.intake_limit};
+  // How refused requests (track) and requests dropped unread (submit) are logged in a flood.
+  RefusalLog refusals;
+  RefusalLog drops;
   // The transfer that requests for an app on a channel join, while it takes them (request stage
   // and track stage).
   std::mutex joinable_mutex;
   std::unordered_map<std::string, std::weak_ptr<Transfer>> joinable;
 
-  flow::graph g;
-  flow::multifunction_node<Incoming, Routed> request;
+  // The graph's own context, so that its cancellation can be seen while it runs (graph's
+  // is_cancelled() only tells after wait_for_all()).
+  oneapi::tbb::task_group_context context;
+  flow::graph g{context};
+  // Fed one token per message waiting in the intake (see Intake), which it reads round robin.
+  flow::multifunction_node<flow::continue_msg, Routed> request;
   flow::queue_node<TransferPtr> admission;
   flow::limiter_node<TransferPtr> transfer_limit;
   flow::multifunction_node<TransferPtr, Fetched> fetch;
@@ -108,8 +173,7 @@ struct Pipeline::Graph {
   flow::multifunction_node<TrackEvent, std::tuple<flow::continue_msg>> track;
 
   // Stage bodies, in graph order.
-  void on_request(const Incoming& in,
-                  flow::multifunction_node<Incoming, Routed>::output_ports_type& out);
+  void on_request(const Incoming& in, RequestPorts& out);
   void on_fetch(const TransferPtr& t,
                 flow::multifunction_node<TransferPtr, Fetched>::output_ports_type& out);
   void on_manifest(const TransferPtr& t,
@@ -123,8 +187,7 @@ struct Pipeline::Graph {
                        flow::multifunction_node<LayerSpooled, Selected>::output_ports_type& out);
   // Joins `request` to the transfer under way for its app and channel, if there is one that takes
   // it; refuses it when it asks for chunks the module does not have. True when it is answered.
-  bool join_running(const Request& request, const Incoming& in,
-                    flow::multifunction_node<Incoming, Routed>::output_ports_type& out);
+  bool join_running(const Request& request, const Incoming& in, RequestPorts& out);
   void forget_joinable(const TransferPtr& t);
   // The module is known: what the later stages need to cut, frame and verify it, or why the
   // request cannot be answered with it. `resolved` when the registry was just asked what the
@@ -141,6 +204,15 @@ struct Pipeline::Graph {
   void on_download(const TransferPtr& t, flow::async_node<TransferPtr, ChunkPtr>::gateway_type& gw);
   void on_publish(const PublicationPtr& p,
                   flow::async_node<PublicationPtr, TrackEvent>::gateway_type& gw);
+  using TrackPorts =
+      flow::multifunction_node<TrackEvent, std::tuple<flow::continue_msg>>::output_ports_type;
+  void on_track(const TrackEvent& e, TrackPorts& out) { on_finished(tracker.on_event(e), out); }
+  // `finished` (when set) is over: it leaves the tables, and the transfer limit has room again.
+  void on_finished(const TransferPtr& finished, TrackPorts& out);
+  // What a stage's guard does with the transfer it was working on: fails it.
+  auto fail_transfer(TransferPtr t) {
+    return [this, t = std::move(t)](Error e) { track.try_put(TransferFailed{t, std::move(e)}); };
+  }
 };
 
 // The whole pipeline, top to bottom: request → fetch → manifest-resolve → layer-select →
@@ -159,53 +231,119 @@ Pipeline::Graph::Graph(Pipeline& owner_, PipelineOptions options_, oci::Registry
       window(options_.window),
       publisher(mqtt, options_.qos, options_.status_topic),
       tracker(
-          window, metrics_, [this](const Outcome& o) { publisher.publish_outcome(o); },
+          window, metrics_, refusals, [this](const Outcome& o) { publisher.publish_outcome(o); },
           [this](const Transfer& t) { publisher.publish_progress(t, "sending"); }),
       // Serial, so that requests queue for a transfer slot in the order they arrived (parsing a
       // request of at most 64 KiB costs microseconds).
-      request(g, flow::serial, [this](const Incoming& in, auto& out) { on_request(in, out); }),
+      request(g, flow::serial,
+              [this](const flow::continue_msg&, auto& out) {
+                const auto next = intake.take();
+                if (!next) return;
+                const Incoming& in = *next;
+                guarded(
+                    "request", [&] { on_request(in, out); },
+                    [&](Error e) {
+                      // As far as the request can be read, so that its requester hears.
+                      const ParsedRequest parsed = parse_request(in, options.max_request_bytes);
+                      std::get<1>(out).try_put(RequestRejected{
+                          in.topic, parsed.request.app_name, parsed.request.origin, std::move(e)});
+                    });
+              }),
       admission(g),
       transfer_limit(g, options_.max_transfers),
-      fetch(g, flow::unlimited, [this](const TransferPtr& t, auto& out) { on_fetch(t, out); }),
+      fetch(g, flow::unlimited,
+            [this](const TransferPtr& t, auto& out) {
+              guarded(
+                  "fetch", [&] { on_fetch(t, out); }, fail_transfer(t));
+            }),
       manifest_resolve(g, flow::unlimited,
-                       [this](const TransferPtr& t, auto& gw) { on_manifest(t, gw); }),
+                       [this](const TransferPtr& t, auto& gw) {
+                         guarded(
+                             "manifest-resolve", [&] { on_manifest(t, gw); }, fail_transfer(t));
+                       }),
       layer_select(g, flow::unlimited,
-                   [this](const ManifestResolved& m, auto& out) { on_layer_select(m, out); }),
+                   [this](const ManifestResolved& m, auto& out) {
+                     // Outside the guard on purpose: what happens when a body throws all the
+                     // same (tests only; see Pipeline::broken).
+                     fault_point("graph", m.transfer->request.app_name);
+                     guarded(
+                         "layer-select", [&] { on_layer_select(m, out); },
+                         fail_transfer(m.transfer));
+                   }),
       layer_spool(g, flow::unlimited,
-                  [this](const TransferPtr& t, auto& gw) { on_layer_spool(t, gw); }),
+                  [this](const TransferPtr& t, auto& gw) {
+                    guarded(
+                        "layer-spool", [&] { on_layer_spool(t, gw); }, fail_transfer(t));
+                  }),
       // Hashing and decompression: CPU work, off the I/O thread.
       layer_unpack(g, flow::unlimited,
-                   [this](const LayerSpooled& s, auto& out) { on_layer_unpack(s, out); }),
+                   [this](const LayerSpooled& s, auto& out) {
+                     guarded(
+                         "layer-unpack", [&] { on_layer_unpack(s, out); },
+                         fail_transfer(s.transfer));
+                   }),
       blob_download(g, flow::unlimited,
-                    [this](const TransferPtr& t, auto& gw) { on_download(t, gw); }),
+                    [this](const TransferPtr& t, auto& gw) {
+                      guarded(
+                          "blob-download", [&] { on_download(t, gw); }, fail_transfer(t));
+                    }),
       // base64 + JSON framing: the CPU-heavy step, run in parallel across chunks and transfers.
+      // A chunk it cannot frame still goes on, so that the sequencer sees every number, and is
+      // settled by verify as not delivered.
       chunk_encode(g, flow::unlimited,
                    [](const ChunkPtr& c) {
-                     if (!c->failure) c->message = c->transfer->framer->frame(c->idx, c->bytes);
+                     guarded(
+                         "chunk-encode",
+                         [&] {
+                           if (c->failure) return;
+                           fault_point("chunk-encode", c->transfer->request.app_name);
+                           c->message = c->transfer->framer->frame(c->idx, c->bytes);
+                         },
+                         [&](Error e) { c->error = std::move(e); });
                      return c;
                    }),
       // Restores cut order after the parallel encode: sha256 needs it, and proplets get chunks of
       // a transfer in chunk_idx order.
       cut_order(g, [](const ChunkPtr& c) { return c->seq; }),
-      verify(g, flow::serial,
-             [this](const ChunkPtr& c, auto& out) {
-               Verified v = verify_chunk(std::move(*c), options.cache);
-               if (v.publish)
-                 std::get<0>(out).try_put(std::make_shared<Publication>(std::move(*v.publish)));
-               if (v.settle) std::get<1>(out).try_put(std::move(*v.settle));
-             }),
+      verify(
+          g, flow::serial,
+          [this](const ChunkPtr& c, auto& out) {
+            const Chunk& seen = *c;  // what verify_chunk consumes, for the guard
+            const TransferPtr t = seen.transfer;
+            const std::uint64_t idx = seen.idx;
+            const bool last = seen.last, failure = seen.failure.has_value();
+            guarded(
+                "verify",
+                [&] {
+                  fault_point("verify", t->request.app_name);
+                  Verified v = verify_chunk(std::move(*c), options.cache);
+                  if (v.publish) {
+                    std::get<0>(out).try_put(std::make_shared<Publication>(std::move(*v.publish)));
+                  }
+                  if (v.settle) std::get<1>(out).try_put(std::move(*v.settle));
+                },
+                [&](Error e) {
+                  if (failure) return fail_transfer(t)(std::move(e));
+                  std::get<1>(out).try_put(ChunkSettled{t, idx, last, false, std::move(e)});
+                });
+          }),
       // Serial keeps each transfer's chunks in chunk_idx order on the wire (the body only queues
       // the message with Paho, so one at a time costs nothing).
-      publish(g, flow::serial, [this](const PublicationPtr& p, auto& gw) { on_publish(p, gw); }),
+      publish(
+          g, flow::serial,
+          [this](const PublicationPtr& p, auto& gw) {
+            // Whatever can throw in there does so before Paho has the message, so nothing
+            // else will settle the chunk.
+            guarded(
+                "publish", [&] { on_publish(p, gw); },
+                [&](Error e) {
+                  track.try_put(ChunkSettled{p->transfer, p->idx, p->last, false, std::move(e)});
+                });
+          }),
       track(g, flow::serial, [this](const TrackEvent& e, auto& out) {
-        const TransferPtr finished = tracker.on_event(e);
-        if (!finished) return;
-        forget_joinable(finished);
-        owner.forget(finished->id);
-        if (finished->error && finished->error->code == errc::cache_corrupt) {
-          retry_without_cache(finished);
-        }
-        std::get<0>(out).try_put(flow::continue_msg());  // frees its place in the transfer limit
+        guarded(
+            "track", [&] { on_track(e, out); },
+            [&](Error error) { on_finished(tracker.abandon(e, std::move(error)), out); });
       }) {
   mqtt.on_connection([this](bool ready) { publisher.on_connection(ready); });
 
@@ -233,12 +371,22 @@ Pipeline::Graph::Graph(Pipeline& owner_, PipelineOptions options_, oci::Registry
   flow::make_edge(flow::output_port<0>(track), transfer_limit.decrementer());
 }
 
-void Pipeline::Graph::on_request(
-    const Incoming& in, flow::multifunction_node<Incoming, Routed>::output_ports_type& out) {
+void Pipeline::Graph::on_finished(const TransferPtr& finished, TrackPorts& out) {
+  if (!finished) return;
+  forget_joinable(finished);
+  owner.forget(finished->id);
+  if (finished->error && finished->error->code == errc::cache_corrupt) {
+    retry_without_cache(finished);
+  }
+  std::get<0>(out).try_put(flow::continue_msg());  // frees its place in the transfer limit
+}
+
+void Pipeline::Graph::on_request(const Incoming& in, RequestPorts& out) {
   ParsedRequest parsed = parse_request(in, options.max_request_bytes);
-  const auto refuse = [&](Error error, bool quiet = false) {
-    std::get<1>(out).try_put(RequestRejected{in, parsed.request.app_name, parsed.request.origin,
-                                             std::move(error), quiet});
+  fault_point("request", parsed.request.app_name);
+  const auto refuse = [&](Error error) {
+    std::get<1>(out).try_put(RequestRejected{in.topic, parsed.request.app_name,
+                                             parsed.request.origin, std::move(error)});
   };
   // Before the reference is parsed or any shared state touched: a flood costs one bounded JSON
   // parse per message, kept so that each refusal names the app it refuses (devices match statuses
@@ -249,14 +397,9 @@ void Pipeline::Graph::on_request(
                            RateLimiter::Clock::now());
     if (!verdict.admitted) {
       return refuse(
-          Error{errc::busy,
-                "channel is over its request rate of " +
-                    std::to_string(static_cast<long long>(options.rate_limit)) +
-                    "/s (PROXY_RATE_LIMIT, burst PROXY_RATE_BURST)" +
-                    (verdict.refused_quietly ? "; " + std::to_string(verdict.refused_quietly) +
-                                                   " more refused since the last such line"
-                                             : "")},
-          !verdict.log);
+          Error{errc::busy, "channel is over its request rate of " +
+                                std::to_string(static_cast<long long>(options.rate_limit)) +
+                                "/s (PROXY_RATE_LIMIT, burst PROXY_RATE_BURST)"});
     }
   }
   if (parsed.error) return refuse(std::move(*parsed.error));
@@ -273,7 +416,7 @@ void Pipeline::Graph::on_request(
   if (waiting.fetch_add(1) >= options.queue_limit) {
     waiting.fetch_sub(1);
     std::get<1>(out).try_put(
-        RequestRejected{in, parsed.request.app_name, parsed.request.origin,
+        RequestRejected{in.topic, parsed.request.app_name, parsed.request.origin,
                         Error{errc::busy, std::to_string(options.queue_limit) +
                                               " requests are already waiting for a transfer slot "
                                               "(PROXY_QUEUE_LIMIT); ask again later"}});
@@ -296,9 +439,7 @@ void Pipeline::Graph::on_request(
   std::get<0>(out).try_put(std::move(t));
 }
 
-bool Pipeline::Graph::join_running(
-    const Request& request, const Incoming& in,
-    flow::multifunction_node<Incoming, Routed>::output_ports_type& out) {
+bool Pipeline::Graph::join_running(const Request& request, const Incoming& in, RequestPorts& out) {
   TransferPtr running;
   {
     std::lock_guard lock(joinable_mutex);
@@ -311,7 +452,7 @@ bool Pipeline::Graph::join_running(
       return false;
     case ChunkSchedule::Join::out_of_range:
       std::get<1>(out).try_put(
-          RequestRejected{in, request.app_name, request.origin,
+          RequestRejected{in.topic, request.app_name, request.origin,
                           Error{errc::invalid_request,
                                 chunks_out_of_range(request, running->schedule.total_chunks())}});
       return true;
@@ -336,6 +477,7 @@ void Pipeline::Graph::on_fetch(
     const TransferPtr& t, flow::multifunction_node<TransferPtr, Fetched>::output_ports_type& out) {
   metrics.transfers_started.fetch_add(1, std::memory_order_relaxed);
   waiting.fetch_sub(1);
+  fault_point("fetch", t->request.app_name);
   if (t->failed.load()) {
     std::get<1>(out).try_put(TransferFailed{t, cancelled_error()});
     return;
@@ -407,6 +549,7 @@ void Pipeline::Graph::retry_without_cache(const TransferPtr& corrupt) {
 
 void Pipeline::Graph::on_manifest(
     const TransferPtr& t, flow::async_node<TransferPtr, ManifestResolved>::gateway_type& gw) {
+  fault_point("manifest-resolve", t->request.app_name);
   registry.fetch_manifest(t->ref, answer_through<oci::ResolvedManifest>(gw, t));
 }
 
@@ -414,6 +557,7 @@ void Pipeline::Graph::on_layer_select(
     const ManifestResolved& m,
     flow::multifunction_node<ManifestResolved, Selected>::output_ports_type& out) {
   const TransferPtr& t = m.transfer;
+  fault_point("layer-select", t->request.app_name);
   // Cancelled first: a cancelled transfer's request was aborted, and that is not the registry's
   // error.
   if (t->failed.load()) {
@@ -484,6 +628,7 @@ void Pipeline::Graph::on_layer_select(
 
 void Pipeline::Graph::on_layer_spool(
     const TransferPtr& t, flow::async_node<TransferPtr, LayerSpooled>::gateway_type& gw) {
+  fault_point("layer-spool", t->request.app_name);
   if (t->next_candidate == 0) publisher.publish_progress(*t, "downloading");
   const auto reply = answer_through<std::shared_ptr<SpoolFile>>(gw, t);
   auto file = SpoolFile::create(options.spool_dir);
@@ -500,6 +645,7 @@ void Pipeline::Graph::on_layer_unpack(
     flow::multifunction_node<LayerSpooled, Selected>::output_ports_type& out) {
   const TransferPtr& t = s.transfer;
   const oci::Descriptor layer = t->candidates[t->next_candidate++];
+  fault_point("layer-unpack", t->request.app_name);
   if (t->failed.load()) {  // before the error, as in layer-select
     std::get<1>(out).try_put(TransferFailed{t, cancelled_error()});
     return;
@@ -594,24 +740,25 @@ Error Pipeline::Graph::too_large(const Transfer& t, const oci::Descriptor& layer
 
 void Pipeline::Graph::on_download(const TransferPtr& t,
                                   flow::async_node<TransferPtr, ChunkPtr>::gateway_type& gw) {
+  fault_point("blob-download", t->request.app_name);
   // A module from the spool was announced when its layer's download began.
   if (!t->module_file) publisher.publish_progress(*t, "downloading");
-  gw.reserve_wait();
-  auto cutter = std::make_shared<ChunkCutter>(
-      t, window, registry, options.cache, options.spool_dir, next_seq, [&gw](Chunk chunk) {
-        const bool last = chunk.last;
-        gw.try_put(std::make_shared<Chunk>(std::move(chunk)));
-        if (last) gw.release_wait();
-      });
+  auto cutter =
+      std::make_shared<ChunkCutter>(t, window, registry, options.cache, options.spool_dir, next_seq,
+                                    [hold = reserve(gw)](Chunk chunk) {
+                                      const bool last = chunk.last;
+                                      hold->put(std::make_shared<Chunk>(std::move(chunk)));
+                                      if (last) hold->release();
+                                    });
   registry.io().post([cutter] { cutter->begin(); });
 }
 
 void Pipeline::Graph::on_publish(const PublicationPtr& p,
                                  flow::async_node<PublicationPtr, TrackEvent>::gateway_type& gw) {
-  gw.reserve_wait();
-  publisher.publish(p, [&gw](ChunkSettled settled) {
-    gw.try_put(TrackEvent{std::move(settled)});
-    gw.release_wait();
+  fault_point("publish", p->transfer->request.app_name);
+  publisher.publish(p, [hold = reserve(gw)](ChunkSettled settled) {
+    hold->put(TrackEvent{std::move(settled)});
+    hold->release();
   });
 }
 
@@ -623,8 +770,65 @@ Pipeline::~Pipeline() {
   graph_->g.wait_for_all();
 }
 
-void Pipeline::submit(Incoming incoming) {
-  graph_->request.try_put(std::move(incoming));
+void Pipeline::submit(std::string_view topic, std::string_view payload) {
+  Graph& g = *graph_;
+  // Decided here, before anything is copied or queued, so that a flood costs at most the intake
+  // (PROXY_INTAKE_LIMIT × PROXY_MAX_REQUEST_BYTES) however fast it comes: the request stage
+  // refuses, at its own pace, only what the intake holds. A dropped request gets no status: there
+  // is nothing to answer it with that costs less than what was refused.
+  std::string dropped_topic;
+  const char* reason = "too_large";
+  std::string why = "larger than PROXY_MAX_REQUEST_BYTES (" +
+                    std::to_string(g.options.max_request_bytes) + " bytes)";
+  if (payload.size() > g.options.max_request_bytes) {
+    g.metrics.requests_dropped_too_large.fetch_add(1, std::memory_order_relaxed);
+    dropped_topic = topic;
+  } else {
+    const auto origin = mqtt::Topics::origin_of_request(topic);
+    Intake::Offered offered = g.intake.offer(
+        origin ? origin->tenant + '/' + origin->channel : std::string(), topic, payload);
+    if (offered.token) g.request.try_put(flow::continue_msg());
+    if (!offered.dropped) return;
+    g.metrics.requests_dropped_intake_full.fetch_add(1, std::memory_order_relaxed);
+    dropped_topic = std::move(*offered.dropped);
+    reason = "intake_full";
+    why = std::to_string(g.options.intake_limit) +
+          " received requests were waiting to be read (PROXY_INTAKE_LIMIT); the channel with the "
+          "most waiting gave up its newest";
+  }
+  // One line a second for the whole intake, with what it held back.
+  RefusalLog::HeldBack held_back;
+  if (g.drops.note("", reason, RefusalLog::Clock::now(), held_back)) {
+    log::warn("request dropped unread", {{"topic", dropped_topic},
+                                         {"reason", reason},
+                                         {"error", why},
+                                         log::if_set("held_back", held_back.describe())});
+  }
+}
+
+void Pipeline::flush_logs() {
+  const auto now = RefusalLog::Clock::now();
+  for (const auto& s : graph_->refusals.flush(now)) {
+    log::warn("requests rejected without a line of their own",
+              {{"channel", s.channel.empty() ? "(any)" : s.channel},
+               {"held_back", s.held_back.describe()}});
+  }
+  for (const auto& s : graph_->drops.flush(now)) {
+    log::warn("requests dropped unread without a line of their own",
+              {{"held_back", s.held_back.describe()}});
+  }
+}
+
+std::size_t Pipeline::intake() const {
+  return graph_->intake.size();
+}
+
+std::size_t Pipeline::take_intake_peak() {
+  return graph_->intake.take_peak();
+}
+
+std::uint64_t Pipeline::statuses_dropped() const {
+  return graph_->publisher.statuses_dropped();
 }
 
 void Pipeline::remember(const TransferPtr& t) {
@@ -646,9 +850,8 @@ void Pipeline::cancel_all(const Error& error) {
   std::vector<TransferPtr> transfers;
   {
     std::lock_guard lock(mutex_);
-    for (const auto& [id, weak] : active_) {
-      if (auto t = weak.lock()) transfers.push_back(std::move(t));
-    }
+    for (const auto& [id, t] : active_)
+      transfers.push_back(t);
   }
   // Marked failed first, so that the aborted requests' errors are read as the cancellation.
   for (const auto& t : transfers) {
@@ -665,6 +868,34 @@ void Pipeline::cancel_all(const Error& error) {
 
 void Pipeline::wait_idle() {
   graph_->g.wait_for_all();
+}
+
+bool Pipeline::broken() const {
+  return graph_->context.is_group_execution_cancelled();
+}
+
+bool Pipeline::abandon_all(const Error& error, std::chrono::milliseconds timeout) {
+  std::vector<TransferPtr> transfers;
+  {
+    std::lock_guard lock(mutex_);
+    for (const auto& [id, t] : active_)
+      transfers.push_back(t);
+  }
+  struct Pending {
+    std::mutex mutex;
+    std::condition_variable done;
+    std::size_t left;
+  };
+  auto pending = std::make_shared<Pending>();
+  pending->left = transfers.size();
+  for (const auto& t : transfers) {
+    graph_->publisher.publish_outcome(Outcome{t, nullptr, error}, [pending] {
+      std::lock_guard lock(pending->mutex);
+      if (--pending->left == 0) pending->done.notify_all();
+    });
+  }
+  std::unique_lock lock(pending->mutex);
+  return pending->done.wait_for(lock, timeout, [&] { return pending->left == 0; });
 }
 
 std::size_t Pipeline::joinable() const {

@@ -2,10 +2,12 @@
 // The pipeline: one tbb::flow::graph, built once, through which every transfer flows as messages.
 
 #include <atomic>
+#include <chrono>
 #include <cstddef>
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 
 #include "nodes/cache.hpp"
@@ -22,8 +24,9 @@ struct PipelineOptions {
   std::size_t window = 10;                    // chunks in flight, across all transfers
   std::size_t max_transfers = 16;             // transfers past the request stage at once
   std::size_t queue_limit = 1024;             // requests waiting for one; more are "busy"
-  std::size_t max_request_bytes = 64 * 1024;  // larger request messages are refused unread
-  double rate_limit = 0;  // requests per second per channel (token bucket); 0: no limit
+  std::size_t max_request_bytes = 64 * 1024;  // larger request messages are dropped unread
+  std::size_t intake_limit = 256;  // received messages waiting to be read; more are dropped
+  double rate_limit = 0;           // requests per second per channel (token bucket); 0: no limit
   double rate_burst = 100;
   oci::RegistryAllowList allow;                     // registries requests may name
   std::uint64_t max_blob_size = 100 * 1024 * 1024;  // larger modules are refused before download
@@ -42,8 +45,15 @@ class Pipeline {
   Pipeline(const Pipeline&) = delete;
   Pipeline& operator=(const Pipeline&) = delete;
 
-  // Thread-safe, non-blocking: called from Paho's thread for every request message.
-  void submit(Incoming incoming);
+  // Thread-safe, non-blocking: called from Paho's thread for every request message. A message over
+  // max_request_bytes, or one that finds intake_limit messages waiting to be read, is dropped
+  // (counted, and logged at most once a second); the others are copied and queued.
+  void submit(std::string_view topic, std::string_view payload);
+  // Logs what the flood logs held back (see RefusalLog); call about once a second.
+  void flush_logs();
+  std::size_t intake() const;              // received messages waiting to be read
+  std::size_t take_intake_peak();          // the most waiting at once since the last call
+  std::uint64_t statuses_dropped() const;  // answers to refused requests not sent (a flood)
 
   // Requests accepted and not yet answered (queued or in transfer).
   std::size_t active() const;
@@ -52,6 +62,13 @@ class Pipeline {
   void cancel_all(const Error& error);
   // Blocks until every message in the graph has been processed (call after intake stopped).
   void wait_idle();
+  // The graph was cancelled: something escaped a stage body despite its guard. Nothing is answered
+  // any more; the process should exit so that it is restarted.
+  bool broken() const;
+  // For a broken pipeline, which can no longer do it: tells every requester still waiting that its
+  // request failed with `error`, and waits up to `timeout` for the broker to take those status
+  // messages (true when it took them all).
+  bool abandon_all(const Error& error, std::chrono::milliseconds timeout);
 
   std::size_t joinable() const;  // entries of the coalescing table
   std::size_t window_in_use() const;
@@ -64,7 +81,9 @@ class Pipeline {
 
   std::unique_ptr<Graph> graph_;
   mutable std::mutex mutex_;
-  std::unordered_map<std::uint64_t, std::weak_ptr<Transfer>> active_;
+  // Every accepted request until track reports it: held here too, so that they can be cancelled,
+  // or answered should the graph itself have dropped them (broken()).
+  std::unordered_map<std::uint64_t, TransferPtr> active_;
 };
 
 }  // namespace pp

@@ -49,6 +49,20 @@ std::string Metrics::render(const Gauges& g) const {
          "Requests answered by a transfer of the same app already under way, without a download "
          "of their own.");
   value(out, "propeller_proxy_requests_joined_total", requests_joined.load());
+  metric(out, "propeller_proxy_requests_dropped_total", "counter",
+         "Request messages dropped unread and unanswered: larger than PROXY_MAX_REQUEST_BYTES "
+         "(too_large), or more than PROXY_INTAKE_LIMIT waiting to be read (intake_full).");
+  value(out, R"(propeller_proxy_requests_dropped_total{reason="too_large"})",
+        requests_dropped_too_large.load());
+  value(out, R"(propeller_proxy_requests_dropped_total{reason="intake_full"})",
+        requests_dropped_intake_full.load());
+  metric(out, "propeller_proxy_intake", "gauge",
+         "Received request messages waiting to be read (at most PROXY_INTAKE_LIMIT).");
+  value(out, "propeller_proxy_intake", g.intake);
+  metric(out, "propeller_proxy_status_messages_dropped_total", "counter",
+         "Answers to refused requests not sent because 256 were already waiting for the broker "
+         "(a flood).");
+  value(out, "propeller_proxy_status_messages_dropped_total", g.statuses_dropped);
   metric(out, "propeller_proxy_errors_total", "counter", "Failed or rejected requests by code.");
   {
     std::lock_guard lock(errors_mutex_);

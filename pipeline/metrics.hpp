@@ -31,6 +31,8 @@ struct Gauges {
   std::uint64_t active_transfers = 0;
   std::uint64_t transfer_objects = 0;    // per-transfer state in memory
   std::uint64_t joinable_transfers = 0;  // entries of the coalescing table
+  std::uint64_t intake = 0;              // received messages waiting to be read
+  std::uint64_t statuses_dropped = 0;    // answers to refused requests not sent (a flood)
   std::uint64_t window_in_use = 0;
   std::uint64_t window_capacity = 0;
   std::uint64_t mqtt_reconnects = 0;
@@ -46,7 +48,10 @@ struct Metrics {
   std::atomic<std::uint64_t> requests_completed{0};
   std::atomic<std::uint64_t> requests_failed{0};
   std::atomic<std::uint64_t> requests_rejected{0};
-  std::atomic<std::uint64_t> requests_joined{0};    // answered by a transfer already under way
+  std::atomic<std::uint64_t> requests_joined{0};  // answered by a transfer already under way
+  // Dropped unread, without an answer: over PROXY_MAX_REQUEST_BYTES, or the intake was full.
+  std::atomic<std::uint64_t> requests_dropped_too_large{0};
+  std::atomic<std::uint64_t> requests_dropped_intake_full{0};
   std::atomic<std::uint64_t> transfers_queued{0};   // accepted requests, ever
   std::atomic<std::uint64_t> transfers_started{0};  // of those, admitted past the transfer limit
   std::atomic<std::uint64_t> chunks_published{0};

@@ -103,6 +103,7 @@ struct Transfer {
   std::uint64_t delivered = 0;
   Clock::time_point last_progress{};  // of the last "sending" status and progress log line
   bool terminal_seen = false;  // the download's last item (last chunk or failure) has been settled
+  bool finished = false;       // reported: whatever still arrives for it only settles its credits
   std::optional<Error> error;  // the first failure
 };
 
@@ -120,6 +121,9 @@ struct Chunk {
   std::string bytes;             // blob bytes (freed after verify)
   std::string message;           // the framed MQTT payload (set by encode)
   std::optional<Error> failure;  // set on a failure item, which carries no bytes and no credit
+  // Set on a chunk a stage could not handle (an internal error): it still holds its credit, and is
+  // settled as not delivered, which fails its transfer.
+  std::optional<Error> error;
 };
 
 // A verified chunk message, ready for the broker.
@@ -148,15 +152,25 @@ struct TransferFailed {
 
 // A request refused before it became a transfer.
 struct RequestRejected {
-  Incoming incoming;
+  std::string topic;  // where it came from (not the payload: refusals of a flood queue for track)
   std::string app_name;  // when the payload had one
   mqtt::Origin origin;   // when the topic had one (else the channel is empty)
   Error error;
-  // One of a flood from the same requester whose first refusal was logged: logged at debug only,
-  // so that a device publishing in a loop cannot fill the log.
-  bool quiet = false;
 };
 
 using TrackEvent = std::variant<ChunkSettled, TransferFailed, RequestRejected>;
+
+// The app an event is about.
+inline const std::string& app_name_of(const TrackEvent& event) {
+  return std::visit(
+      [](const auto& e) -> const std::string& {
+        if constexpr (std::is_same_v<std::decay_t<decltype(e)>, RequestRejected>) {
+          return e.app_name;
+        } else {
+          return e.transfer->request.app_name;
+        }
+      },
+      event);
+}
 
 }  // namespace pp

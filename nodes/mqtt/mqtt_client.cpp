@@ -23,54 +23,69 @@ Client& self(void* context) {
 }
 
 void on_connect_success(void* context, MQTTAsync_successData*) {
-  self(context).handle_connected();
+  log::contained("Paho's thread", "on_connect_success", [&] { self(context).handle_connected(); });
 }
 void on_connect_failure(void* context, MQTTAsync_failureData* data) {
-  self(context).handle_connect_failed(data && data->message ? data->message : "connection refused");
+  log::contained("Paho's thread", "on_connect_failure", [&] {
+    self(context).handle_connect_failed(data && data->message ? data->message
+                                                              : "connection refused");
+  });
 }
 void on_reconnected(void* context, char*) {
-  self(context).handle_connected();
+  log::contained("Paho's thread", "on_reconnected", [&] { self(context).handle_connected(); });
 }
 void on_subscribe_success(void* context, MQTTAsync_successData*) {
-  self(context).handle_subscribed(true);
+  log::contained("Paho's thread", "on_subscribe_success",
+                 [&] { self(context).handle_subscribed(true); });
 }
 void on_subscribe_failure(void* context, MQTTAsync_failureData*) {
-  self(context).handle_subscribed(false);
+  log::contained("Paho's thread", "on_subscribe_failure",
+                 [&] { self(context).handle_subscribed(false); });
 }
 void on_connection_lost(void* context, char* cause) {
-  self(context).handle_lost(cause);
+  log::contained("Paho's thread", "on_connection_lost", [&] { self(context).handle_lost(cause); });
 }
 
 // MQTT 5 reports the broker's reason codes; 0x80 and above are refusals.
 constexpr int kFirstFailureReason = 0x80;
 void on_connect_success5(void* context, MQTTAsync_successData5*) {
-  self(context).handle_connected();
+  log::contained("Paho's thread", "on_connect_success5", [&] { self(context).handle_connected(); });
 }
 void on_connect_failure5(void* context, MQTTAsync_failureData5* data) {
-  const char* reason = "connection refused";
-  if (data && data->message) {
-    reason = data->message;
-  } else if (data) {
-    reason = MQTTReasonCode_toString(data->reasonCode);
-  }
-  self(context).handle_connect_failed(reason);
+  log::contained("Paho's thread", "on_connect_failure5", [&] {
+    const char* reason = "connection refused";
+    if (data && data->message) {
+      reason = data->message;
+    } else if (data) {
+      reason = MQTTReasonCode_toString(data->reasonCode);
+    }
+    self(context).handle_connect_failed(reason);
+  });
 }
 void on_subscribe_success5(void* context, MQTTAsync_successData5* data) {
-  self(context).handle_subscribed(!data || data->reasonCode < kFirstFailureReason);
+  log::contained("Paho's thread", "on_subscribe_success5", [&] {
+    self(context).handle_subscribed(!data || data->reasonCode < kFirstFailureReason);
+  });
 }
 void on_subscribe_failure5(void* context, MQTTAsync_failureData5*) {
-  self(context).handle_subscribed(false);
+  log::contained("Paho's thread", "on_subscribe_failure5",
+                 [&] { self(context).handle_subscribed(false); });
 }
 int on_message_arrived(void* context, char* topic, int topic_len, MQTTAsync_message* message) {
-  return self(context).handle_message(topic, topic_len, message);
+  // Consumed whatever happens: a message Paho is told was not would be delivered again.
+  log::contained("Paho's thread", "a received message",
+                 [&] { self(context).handle_message(topic, topic_len, message); });
+  return 1;
 }
 
 struct PublishContext {
   Client::PublishDone done;
 };
 void on_publish_success(void* context, MQTTAsync_successData*) {
-  std::unique_ptr<PublishContext> ctx(static_cast<PublishContext*>(context));
-  ctx->done(Client::Published::acknowledged, {});
+  log::contained("Paho's thread", "on_publish_success", [&] {
+    std::unique_ptr<PublishContext> ctx(static_cast<PublishContext*>(context));
+    ctx->done(Client::Published::acknowledged, {});
+  });
 }
 // Paho fails what was in flight when the connection drops with these codes; MQTTASYNC_FAILURE
 // too, for a publish it had written when the broker went away (seen in test_io_threads). An MQTT
@@ -82,27 +97,33 @@ Client::Published failure_kind(int code) {
              : Client::Published::refused;
 }
 void on_publish_failure(void* context, MQTTAsync_failureData* data) {
-  std::unique_ptr<PublishContext> ctx(static_cast<PublishContext*>(context));
-  const int code = data ? data->code : -1;
-  std::string reason = "publish failed (code " + std::to_string(code) + ")";
-  if (data && data->message) reason += ": " + std::string(data->message);
-  ctx->done(failure_kind(code), std::move(reason));
+  log::contained("Paho's thread", "on_publish_failure", [&] {
+    std::unique_ptr<PublishContext> ctx(static_cast<PublishContext*>(context));
+    const int code = data ? data->code : -1;
+    std::string reason = "publish failed (code " + std::to_string(code) + ")";
+    if (data && data->message) reason += ": " + std::string(data->message);
+    ctx->done(failure_kind(code), std::move(reason));
+  });
 }
 void on_publish_success5(void* context, MQTTAsync_successData5* data) {
-  std::unique_ptr<PublishContext> ctx(static_cast<PublishContext*>(context));
-  if (data && data->reasonCode >= kFirstFailureReason) {
-    ctx->done(Client::Published::refused, std::string("the broker refused the publish: ") +
-                                              MQTTReasonCode_toString(data->reasonCode));
-  } else {
-    ctx->done(Client::Published::acknowledged, {});
-  }
+  log::contained("Paho's thread", "on_publish_success5", [&] {
+    std::unique_ptr<PublishContext> ctx(static_cast<PublishContext*>(context));
+    if (data && data->reasonCode >= kFirstFailureReason) {
+      ctx->done(Client::Published::refused, std::string("the broker refused the publish: ") +
+                                                MQTTReasonCode_toString(data->reasonCode));
+    } else {
+      ctx->done(Client::Published::acknowledged, {});
+    }
+  });
 }
 void on_publish_failure5(void* context, MQTTAsync_failureData5* data) {
-  std::unique_ptr<PublishContext> ctx(static_cast<PublishContext*>(context));
-  std::string reason = "publish failed";
-  if (data) reason += std::string(": ") + MQTTReasonCode_toString(data->reasonCode);
-  if (data && data->message) reason += " (" + std::string(data->message) + ")";
-  ctx->done(failure_kind(data ? data->code : -1), std::move(reason));
+  log::contained("Paho's thread", "on_publish_failure5", [&] {
+    std::unique_ptr<PublishContext> ctx(static_cast<PublishContext*>(context));
+    std::string reason = "publish failed";
+    if (data) reason += std::string(": ") + MQTTReasonCode_toString(data->reasonCode);
+    if (data && data->message) reason += " (" + std::string(data->message) + ")";
+    ctx->done(failure_kind(data ? data->code : -1), std::move(reason));
+  });
 }
 
 bool uses_tls(const std::string& address) {
@@ -294,13 +315,18 @@ void Client::handle_lost(const char* cause) {
 
 int Client::handle_message(char* topic, int topic_len, void* message) {
   auto* msg = static_cast<MQTTAsync_message*>(message);
-  std::string t =
-      topic_len > 0 ? std::string(topic, static_cast<std::size_t>(topic_len)) : std::string(topic);
-  std::string payload(static_cast<const char*>(msg->payload),
-                      static_cast<std::size_t>(msg->payloadlen));
-  MQTTAsync_freeMessage(&msg);
-  MQTTAsync_free(topic);
-  if (on_message_) on_message_(std::move(t), std::move(payload));
+  // Freed whatever the handler does (it copies what it keeps).
+  const std::unique_ptr<MQTTAsync_message, void (*)(MQTTAsync_message*)> held(
+      msg, [](MQTTAsync_message* m) { MQTTAsync_freeMessage(&m); });
+  const std::unique_ptr<char, void (*)(char*)> held_topic(topic,
+                                                          [](char* t) { MQTTAsync_free(t); });
+  const std::string_view t = topic_len > 0
+                                 ? std::string_view(topic, static_cast<std::size_t>(topic_len))
+                                 : std::string_view(topic);
+  if (on_message_) {
+    on_message_(t, std::string_view(static_cast<const char*>(msg->payload),
+                                    static_cast<std::size_t>(msg->payloadlen)));
+  }
   return 1;
 }
 

@@ -34,7 +34,9 @@ struct ClientOptions {
 
 class Client {
  public:
-  using MessageHandler = std::function<void(std::string topic, std::string payload)>;
+  // The views are valid during the call only: a handler copies what it keeps (and so decides what
+  // is worth copying: a flood of oversized messages costs no allocation).
+  using MessageHandler = std::function<void(std::string_view topic, std::string_view payload)>;
   enum class Published {
     acknowledged,     // by the broker (or written, at QoS 0)
     refused,          // by the broker or the client (a reason says why)

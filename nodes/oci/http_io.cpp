@@ -11,6 +11,7 @@
 #include <string>
 #include <string_view>
 
+#include "nodes/log.hpp"
 #include "nodes/oci/ascii.hpp"
 
 namespace pp::oci {
@@ -151,9 +152,14 @@ std::size_t on_header(char* data, std::size_t size, std::size_t n, void* user) {
   return size * n;
 }
 
+// Nothing may unwind through curl's C frames: what a handler lets escape is logged and ends what
+// it was doing (an exchange is aborted). Handlers fail their own work first (the download's does).
 std::size_t on_write(char* data, std::size_t size, std::size_t n, void* user) {
   auto* ex = static_cast<HttpIo::Exchange*>(user);
-  const std::size_t taken = ex->handler->on_body(ex->head, data, size * n);
+  std::size_t taken = 0;
+  const bool ok = log::contained("the HTTP I/O thread", "a response body",
+                                 [&] { taken = ex->handler->on_body(ex->head, data, size * n); });
+  if (!ok) return 0;
   ex->paused = taken == CURL_WRITEFUNC_PAUSE;
   ex->progress_at = std::chrono::steady_clock::now();
   return taken;
@@ -378,7 +384,8 @@ void HttpIo::finish(Id id, std::optional<std::string> error) {
       curl_easy_getinfo(ex->easy, CURLINFO_STARTTRANSFER_TIME_T, &first_byte_us) == CURLE_OK) {
     observer_(static_cast<double>(first_byte_us) / 1e6);
   }
-  ex->handler->on_done(ex->head, std::move(error));
+  log::contained("the HTTP I/O thread", "the end of a response",
+                 [&] { ex->handler->on_done(ex->head, std::move(error)); });
 }
 
 void HttpIo::run() {
@@ -403,7 +410,7 @@ void HttpIo::run() {
       }
     }
     for (auto& command : commands)
-      command();
+      log::contained("the HTTP I/O thread", "a task", command);
     if (stopping) break;
 
     int running = 0;

@@ -69,7 +69,10 @@ BOOST_AUTO_TEST_CASE(ten_thousand_transfers_leave_no_state_behind) {
   Stack s;
   const std::string wasm = random_wasm(2000, 310);
   s.pusher.push_wasm("many", "v1", wasm);
-  s.start_proxy({"PROPLET_CHANNEL_ID=+", "PROXY_QUEUE_LIMIT=10000", "PROXY_LOG_LEVEL=info"});
+  // Room for all of them at once, waiting to be read and waiting for a transfer slot: this is
+  // about what a transfer leaves behind, not about bursts past the intake (test_flood).
+  s.start_proxy({"PROPLET_CHANNEL_ID=+", "PROXY_QUEUE_LIMIT=10000", "PROXY_INTAKE_LIMIT=10000",
+                 "PROXY_LOG_LEVEL=info"});
   PropletClient client(s.broker.url(), s.channel);
   const std::string payload = R"({"app_name":")" + s.ref("many", "v1") + R"("})";
   constexpr int kTransfers = 10'000;

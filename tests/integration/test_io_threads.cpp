@@ -42,9 +42,9 @@ BOOST_AUTO_TEST_CASE(mqtt_publishes_from_many_threads_through_a_broker_restart) 
   std::mutex mutex;
   std::map<std::string, int> received;  // by payload
   std::atomic<int> ready_changes{0};
-  client.on_message([&](std::string, std::string payload) {
+  client.on_message([&](std::string_view, std::string_view payload) {
     std::lock_guard lock(mutex);
-    ++received[payload];
+    ++received[std::string(payload)];
   });
   client.on_connection([&](bool) { ready_changes.fetch_add(1); });
   client.start({"io/+"});

@@ -49,29 +49,6 @@ BOOST_AUTO_TEST_CASE(rate_zero_means_no_limit) {
   BOOST_TEST(limiter.keys() == 0u);
 }
 
-// A flood is logged once a second per key, with the count refused in between.
-BOOST_AUTO_TEST_CASE(refusals_are_logged_once_a_second) {
-  RateLimiter limiter(1, 1);
-  BOOST_TEST(limiter.admit("k", t0).admitted);
-  auto first = limiter.admit("k", t0);
-  BOOST_TEST(!first.admitted);
-  BOOST_TEST(first.log);
-  BOOST_TEST(first.refused_quietly == 0u);
-  int logged = 0;
-  for (int i = 1; i <= 9; ++i) {
-    const auto v = limiter.admit("k", t0 + std::chrono::milliseconds(i * 10));
-    BOOST_TEST(!v.admitted);
-    logged += v.log ? 1 : 0;
-  }
-  BOOST_TEST(logged == 0);
-  // A second later one token is back: taken; the refusal after it is logged with the 9 before.
-  BOOST_TEST(limiter.admit("k", t0 + 1100ms).admitted);
-  const auto next = limiter.admit("k", t0 + 1100ms);
-  BOOST_TEST(!next.admitted);
-  BOOST_TEST(next.log);
-  BOOST_TEST(next.refused_quietly == 9u);
-}
-
 // Keys come from topics, which requesters choose: buckets that refilled are forgotten, so memory
 // stays bounded by the keys active within one refill time.
 BOOST_AUTO_TEST_CASE(refilled_buckets_are_forgotten) {
