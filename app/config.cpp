@@ -272,6 +272,20 @@ const std::vector<Setting>& settings() {
        "how long a connect attempt to the broker may take: a Go duration (30s, 1m30s, 500ms) or "
        "whole seconds, rounded up to seconds, 1s .. 1h",
        [](Config& c, const std::string& v) { return parse_timeout(v, c.mqtt_timeout_s); }},
+      {"PROXY_MQTT_CLEAN_SESSION", "--mqtt-clean-session", "true",
+       "false keeps the proxy's MQTT session while it is away, so that requests published "
+       "meanwhile are delivered when it is back (the broker must keep sessions; needs a stable "
+       "client id: PROXY_INSTANCE_ID or PROPLET_THING_ID)",
+       [](Config& c, const std::string& v) { return parse_bool(v, c.mqtt_clean_session); }},
+      {"PROXY_MQTT_SESSION_EXPIRY", "--mqtt-session-expiry", "1h",
+       "with PROXY_MQTT_CLEAN_SESSION=false and MQTT 5: how long the broker keeps the session "
+       "after the connection ends (a Go duration or whole seconds, 1s .. 1h)",
+       [](Config& c, const std::string& v) { return parse_timeout(v, c.mqtt_session_expiry_s); }},
+      {"PROXY_MQTT_RESUME_DELAY", "--mqtt-resume-delay", "3s",
+       "after the broker connection was lost and made again, how long the proxy waits before it "
+       "publishes chunks again, so that proplets reconnecting on their own schedule are back (a "
+       "Go duration or whole seconds, 0s .. 1h)",
+       [](Config& c, const std::string& v) { return parse_timeout(v, c.mqtt_resume_delay_s, 0); }},
       {"PROPLET_THING_ID",
        "--thing-id",
        "",
@@ -736,6 +750,15 @@ Expected<Config> load_config(const EnvLookup& env, const FlagValues& flags, Comm
                        alternatives(table[index_of("PROXY_TENANT_ID")], res.config_file) + ")"};
     }
   }
+  // The broker finds a kept session by the client id; the one made from the host name and the
+  // process id changes at every start.
+  if (command == kServe && !config.mqtt_clean_session && config.mqtt_client_id.empty() &&
+      config.thing_id.empty()) {
+    return Error{"invalid_config",
+                 source_of("PROXY_MQTT_CLEAN_SESSION") +
+                     ": a kept session needs a client id that stays the same "
+                     "across restarts: set PROXY_INSTANCE_ID or PROPLET_THING_ID"};
+  }
   if (config.status_topic.uses_tenant() && config.topic_scheme != mqtt::TopicScheme::supermq) {
     return Error{"invalid_config", source_of("PROXY_STATUS_TOPIC") +
                                        ": {tenant} names the tenant of supermq topics, but the "
@@ -777,6 +800,8 @@ mqtt::ClientOptions mqtt_client_options(const Config& c, std::string client_id) 
   o.key_file = c.mqtt_key_file;
   o.tls_insecure = c.mqtt_tls_insecure;
   o.connect_timeout_s = c.mqtt_timeout_s;
+  o.clean_session = c.mqtt_clean_session;
+  o.session_expiry_s = c.mqtt_session_expiry_s;
   return o;
 }
 

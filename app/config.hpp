@@ -28,9 +28,12 @@ struct Config {
   std::string mqtt_cert_file;
   std::string mqtt_key_file;
   bool mqtt_tls_insecure = false;
-  int mqtt_timeout_s = 30;            // a connect attempt that takes longer is abandoned
-  std::string thing_id;               // MQTT client id and username
-  std::string thing_key;              // MQTT password
+  int mqtt_timeout_s = 30;           // a connect attempt that takes longer is abandoned
+  bool mqtt_clean_session = true;    // false: the broker keeps the proxy's session while it is away
+  int mqtt_session_expiry_s = 3600;  // MQTT 5: how long it keeps it
+  int mqtt_resume_delay_s = 3;       // after a reconnect, before chunks are published again
+  std::string thing_id;              // MQTT client id and username
+  std::string thing_key;             // MQTT password
   std::vector<std::string> channels;  // {"+"}: every channel
   std::string mqtt_client_id;         // empty: thing_id, else a generated one
   std::string tenant;                 // SuperMQ tenant (domain) id, "+" for every one; "" for none

@@ -111,8 +111,10 @@ int run_pull(const Config& config, const std::string& reference, const std::stri
   // Without status messages, a failure shows only as the timeout.
   if (auto status = config.status_topic.for_origin(origin)) topics.push_back(*status);
   Reassembly r;
-  mqtt::Client client(
-      mqtt_client_options(config, "propeller-proxy-pull-" + std::to_string(getpid())));
+  mqtt::ClientOptions options =
+      mqtt_client_options(config, "propeller-proxy-pull-" + std::to_string(getpid()));
+  options.clean_session = true;  // a one-off client: nothing to come back to
+  mqtt::Client client(options);
   client.on_message([&](std::string_view topic, std::string_view payload) {
     if (topic == server_topic) {
       on_chunk(r, reference, payload);

@@ -90,21 +90,23 @@ int pp::run_serve(const Config& config) {
   Metrics metrics;
   http.set_latency_observer([&metrics](double s) { metrics.registry_seconds.observe(s); });
   const pp::oci::RegistryAllowList allowed = allow_list(config);
-  pp::Pipeline pipeline(pp::PipelineOptions{.chunk_size = config.chunk_size,
-                                            .window = config.chunk_window,
-                                            .max_transfers = config.max_transfers,
-                                            .queue_limit = config.queue_limit,
-                                            .max_request_bytes = config.max_request_bytes,
-                                            .intake_limit = config.intake_limit,
-                                            .rate_limit = static_cast<double>(config.rate_limit),
-                                            .rate_burst = static_cast<double>(config.rate_burst),
-                                            .allow = allowed,
-                                            .max_blob_size = config.max_blob_size,
-                                            .spool_dir = config.spool_dir,
-                                            .cache = cache.get(),
-                                            .qos = config.mqtt_qos,
-                                            .status_topic = config.status_topic},
-                        registry, mqtt, metrics);
+  pp::Pipeline pipeline(
+      pp::PipelineOptions{.chunk_size = config.chunk_size,
+                          .window = config.chunk_window,
+                          .max_transfers = config.max_transfers,
+                          .queue_limit = config.queue_limit,
+                          .max_request_bytes = config.max_request_bytes,
+                          .intake_limit = config.intake_limit,
+                          .resume_delay = std::chrono::seconds(config.mqtt_resume_delay_s),
+                          .rate_limit = static_cast<double>(config.rate_limit),
+                          .rate_burst = static_cast<double>(config.rate_burst),
+                          .allow = allowed,
+                          .max_blob_size = config.max_blob_size,
+                          .spool_dir = config.spool_dir,
+                          .cache = cache.get(),
+                          .qos = config.mqtt_qos,
+                          .status_topic = config.status_topic},
+      registry, mqtt, metrics);
 
   std::atomic<bool> accepting{true};
   mqtt.on_message([&](std::string_view topic, std::string_view payload) {
@@ -120,8 +122,11 @@ int pp::run_serve(const Config& config) {
       [&] {
         return metrics.render(
             Gauges{.active_transfers = pipeline.active(),
+                   // Less the finished ones kept for a broker restart: they are not left behind.
                    .transfer_objects = static_cast<std::uint64_t>(std::max<std::int64_t>(
-                       pp::Transfer::live.load(std::memory_order_relaxed), 0)),
+                       pp::Transfer::live.load(std::memory_order_relaxed) -
+                           static_cast<std::int64_t>(pipeline.recently_finished()),
+                       0)),
                    .joinable_transfers = pipeline.joinable(),
                    .intake = pipeline.intake(),
                    .statuses_dropped = pipeline.statuses_dropped(),

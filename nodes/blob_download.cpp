@@ -374,7 +374,10 @@ void ChunkCutter::emit_chunk(std::uint64_t idx, bool last, bool streamed) {
   if (last) {
     done_ = true;
     download_.reset();
-    spool_.reset();  // the spool file goes as soon as nothing will be read from it
+    // The transfer keeps the file (track reads it once the transfer is over, for what a broker
+    // restart may cost), and lets it go with itself.
+    if (!transfer_->module_file) transfer_->module_file = std::move(spool_);
+    spool_.reset();
   }
   emit_(std::move(item));
 }

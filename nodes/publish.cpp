@@ -15,10 +15,15 @@ void ChunkPublisher::publish(const PublicationPtr& chunk, Settled settled) {
 void ChunkPublisher::send(Parked p) {
   const PublicationPtr chunk = p.chunk;
   const TransferPtr& t = chunk->transfer;
+  bool held = false;
   {
     std::lock_guard lock(mutex_);
     p.connection = epoch_;
+    held = !open_;
+    // Closed (the broker is away, or just back): held until resume(), which takes the same lock.
+    if (held && !t->failed.load()) return parked_.push_back(std::move(p));
   }
+  if (held) return unpark(std::move(p));  // its transfer failed: dropped, as when parked
   // A chunk that reaches here verified, so it goes out even when a later chunk has just failed
   // the transfer: the tracker holds the failed status until it settles, and the requester keeps
   // a prefix it can check. Only a chunk parked across the failure is dropped (unpark).
@@ -48,7 +53,7 @@ void ChunkPublisher::park(Parked p) {
     // on the connection still current waits for the next one, even if the client has not said
     // yet that this one is gone: publishing it again now would fail again at once, and again, on
     // this very stack (a broker restart once overflowed it that way in the soak test).
-    if ((!up_ || p.connection == epoch_) && !p.chunk->transfer->failed.load()) {
+    if ((!open_ || p.connection == epoch_) && !p.chunk->transfer->failed.load()) {
       parked_.push_back(std::move(p));
       return;
     }
@@ -67,14 +72,20 @@ void ChunkPublisher::unpark(Parked p) {
 }
 
 void ChunkPublisher::on_connection(bool ready) {
+  std::lock_guard lock(mutex_);
+  if (ready) {
+    ++epoch_;
+  } else {
+    open_ = false;
+  }
+}
+
+void ChunkPublisher::resume() {
   std::vector<Parked> resume;
   {
     std::lock_guard lock(mutex_);
-    up_ = ready;
-    if (ready) {
-      ++epoch_;
-      resume.swap(parked_);
-    }
+    open_ = true;
+    resume.swap(parked_);
   }
   if (resume.empty()) return;
   // Cut order, so that each transfer's chunks go out in the order they would have.

@@ -4,9 +4,10 @@
 //
 // A chunk whose publish meets a lost connection (refused while the client is down, or in flight
 // when the connection dropped) is not a failure: it is parked, with its message and its credit,
-// and published again once the client is connected and subscribed again, in cut order. So a
-// broker restart pauses transfers (the downloads stop once the window is full of parked chunks)
-// and they resume from their first unacknowledged chunk.
+// and published again, in cut order, once publishing resumes (resume(): the graph says when, a
+// while after the client is connected and subscribed again, so that subscribers are back too).
+// So a broker restart pauses transfers (the downloads stop once the window is full of parked
+// chunks) and they resume from their first unacknowledged chunk.
 
 #include <atomic>
 #include <cstdint>
@@ -33,8 +34,11 @@ class ChunkPublisher {
   using Settled = std::function<void(ChunkSettled)>;
   // `settled` runs on Paho's thread (or right here when the client refuses the message).
   void publish(const PublicationPtr& chunk, Settled settled);
-  // The client's connection came up (publish what is parked) or went down.
+  // The client's connection came up or went down. Going down closes publishing (chunks park);
+  // coming up does not reopen it: resume() does.
   void on_connection(bool ready);
+  // Publishes what is parked, and from now on every chunk as it comes (while connected).
+  void resume();
   // Settles every parked chunk as not delivered (shutdown: the broker is not coming back in time).
   void drop_parked(const Error& error);
 
@@ -75,7 +79,7 @@ class ChunkPublisher {
   std::atomic<std::uint64_t> statuses_dropped_{0};
   RefusalLog drop_log_;
   std::mutex mutex_;
-  bool up_ = true;  // until the client says otherwise: a publish meeting a down client parks
+  bool open_ = true;  // until the connection goes: while closed, chunks park
   // Connections made so far: a publish lost on the current one waits for the next, even while the
   // client has not yet said that this one is gone.
   std::uint64_t epoch_ = 0;

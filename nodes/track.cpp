@@ -27,6 +27,8 @@ TransferPtr Tracker::on_event(const TrackEvent& event) {
           return settle(e);
         } else if constexpr (std::is_same_v<E, TransferFailed>) {
           return fail(e);
+        } else if constexpr (std::is_same_v<E, BrokerBack>) {
+          return nullptr;  // the graph acts on it (resends), with what track knows
         } else {
           reject(e);
           return nullptr;
@@ -40,6 +42,10 @@ TransferPtr Tracker::abandon(const TrackEvent& event, Error error) {
     log::error(
         "request not answered",
         {{"topic", rejected->topic}, {"app_name", rejected->app_name}, {"error", error.message}});
+    return nullptr;
+  }
+  if (std::holds_alternative<BrokerBack>(event)) {
+    log::error("chunks the broker may have lost are not sent again", {{"error", error.message}});
     return nullptr;
   }
   const TransferPtr& t = std::holds_alternative<ChunkSettled>(event)
@@ -62,6 +68,7 @@ void Tracker::record_failure(Transfer& t, const Error& e) {
 TransferPtr Tracker::settle(const ChunkSettled& s) {
   Transfer& t = *s.transfer;
   if (s.delivered) {
+    t.acks.acknowledged(s.idx, Clock::now(), window_.capacity());
     ++t.delivered;
     metrics_.chunks_published.fetch_add(1, std::memory_order_relaxed);
     metrics_.bytes_published.fetch_add(chunk_length(t.blob.size, t.chunk_size, s.idx),
@@ -101,6 +108,7 @@ TransferPtr Tracker::maybe_finish(const TransferPtr& ptr) {
   Transfer& t = *ptr;
   if (t.finished || !t.terminal_seen || t.in_flight.load() != 0) return nullptr;
   t.finished = true;
+  t.finished_at = Clock::now();
   const std::uint64_t sent = t.schedule.sent();
   if (!t.error && t.delivered != sent) {
     // Cannot happen while every chunk cut is settled before the end; never report it as complete.
@@ -123,15 +131,18 @@ TransferPtr Tracker::maybe_finish(const TransferPtr& ptr) {
                                    {"error", t.error->message}});
   } else {
     metrics_.requests_completed.fetch_add(requests, std::memory_order_relaxed);
-    log::info("transfer completed", {{"app_name", t.request.app_name},
-                                     log::if_set("tenant", t.request.origin.tenant),
-                                     {"channel", t.request.origin.channel},
-                                     {"digest", t.blob.digest},
-                                     {"size", t.blob.size},
-                                     {"chunks", t.total_chunks},
-                                     {"requests", requests},
-                                     {"resent", t.schedule.resent()},
-                                     {"duration_ms", elapsed_ms(t)}});
+    log::info("transfer completed",
+              {{"app_name", t.request.app_name},
+               log::if_set("tenant", t.request.origin.tenant),
+               {"channel", t.request.origin.channel},
+               {"digest", t.blob.digest},
+               {"size", t.blob.size},
+               {"chunks", t.total_chunks},
+               {"requests", requests},
+               {"resent", t.schedule.resent()},
+               log::if_set("after", t.after_broker_restart ? std::string("a broker restart")
+                                                           : std::string()),
+               {"duration_ms", elapsed_ms(t)}});
   }
   if (on_outcome_) on_outcome_(Outcome{ptr, nullptr, t.error});
   return ptr;

@@ -2,8 +2,11 @@
 
 #include <oneapi/tbb/flow_graph.h>
 
+#include <algorithm>
 #include <condition_variable>
+#include <deque>
 #include <functional>
+#include <optional>
 #include <tuple>
 
 #include "nodes/blob_download.hpp"
@@ -200,13 +203,43 @@ struct Pipeline::Graph {
                         const std::string& manifest_digest = {});
   // A transfer whose cached module was corrupt ends without an answer; this one gives it.
   void retry_without_cache(const TransferPtr& corrupt);
+  // Queues a transfer the proxy made itself for a transfer slot.
+  void readmit(TransferPtr t);
+
+  // The broker connection. Lost, publishing closes (chunks park); back, it reopens
+  // PROXY_MQTT_RESUME_DELAY later, when track has scheduled again what the broker may have lost
+  // (see RecentAcks): proplets reconnect on their own schedule, and what is published before
+  // they are subscribed again reaches nobody.
+  void on_connection(bool ready);               // Paho's thread
+  void broker_back(std::uint64_t change);       // the I/O thread, after the delay
+  void on_broker_back(const BrokerBack& back);  // the track stage
+  // A new transfer that sends `chunks` of `old` again, from what `old` kept of its module.
+  void resend(const Transfer& old, std::vector<std::uint64_t> chunks);
+  std::mutex connection_mutex;
+  std::optional<Clock::time_point> lost_at;  // lost then, and not resumed since
+  std::uint64_t connection_changes = 0;
+  // Finished transfers whose last chunks a broker restart could still cost their requesters
+  // (RecentAcks::kHorizon), newest last; track stage only. Bounded, for the files they keep open.
+  static constexpr std::size_t kRecentlyFinished = 64;
+  std::deque<TransferPtr> recently_finished;
+  std::atomic<std::size_t> recently_finished_count{0};
+  // Lets a timer on the I/O thread reach the graph only while it exists.
+  struct Alive {
+    explicit Alive(Graph* g) : graph(g) {}
+    std::mutex mutex;
+    Graph* graph;
+  };
+  std::shared_ptr<Alive> alive = std::make_shared<Alive>(this);
   Error too_large(const Transfer& t, const oci::Descriptor& layer) const;
   void on_download(const TransferPtr& t, flow::async_node<TransferPtr, ChunkPtr>::gateway_type& gw);
   void on_publish(const PublicationPtr& p,
                   flow::async_node<PublicationPtr, TrackEvent>::gateway_type& gw);
   using TrackPorts =
       flow::multifunction_node<TrackEvent, std::tuple<flow::continue_msg>>::output_ports_type;
-  void on_track(const TrackEvent& e, TrackPorts& out) { on_finished(tracker.on_event(e), out); }
+  void on_track(const TrackEvent& e, TrackPorts& out) {
+    if (const auto* back = std::get_if<BrokerBack>(&e)) return on_broker_back(*back);
+    on_finished(tracker.on_event(e), out);
+  }
   // `finished` (when set) is over: it leaves the tables, and the transfer limit has room again.
   void on_finished(const TransferPtr& finished, TrackPorts& out);
   // What a stage's guard does with the transfer it was working on: fails it.
@@ -345,7 +378,7 @@ Pipeline::Graph::Graph(Pipeline& owner_, PipelineOptions options_, oci::Registry
             "track", [&] { on_track(e, out); },
             [&](Error error) { on_finished(tracker.abandon(e, std::move(error)), out); });
       }) {
-  mqtt.on_connection([this](bool ready) { publisher.on_connection(ready); });
+  mqtt.on_connection([this](bool ready) { on_connection(ready); });
 
   flow::make_edge(flow::output_port<0>(request), admission);
   flow::make_edge(flow::output_port<1>(request), track);
@@ -378,7 +411,103 @@ void Pipeline::Graph::on_finished(const TransferPtr& finished, TrackPorts& out) 
   if (finished->error && finished->error->code == errc::cache_corrupt) {
     retry_without_cache(finished);
   }
+  if (!finished->error) {
+    // It was ending when the broker came back: what it kept serves the resends now.
+    if (!finished->resend_when_over.empty()) {
+      resend(*finished, std::move(finished->resend_when_over));
+    } else if (!finished->acks.stale(Clock::now())) {
+      recently_finished.push_back(finished);
+      if (recently_finished.size() > kRecentlyFinished) recently_finished.pop_front();
+      recently_finished_count.store(recently_finished.size());
+    }
+  }
   std::get<0>(out).try_put(flow::continue_msg());  // frees its place in the transfer limit
+}
+
+void Pipeline::Graph::on_connection(bool ready) {
+  publisher.on_connection(ready);
+  std::uint64_t change = 0;
+  bool first = false;
+  {
+    std::lock_guard lock(connection_mutex);
+    change = ++connection_changes;
+    if (!ready) {
+      if (!lost_at) lost_at = Clock::now();  // a loss during the delay keeps the first one's time
+      return;
+    }
+    first = !lost_at;
+  }
+  if (first) return publisher.resume();  // nothing was lost: nothing to wait for
+  registry.io().post_after(options.resume_delay, [alive = alive, change] {
+    std::lock_guard lock(alive->mutex);
+    if (alive->graph) alive->graph->broker_back(change);
+  });
+}
+
+void Pipeline::Graph::broker_back(std::uint64_t change) {
+  Clock::time_point lost;
+  {
+    std::lock_guard lock(connection_mutex);
+    if (change != connection_changes || !lost_at) return;  // lost again meanwhile
+    lost = *lost_at;
+  }
+  g.reserve_wait();
+  track.try_put(TrackEvent{BrokerBack{lost, change}});
+  g.release_wait();
+}
+
+void Pipeline::Graph::on_broker_back(const BrokerBack& back) {
+  {
+    std::lock_guard lock(connection_mutex);
+    if (back.change != connection_changes) return;  // lost again meanwhile: its own turn comes
+    lost_at.reset();
+  }
+  const std::size_t keep = window.capacity();
+  std::uint64_t transfers = 0, chunks = 0;
+  for (const TransferPtr& t : owner.snapshot()) {
+    std::vector<std::uint64_t> again = t->acks.to_resend(back.lost_at, keep);
+    if (again.empty()) continue;
+    ++transfers;
+    chunks += again.size();
+    // Resent after its stream, as for a request joining it; one that is ending does it once over.
+    if (t->schedule.resend(again) != ChunkSchedule::Join::joined) {
+      t->resend_when_over.insert(t->resend_when_over.end(), again.begin(), again.end());
+    }
+  }
+  for (const TransferPtr& t : recently_finished) {
+    std::vector<std::uint64_t> again = t->acks.to_resend(back.lost_at, keep);
+    if (again.empty() || t->acks.stale(back.lost_at)) continue;
+    ++transfers;
+    chunks += again.size();
+    resend(*t, std::move(again));
+  }
+  recently_finished.clear();
+  recently_finished_count.store(0);
+  log::info("publishing again after the broker came back",
+            {{"transfers", transfers}, {"chunks_again", chunks}});
+  publisher.resume();
+}
+
+void Pipeline::Graph::resend(const Transfer& old, std::vector<std::uint64_t> chunks) {
+  std::sort(chunks.begin(), chunks.end());
+  chunks.erase(std::unique(chunks.begin(), chunks.end()), chunks.end());
+  Request request = old.request;
+  request.chunks = std::move(chunks);
+  request.digest = old.blob.digest;
+  request.received = Clock::now();
+  auto t = std::make_shared<Transfer>(next_transfer_id.fetch_add(1), std::move(request),
+                                      options.chunk_size);
+  t->ref = old.ref;
+  t->manifest_digest = old.manifest_digest;
+  t->module_file = old.module_file;
+  t->from_cache = old.from_cache;
+  t->after_broker_restart = true;
+  if (auto error = start_streaming(*t, old.blob, false)) {
+    log::warn("cannot send again what the broker may have lost",
+              {{"app_name", old.request.app_name}, {"error", error->message}});
+    return;
+  }
+  readmit(std::move(t));
 }
 
 void Pipeline::Graph::on_request(const Incoming& in, RequestPorts& out) {
@@ -482,6 +611,11 @@ void Pipeline::Graph::on_fetch(
     std::get<1>(out).try_put(TransferFailed{t, cancelled_error()});
     return;
   }
+  // A resend the proxy made itself knows its module already.
+  if (t->framer) {
+    std::get<2>(out).try_put(t);
+    return;
+  }
   std::optional<Error> error;
   if (start_from_cache(*t, false, error)) {
     if (error) {
@@ -542,6 +676,10 @@ void Pipeline::Graph::retry_without_cache(const TransferPtr& corrupt) {
     std::lock_guard lock(joinable_mutex);
     joinable[coalescing_key(t->request)] = t;
   }
+  readmit(std::move(t));
+}
+
+void Pipeline::Graph::readmit(TransferPtr t) {
   owner.remember(t);
   waiting.fetch_add(1);
   admission.try_put(std::move(t));
@@ -767,7 +905,23 @@ Pipeline::Pipeline(PipelineOptions options, oci::RegistryClient& registry, mqtt:
     : graph_(std::make_unique<Graph>(*this, options, registry, mqtt, metrics)) {}
 
 Pipeline::~Pipeline() {
+  {
+    std::lock_guard lock(graph_->alive->mutex);
+    graph_->alive->graph = nullptr;
+  }
   graph_->g.wait_for_all();
+}
+
+std::vector<TransferPtr> Pipeline::snapshot() const {
+  std::vector<TransferPtr> transfers;
+  std::lock_guard lock(mutex_);
+  for (const auto& [id, t] : active_)
+    transfers.push_back(t);
+  return transfers;
+}
+
+std::size_t Pipeline::recently_finished() const {
+  return graph_->recently_finished_count.load();
 }
 
 void Pipeline::submit(std::string_view topic, std::string_view payload) {
@@ -847,12 +1001,7 @@ std::size_t Pipeline::active() const {
 }
 
 void Pipeline::cancel_all(const Error& error) {
-  std::vector<TransferPtr> transfers;
-  {
-    std::lock_guard lock(mutex_);
-    for (const auto& [id, t] : active_)
-      transfers.push_back(t);
-  }
+  const std::vector<TransferPtr> transfers = snapshot();
   // Marked failed first, so that the aborted requests' errors are read as the cancellation.
   for (const auto& t : transfers) {
     if (!t->failed.exchange(true)) {
@@ -875,12 +1024,7 @@ bool Pipeline::broken() const {
 }
 
 bool Pipeline::abandon_all(const Error& error, std::chrono::milliseconds timeout) {
-  std::vector<TransferPtr> transfers;
-  {
-    std::lock_guard lock(mutex_);
-    for (const auto& [id, t] : active_)
-      transfers.push_back(t);
-  }
+  const std::vector<TransferPtr> transfers = snapshot();
   struct Pending {
     std::mutex mutex;
     std::condition_variable done;

@@ -26,7 +26,9 @@ struct PipelineOptions {
   std::size_t queue_limit = 1024;             // requests waiting for one; more are "busy"
   std::size_t max_request_bytes = 64 * 1024;  // larger request messages are dropped unread
   std::size_t intake_limit = 256;  // received messages waiting to be read; more are dropped
-  double rate_limit = 0;           // requests per second per channel (token bucket); 0: no limit
+  // After a reconnect, before chunks are published again (see Graph::on_connection).
+  std::chrono::milliseconds resume_delay{3000};
+  double rate_limit = 0;  // requests per second per channel (token bucket); 0: no limit
   double rate_burst = 100;
   oci::RegistryAllowList allow;                     // registries requests may name
   std::uint64_t max_blob_size = 100 * 1024 * 1024;  // larger modules are refused before download
@@ -71,11 +73,14 @@ class Pipeline {
   bool abandon_all(const Error& error, std::chrono::milliseconds timeout);
 
   std::size_t joinable() const;  // entries of the coalescing table
+  // Finished transfers kept a few seconds, for what a broker restart could cost their requesters.
+  std::size_t recently_finished() const;
   std::size_t window_in_use() const;
   std::size_t window_capacity() const;
 
  private:
   struct Graph;
+  std::vector<TransferPtr> snapshot() const;  // the accepted requests not yet answered
   void remember(const TransferPtr& t);
   void forget(std::uint64_t id);
 

@@ -31,6 +31,16 @@ void ChunkSchedule::mark_pending(std::uint64_t idx) {
 
 ChunkSchedule::Join ChunkSchedule::join(const std::vector<std::uint64_t>& chunks,
                                         std::string_view digest) {
+  return add(chunks, digest, true);
+}
+
+ChunkSchedule::Join ChunkSchedule::resend(const std::vector<std::uint64_t>& chunks) {
+  if (chunks.empty()) return Join::joined;  // (empty would mean every chunk to add())
+  return add(chunks, {}, false);
+}
+
+ChunkSchedule::Join ChunkSchedule::add(const std::vector<std::uint64_t>& chunks,
+                                       std::string_view digest, bool request) {
   std::lock_guard lock(mutex_);
   if (closed_) return Join::refused;
   if ((!chunks.empty() || !digest.empty()) && !started_) return Join::refused;
@@ -47,7 +57,7 @@ ChunkSchedule::Join ChunkSchedule::join(const std::vector<std::uint64_t>& chunks
       if (idx < cut_) mark_pending(idx);
     }
   }
-  ++requests_;
+  if (request) ++requests_;
   return Join::joined;
 }
 

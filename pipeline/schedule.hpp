@@ -38,6 +38,9 @@ class ChunkSchedule {
   // A request for every chunk (`chunks` empty) or for `chunks`, pinned to `digest` unless empty.
   // Asking for particular chunks, or pinning, needs the module to be known already.
   Join join(const std::vector<std::uint64_t>& chunks, std::string_view digest);
+  // The proxy itself sends `chunks` again (after a broker restart), as a joiner asking for them
+  // would have them, but no request is added to the count.
+  Join resend(const std::vector<std::uint64_t>& chunks);
 
   // The stream cut chunk `idx`, not its last one.
   void cut(std::uint64_t idx);
@@ -60,6 +63,7 @@ class ChunkSchedule {
 
  private:
   void mark_pending(std::uint64_t idx);
+  Join add(const std::vector<std::uint64_t>& chunks, std::string_view digest, bool request);
 
   mutable std::mutex mutex_;
   bool started_ = false;

@@ -18,6 +18,7 @@
 #include "nodes/oci/digest.hpp"
 #include "nodes/oci/manifest.hpp"
 #include "nodes/oci/reference.hpp"
+#include "nodes/recent_acks.hpp"
 #include "pipeline/schedule.hpp"
 
 namespace pp {
@@ -71,6 +72,8 @@ struct Transfer {
   ChunkSchedule schedule;
   // Chunks were fetched with ranged GETs, which cannot be checked against the blob's digest.
   bool unverified = false;
+  // Made by the proxy to send again what a broker restart may have lost of an earlier transfer.
+  bool after_broker_restart = false;
 
   // When no layer is labelled wasm: set by layer-select, then owned by layer-spool and
   // layer-unpack, which examine the layers one at a time (largest first) and note why each one
@@ -100,6 +103,10 @@ struct Transfer {
   oci::Hasher hasher;
 
   // Owned by the track stage.
+  RecentAcks acks;  // for resends after a broker restart
+  // Chunks to send again once this transfer is over (it was ending when the broker came back).
+  std::vector<std::uint64_t> resend_when_over;
+  Clock::time_point finished_at{};
   std::uint64_t delivered = 0;
   Clock::time_point last_progress{};  // of the last "sending" status and progress log line
   bool terminal_seen = false;  // the download's last item (last chunk or failure) has been settled
@@ -158,14 +165,25 @@ struct RequestRejected {
   Error error;
 };
 
-using TrackEvent = std::variant<ChunkSettled, TransferFailed, RequestRejected>;
+// The broker connection, lost at `lost_at`, is back and publishing may resume: what the broker may
+// have lost is to be sent again (the track stage knows what it acknowledged).
+struct BrokerBack {
+  Clock::time_point lost_at;
+  std::uint64_t change = 0;  // of the connection, so that a later loss cancels it
+};
+
+using TrackEvent = std::variant<ChunkSettled, TransferFailed, RequestRejected, BrokerBack>;
 
 // The app an event is about.
 inline const std::string& app_name_of(const TrackEvent& event) {
+  static const std::string none;
   return std::visit(
       [](const auto& e) -> const std::string& {
-        if constexpr (std::is_same_v<std::decay_t<decltype(e)>, RequestRejected>) {
+        using E = std::decay_t<decltype(e)>;
+        if constexpr (std::is_same_v<E, RequestRejected>) {
           return e.app_name;
+        } else if constexpr (std::is_same_v<E, BrokerBack>) {
+          return none;
         } else {
           return e.transfer->request.app_name;
         }

@@ -23,7 +23,12 @@ struct ClientOptions {
   int keepalive_s = 30;
   int connect_timeout_s = 30;  // a connect attempt that takes longer is abandoned (and retried)
   int max_buffered = 1000;     // Paho's queue of unsent publishes (applies while connected too)
-  int version = 4;             // 4: MQTT 3.1.1, 5: MQTT 5
+  // false: a session the broker keeps across connections (requests published while the proxy is
+  // away wait for it); with MQTT 5 it expires session_expiry_s after a connection ends. Needs a
+  // client id that stays the same across restarts.
+  bool clean_session = true;
+  int session_expiry_s = 3600;
+  int version = 4;  // 4: MQTT 3.1.1, 5: MQTT 5
   // TLS (ssl://, wss://): the CA bundle to trust (empty: the system's), and a client certificate
   // and key for mutual TLS. `tls_insecure` skips the server's certificate and host name checks.
   std::string ca_file;
@@ -82,6 +87,7 @@ class Client {
  private:
   void connect();
   void retry_connects();
+  static std::chrono::milliseconds retry_delay(unsigned attempt);
   void set_ready(bool ready);
 
   ClientOptions options_;
@@ -94,7 +100,8 @@ class Client {
   std::atomic<std::uint64_t> connections_{0};
   bool connected_ = false;      // this connection's subscriptions have been sent
   bool ready_ = false;          // connected and subscribed
-  bool retry_pending_ = false;  // the first connection failed: try again
+  bool retry_pending_ = false;  // a connection is to be made (failed, or lost)
+  unsigned attempt_ = 0;        // connection attempts since the last connection
   bool stopping_ = false;
   std::thread retrier_;
 };

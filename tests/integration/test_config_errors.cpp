@@ -31,6 +31,8 @@ BOOST_AUTO_TEST_CASE(bad_settings_exit_2_naming_the_variable) {
       {"PROXY_TOPIC_SCHEME=supermq", "PROXY_TOPIC_SCHEME"},  // and no tenant
       {"PROXY_MQTT_TLS_INSECURE_SKIP_VERIFY=maybe", "PROXY_MQTT_TLS_INSECURE_SKIP_VERIFY"},
       {"PROXY_CONFIG_FILE=/nonexistent/config.toml", "PROXY_CONFIG_FILE"},
+      {"PROXY_MQTT_CLEAN_SESSION=false", "PROXY_MQTT_CLEAN_SESSION"},  // and no stable client id
+      {"PROXY_MQTT_RESUME_DELAY=soon", "PROXY_MQTT_RESUME_DELAY"},
   };
   for (const auto& c : cases) {
     BOOST_TEST_CONTEXT(c.setting) {

@@ -59,4 +59,9 @@ void Mosquitto::stop() {
   process_.reset();
 }
 
+void Mosquitto::kill() {
+  if (process_) process_->kill9();
+  process_.reset();
+}
+
 }  // namespace pp::test

@@ -28,6 +28,8 @@ class Mosquitto {
 
   // Stops the broker (SIGTERM, then SIGKILL). Clients see the connection drop.
   void stop();
+  // Kills it (SIGKILL), as a crash would: without persistence, what it held is gone.
+  void kill();
   // Starts it again on the same port with the same config; no-op if running.
   void start();
   // The broker's stdout+stderr over all starts.

@@ -177,6 +177,7 @@ void PropletClient::shutdown() noexcept {
     std::lock_guard lock(mu_);
     closing_ = true;
   }
+  cv_.notify_all();  // a held delivery lets go
   MQTTAsync_disconnectOptions opts = MQTTAsync_disconnectOptions_initializer;
   opts.timeout = 1000;
   opts.onSuccess = on_disconnected;
@@ -276,6 +277,12 @@ bool PropletClient::wait_connected(std::chrono::milliseconds timeout) {
   return cv_.wait_for(lock, timeout, [&] { return subscribed_; });
 }
 
+void PropletClient::hold_deliveries(bool held) {
+  std::lock_guard lock(mu_);
+  held_ = held;
+  cv_.notify_all();
+}
+
 std::uint64_t PropletClient::connection_losses() const {
   std::lock_guard lock(mu_);
   return losses_;
@@ -328,6 +335,10 @@ void PropletClient::on_publish_failure(void* self, MQTTAsync_failureData* data) 
 
 int PropletClient::on_message(void* self, char* topic, int topic_len, MQTTAsync_message* message) {
   auto* c = static_cast<PropletClient*>(self);
+  {
+    std::unique_lock lock(c->mu_);
+    c->cv_.wait(lock, [c] { return !c->held_ || c->closing_; });
+  }
   const std::string_view name(
       topic, topic_len > 0 ? static_cast<std::size_t>(topic_len) : std::strlen(topic));
   const std::string_view payload(static_cast<const char*>(message->payload),

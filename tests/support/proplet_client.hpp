@@ -106,6 +106,9 @@ class PropletClient {
   bool connected() const;
   bool wait_connected(std::chrono::milliseconds timeout);
   std::uint64_t connection_losses() const;
+  // While held, the client reads nothing more from the broker (its receive callback waits): a
+  // device that stalls, so that the broker holds what it publishes to it.
+  void hold_deliveries(bool held);
 
  private:
   struct AppState {
@@ -150,6 +153,7 @@ class PropletClient {
   bool subscribed_ = false;
   bool closing_ = false;
   bool disconnected_ = false;
+  bool held_ = false;
   std::uint64_t losses_ = 0;
 };
 
