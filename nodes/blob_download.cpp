@@ -63,23 +63,10 @@ ChunkCutter::ChunkCutter(TransferPtr transfer, ChunkWindow& window, oci::Registr
       seq_(seq),
       emit_(std::move(emit)) {}
 
-Error ChunkCutter::internal_error(std::string_view what) {
-  return Error{errc::proxy_error,
-               "internal error in the blob-download stage: " + std::string(what)};
-}
-
 template <class Step>
 void ChunkCutter::guarded(Step&& step) noexcept {
-  std::string what;
-  try {
-    step();
-    return;
-  } catch (const std::exception& e) {
-    what = e.what();
-  } catch (...) {
-    what = "an exception that is not a std::exception";
-  }
-  if (!done_) fail(internal_error(what));
+  auto problem = internal_error_in("blob-download", std::forward<Step>(step));
+  if (problem && !done_) fail(std::move(*problem));
 }
 
 void ChunkCutter::begin() {
@@ -200,14 +187,12 @@ void ChunkCutter::on_credit() {
 }
 
 std::size_t ChunkCutter::on_data(const char* data, std::size_t size) {
-  try {
-    return take_data(data, size);
-  } catch (const std::exception& e) {
-    abort_reason_ = internal_error(e.what());  // on_end follows, and fails the transfer with it
-  } catch (...) {
-    abort_reason_ = internal_error("an exception that is not a std::exception");
+  std::size_t taken = 0;
+  if (auto problem = internal_error_in("blob-download", [&] { taken = take_data(data, size); })) {
+    abort_reason_ = std::move(problem);  // on_end follows the abort, and fails the transfer
+    return 0;
   }
-  return 0;
+  return taken;
 }
 
 std::size_t ChunkCutter::take_data(const char* data, std::size_t size) {

@@ -70,7 +70,6 @@ class ChunkCutter : public oci::BlobSink, public std::enable_shared_from_this<Ch
   // the graph does not cover it); what escapes the step fails the transfer with proxy_error.
   template <class Step>
   void guarded(Step&& step) noexcept;
-  static Error internal_error(std::string_view what);
 
   TransferPtr transfer_;
   ChunkWindow& window_;

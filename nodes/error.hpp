@@ -3,7 +3,9 @@
 // messages and metrics) and a human sentence (it goes into the log line and the status message).
 
 #include <cassert>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <variant>
 
@@ -78,6 +80,24 @@ class Expected {
  private:
   std::variant<T, Error> v_;
 };
+
+// Runs `body`, a step of the stage `stage`; what escapes it (a bug, memory exhausted) comes back as
+// a proxy_error naming the stage, for the caller to fail what the step was working on with.
+template <class Body>
+std::optional<Error> internal_error_in(std::string_view stage, Body&& body) noexcept {
+  const char* what = "an exception that is not a std::exception";
+  std::string text;
+  try {
+    body();
+    return std::nullopt;
+  } catch (const std::exception& e) {
+    text = e.what();
+    what = text.c_str();
+  } catch (...) {
+  }
+  return Error{errc::proxy_error,
+               "internal error in the " + std::string(stage) + " stage: " + std::string(what)};
+}
 
 // What a stage reports when it finds its transfer already failed (cancelled at shutdown, or
 // failed by another stage, whose error is the one recorded): the reason it stops, not a new error.

@@ -12,6 +12,8 @@
 #include <string>
 #include <string_view>
 
+#include "nodes/error.hpp"
+
 namespace pp::log {
 
 struct Field {
@@ -64,15 +66,9 @@ inline void error(std::string_view msg, std::initializer_list<Field> f = {}) {
 // then. Callers fail their own work before it gets here; this is the last line.
 template <class F>
 bool contained(std::string_view thread, std::string_view what, F&& f) noexcept {
-  try {
-    f();
-    return true;
-  } catch (const std::exception& e) {
-    error("internal error", {{"thread", thread}, {"in", what}, {"error", e.what()}});
-  } catch (...) {
-    error("internal error", {{"thread", thread}, {"in", what}});
-  }
-  return false;
+  const auto problem = internal_error_in(what, std::forward<F>(f));
+  if (problem) error("internal error", {{"thread", thread}, {"error", problem->message}});
+  return !problem;
 }
 
 }  // namespace pp::log

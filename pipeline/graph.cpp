@@ -86,22 +86,11 @@ std::function<void(Expected<T>)> answer_through(Gateway& gw, TransferPtr t) {
 // would be answered (wait_for_all() rethrows only at shutdown).
 template <class Body, class Fail>
 void guarded(std::string_view stage, Body&& body, Fail&& fail) noexcept {
-  std::string what;
-  try {
-    body();
-    return;
-  } catch (const std::exception& e) {
-    what = e.what();
-  } catch (...) {
-    what = "an exception that is not a std::exception";
-  }
-  try {
-    fail(Error{errc::proxy_error,
-               "internal error in the " + std::string(stage) + " stage: " + what});
-  } catch (...) {
-    log::error("internal error in a stage, and what it was working on could not be failed",
-               {{"stage", stage}, {"error", what}});
-  }
+  auto problem = internal_error_in(stage, std::forward<Body>(body));
+  if (!problem) return;
+  if (!internal_error_in(stage, [&] { fail(*problem); })) return;
+  log::error("internal error in a stage, and what it was working on could not be failed",
+             {{"stage", stage}, {"error", problem->message}});
 }
 
 namespace {
