@@ -9,9 +9,7 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <nlohmann/json.hpp>
-#include <sstream>
 #include <vector>
 
 #include "nodes/log.hpp"
@@ -42,6 +40,45 @@ std::string hex_of(const std::string& digest) {
   return digest.substr(digest.find(':') + 1);
 }
 
+CacheTime mtime_of(const struct stat& st) {
+  return CacheTime(std::chrono::duration_cast<CacheTime::duration>(
+      std::chrono::seconds(st.st_mtim.tv_sec) + std::chrono::nanoseconds(st.st_mtim.tv_nsec)));
+}
+
+// A resolution record's JSON; nullopt when it cannot be read, is too large to be one, or is not
+// JSON. `st`, when given, gets the file's status.
+std::optional<nlohmann::json> read_record(const std::string& path, struct stat* st = nullptr) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return std::nullopt;
+  struct stat own {};
+  if (st == nullptr) st = &own;
+  std::string text;
+  if (::fstat(fd, st) == 0 && static_cast<std::uintmax_t>(st->st_size) <= kMaxRecord) {
+    text.resize(static_cast<std::size_t>(st->st_size));
+    const ssize_t n = ::pread(fd, text.data(), text.size(), 0);
+    text.resize(n > 0 ? static_cast<std::size_t>(n) : 0);
+  }
+  ::close(fd);
+  auto j = nlohmann::json::parse(text, nullptr, false);
+  if (j.is_discarded()) return std::nullopt;
+  return j;
+}
+
+// Copies `size` bytes of `from` onto the end of `to`, showing `writer`'s waiters that it moves.
+// Returns 0 or an errno.
+int copy_file(const SpoolFile& from, std::uint64_t size, SpoolFile& to,
+              const BlobCache::WriterLock* writer) {
+  std::vector<char> buffer(1 << 20);
+  for (std::uint64_t offset = 0; offset < size;) {
+    const ssize_t n = from.read_at(offset, buffer.data(), buffer.size());
+    if (n <= 0) return n < 0 ? errno : EIO;
+    if (to.append(buffer.data(), static_cast<std::size_t>(n))) return EIO;
+    offset += static_cast<std::uint64_t>(n);
+    if (writer) writer->heartbeat();
+  }
+  return 0;
+}
+
 }  // namespace
 
 BlobCache::WriterLock::~WriterLock() {
@@ -64,14 +101,21 @@ Expected<std::unique_ptr<BlobCache>> BlobCache::open(Options options) {
       fs::remove(entry.path(), ec);
     }
   }
-  cache->evict("");
+  cache->maintenance_.post([c = cache.get()] { c->refresh(); });
+  cache->maintenance_.drain();
   log::info("cache",
             {{"dir", cache->options_.dir},
              {"bytes", cache->counters_.bytes.load()},
+             {"modules", cache->counters_.modules.load()},
              {"max_bytes", cache->options_.max_bytes},
              {"manifest_ttl_s", static_cast<long long>(cache->options_.manifest_ttl.count())}});
   return cache;
 }
+
+BlobCache::BlobCache(Options options)
+    : options_(std::move(options)), maintenance_(options_.refresh_every, [this] { refresh(); }) {}
+
+BlobCache::~BlobCache() = default;
 
 std::string BlobCache::blob_path(const std::string& digest) const {
   // Digests come from manifests, which come from the network: only a valid one names a file.
@@ -112,16 +156,19 @@ std::shared_ptr<SpoolFile> BlobCache::find(const oci::Descriptor& blob, bool che
                {"size", static_cast<long long>(st.st_size)},
                {"expected", blob.size}});
     ::close(fd);
-    ::unlink(path.c_str());
+    discard(blob.digest);
     return nullptr;
   }
-  ::futimens(fd, nullptr);  // the LRU order; a read-only cache just keeps its order
+  ::futimens(fd, nullptr);  // the LRU order on disk; a read-only cache just keeps its order
   auto file = std::make_shared<SpoolFile>(fd, blob.size);
-  if (!check) return file;
+  bool checked = false;
   {
-    std::lock_guard lock(checked_mutex_);
-    if (checked_.count(blob.digest)) return file;
+    std::lock_guard lock(index_mutex_);
+    modules_.touch(blob.digest, blob.size, CacheTime::clock::now());
+    checked = modules_.checked(blob.digest);
+    publish_sizes();
   }
+  if (!check || checked) return file;
   const std::string actual = digest_of(*file, blob.digest);
   if (actual != blob.digest) {
     log::warn("cached module is damaged; removing it",
@@ -129,8 +176,8 @@ std::shared_ptr<SpoolFile> BlobCache::find(const oci::Descriptor& blob, bool che
     discard(blob.digest);
     return nullptr;
   }
-  std::lock_guard lock(checked_mutex_);
-  checked_.insert(blob.digest);
+  std::lock_guard lock(index_mutex_);
+  modules_.mark_checked(blob.digest);
   return file;
 }
 
@@ -138,50 +185,61 @@ Expected<std::shared_ptr<SpoolFile>> BlobCache::create_temp() {
   return SpoolFile::create(options_.dir + "/tmp", /*linkable=*/true);
 }
 
-void BlobCache::store(SpoolFile& file, const oci::Descriptor& blob) {
+void BlobCache::store(std::shared_ptr<SpoolFile> file, const oci::Descriptor& blob,
+                      std::shared_ptr<WriterLock> writer) {
+  if (!file || blob_path(blob.digest).empty()) return;
   if (blob.size > options_.max_bytes) {
     log::debug("module not cached: larger than PROXY_CACHE_MAX_BYTES",
                {{"digest", blob.digest}, {"size", blob.size}});
     return;
   }
+  // The task holds the writer's lock until it has run, and lets go of it then.
+  maintenance_.post([this, file = std::move(file), blob, writer = std::move(writer)] {
+    store_now(*file, blob, writer.get());
+  });
+}
+
+void BlobCache::flush() {
+  maintenance_.drain();
+}
+
+void BlobCache::store_now(SpoolFile& file, const oci::Descriptor& blob, WriterLock* writer) {
+  if (writer) writer->heartbeat();  // it may have waited behind other stores
   const std::string path = blob_path(blob.digest);
-  if (path.empty()) return;
+  struct stat st {};
+  if (::stat(path.c_str(), &st) == 0) {  // another transfer or process stored it first
+    std::lock_guard lock(index_mutex_);
+    modules_.touch(blob.digest, static_cast<std::uint64_t>(st.st_size), mtime_of(st));
+    publish_sizes();
+    return;
+  }
+  // Before the link, so that the bound holds at every moment, not just once the store is done.
+  make_room(blob.size, 1);
   int error = file.link_to(path);
   // A module unpacked in PROXY_SPOOL_DIR on another file system, or in a spool file that has no
   // /proc link to name it by (no O_TMPFILE there): copied.
   if (error == EXDEV || error == ENOENT) {
     auto copy = create_temp();
-    std::vector<char> buffer(1 << 20);
-    for (std::uint64_t offset = 0; copy && offset < blob.size;) {
-      const ssize_t n = file.read_at(offset, buffer.data(), buffer.size());
-      if (n <= 0) {
-        copy = Error{errc::proxy_error, "short read"};
-      } else if (auto e = (*copy)->append(buffer.data(), static_cast<std::size_t>(n))) {
-        copy = std::move(*e);
-      } else {
-        offset += static_cast<std::uint64_t>(n);
-      }
-    }
-    error = copy ? (*copy)->link_to(path) : EIO;
+    error = copy ? copy_file(file, blob.size, **copy, writer) : EIO;
+    if (error == 0) error = (*copy)->link_to(path);
   }
-  if (error == EEXIST) return;  // another transfer or process stored it first: the same bytes
+  if (error == EEXIST) return;  // another process stored it meanwhile: the same bytes
   if (error != 0) {
     log::warn("cannot store a module in the cache",
               {{"digest", blob.digest}, {"path", path}, {"error", std::strerror(error)}});
     return;
   }
   log::debug("module cached", {{"digest", blob.digest}, {"size", blob.size}});
-  {
-    std::lock_guard lock(checked_mutex_);
-    checked_.insert(blob.digest);
-  }
-  evict(path);
+  std::lock_guard lock(index_mutex_);
+  modules_.put(blob.digest, blob.size, CacheTime::clock::now(), true);
+  publish_sizes();
 }
 
 void BlobCache::discard(const std::string& digest) {
   {
-    std::lock_guard lock(checked_mutex_);
-    checked_.erase(digest);
+    std::lock_guard lock(index_mutex_);
+    modules_.erase(digest);
+    publish_sizes();
   }
   const std::string path = blob_path(digest);
   if (!path.empty()) ::unlink(path.c_str());
@@ -232,17 +290,11 @@ std::unique_ptr<BlobCache::WriterLock> BlobCache::try_lock(const std::string& di
 }
 
 std::optional<BlobCache::Resolution> BlobCache::resolution(const std::string& reference) const {
-  const std::string path = ref_path(reference);
-  std::error_code ec;
-  if (fs::file_size(path, ec) > kMaxRecord || ec) return std::nullopt;
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream text;
-  text << in.rdbuf();
-  const auto j = nlohmann::json::parse(text.str(), nullptr, false);
+  const auto record = read_record(ref_path(reference));
+  if (!record) return std::nullopt;
+  const nlohmann::json& j = *record;
   try {
-    if (j.is_discarded() || j.at("reference") != reference + '\n' + options_.platform) {
-      return std::nullopt;
-    }
+    if (j.at("reference") != reference + '\n' + options_.platform) return std::nullopt;
     Resolution r;
     r.manifest_digest = j.at("manifest").get<std::string>();
     r.module.media_type = j.at("module").at("mediaType").get<std::string>();
@@ -287,39 +339,48 @@ bool BlobCache::usable(const Resolution& r, bool by_digest, bool registry_down) 
   return std::chrono::system_clock::now() - r.resolved_at < limit;
 }
 
-void BlobCache::evict(const std::string& keep) {
-  struct Entry {
-    fs::file_time_type used;
-    std::uint64_t size;
-    fs::path path;
-  };
-  std::vector<Entry> entries;
-  std::uint64_t total = 0;
+void BlobCache::publish_sizes() {
+  counters_.bytes.store(modules_.bytes(), std::memory_order_relaxed);
+  counters_.modules.store(modules_.count(), std::memory_order_relaxed);
+}
+
+void BlobCache::make_room(std::uint64_t bytes, std::size_t count) {
+  std::vector<std::pair<std::string, std::uint64_t>> victims;
+  {
+    std::lock_guard lock(index_mutex_);
+    victims = modules_.take_victims(bytes, count, options_.max_bytes, options_.max_modules);
+    publish_sizes();
+  }
+  for (const auto& [digest, size] : victims) {
+    // Gone already when another process evicted it first.
+    if (::unlink(blob_path(digest).c_str()) == 0) {
+      counters_.evictions.fetch_add(1, std::memory_order_relaxed);
+      log::info("module evicted from the cache", {{"digest", digest}, {"size", size}});
+    }
+  }
+}
+
+void BlobCache::refresh() {
+  const CacheTime started = CacheTime::clock::now();
+  std::vector<ModuleIndex::Seen> modules;
   std::error_code ec;
   for (const auto& algorithm : fs::directory_iterator(options_.dir + "/blobs", ec)) {
     for (const auto& blob : fs::directory_iterator(algorithm.path(), ec)) {
-      if (!blob.is_regular_file(ec)) continue;
-      Entry e{blob.last_write_time(ec), blob.file_size(ec), blob.path()};
-      if (ec) continue;  // removed by another process meanwhile
-      total += e.size;
-      entries.push_back(std::move(e));
+      const std::string digest =
+          algorithm.path().filename().string() + ":" + blob.path().filename().string();
+      struct stat st {};
+      // Removed by another process meanwhile, or not a module of ours.
+      if (::stat(blob.path().c_str(), &st) != 0 || !S_ISREG(st.st_mode)) continue;
+      if (!oci::is_digest(digest)) continue;
+      modules.push_back({digest, static_cast<std::uint64_t>(st.st_size), mtime_of(st)});
     }
   }
-  std::sort(entries.begin(), entries.end(),
-            [](const Entry& a, const Entry& b) { return a.used < b.used; });
-  for (const Entry& e : entries) {
-    if (total <= options_.max_bytes) break;
-    if (e.path == keep) continue;
-    if (fs::remove(e.path, ec)) {
-      counters_.evictions.fetch_add(1, std::memory_order_relaxed);
-      log::info(
-          "module evicted from the cache",
-          {{"digest", e.path.parent_path().filename().string() + ":" + e.path.filename().string()},
-           {"size", e.size}});
-    }
-    total -= e.size;  // removed, by us or by another process
+  {
+    std::lock_guard lock(index_mutex_);
+    modules_.reconcile(modules, started);
+    publish_sizes();
   }
-  counters_.bytes.store(total, std::memory_order_relaxed);
+  make_room(0, 0);
 }
 
 }  // namespace pp

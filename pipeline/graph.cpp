@@ -531,7 +531,7 @@ void Pipeline::Graph::on_layer_unpack(
                                 {"path", unpacked->path}});
   t->module_file = std::move(unpacked->file);
   // Its digest was computed as it was unpacked: it is verified by construction.
-  if (options.cache) options.cache->store(*t->module_file, unpacked->module);
+  if (options.cache) options.cache->store(t->module_file, unpacked->module);
   if (auto error = start_streaming(*t, std::move(unpacked->module), true)) {
     std::get<1>(out).try_put(TransferFailed{t, std::move(*error)});
     return;
