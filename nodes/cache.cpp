@@ -64,6 +64,17 @@ std::optional<nlohmann::json> read_record(const std::string& path, struct stat* 
   return j;
 }
 
+// The module a record resolves to; empty when it names none (damaged, or not one of ours).
+std::string record_module(const std::optional<nlohmann::json>& j) {
+  if (!j || !j->is_object()) return {};
+  const auto module = j->find("module");
+  if (module == j->end() || !module->is_object()) return {};
+  const auto digest = module->find("digest");
+  if (digest == module->end() || !digest->is_string()) return {};
+  const auto& text = digest->get_ref<const std::string&>();
+  return oci::is_digest(text) ? text : std::string();
+}
+
 // Copies `size` bytes of `from` onto the end of `to`, showing `writer`'s waiters that it moves.
 // Returns 0 or an errno.
 int copy_file(const SpoolFile& from, std::uint64_t size, SpoolFile& to,
@@ -107,6 +118,7 @@ Expected<std::unique_ptr<BlobCache>> BlobCache::open(Options options) {
             {{"dir", cache->options_.dir},
              {"bytes", cache->counters_.bytes.load()},
              {"modules", cache->counters_.modules.load()},
+             {"records", cache->counters_.records.load()},
              {"max_bytes", cache->options_.max_bytes},
              {"manifest_ttl_s", static_cast<long long>(cache->options_.manifest_ttl.count())}});
   return cache;
@@ -123,10 +135,17 @@ std::string BlobCache::blob_path(const std::string& digest) const {
   return options_.dir + "/blobs/" + digest.substr(0, digest.find(':')) + "/" + hex_of(digest);
 }
 
-std::string BlobCache::ref_path(const std::string& reference) const {
+namespace {
+// A record's file name in refs/.
+std::string record_name(const std::string& reference, const std::string& platform) {
   oci::Hasher h;
-  h.update(reference + '\n' + options_.platform);
-  return options_.dir + "/refs/" + hex_of(h.finish_digest());
+  h.update(reference + '\n' + platform);
+  return hex_of(h.finish_digest());
+}
+}  // namespace
+
+std::string BlobCache::ref_path(const std::string& reference) const {
+  return options_.dir + "/refs/" + record_name(reference, options_.platform);
 }
 
 namespace {
@@ -322,15 +341,27 @@ void BlobCache::remember(const std::string& reference, const Resolution& r) {
   const std::string text = j.dump();
   std::string temp = options_.dir + "/tmp/ref-XXXXXX";
   const int fd = ::mkostemp(temp.data(), O_CLOEXEC);
-  bool written =
-      fd >= 0 && ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
+  struct stat st {};
+  bool written = fd >= 0 &&
+                 ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()) &&
+                 ::fstat(fd, &st) == 0;
   if (fd >= 0) written = (::close(fd) == 0) && written;
   // rename(2) replaces the old record atomically: a reader sees the old one or the new one.
   if (!written || ::rename(temp.c_str(), ref_path(reference).c_str()) != 0) {
     log::warn("cannot record a resolution in the cache",
               {{"reference", reference}, {"error", std::strerror(errno)}});
     if (fd >= 0) ::unlink(temp.c_str());
+    return;
   }
+  bool over = false;
+  {
+    std::lock_guard lock(index_mutex_);
+    records_.put(record_name(reference, options_.platform), CacheTime::clock::now(),
+                 {r.module.digest, static_cast<std::uint64_t>(st.st_ino), mtime_of(st)});
+    over = records_.count() > options_.max_records;
+    publish_sizes();
+  }
+  if (over) request_records_pass();
 }
 
 bool BlobCache::usable(const Resolution& r, bool by_digest, bool registry_down) const {
@@ -342,13 +373,19 @@ bool BlobCache::usable(const Resolution& r, bool by_digest, bool registry_down) 
 void BlobCache::publish_sizes() {
   counters_.bytes.store(modules_.bytes(), std::memory_order_relaxed);
   counters_.modules.store(modules_.count(), std::memory_order_relaxed);
+  counters_.records.store(records_.count(), std::memory_order_relaxed);
 }
 
 void BlobCache::make_room(std::uint64_t bytes, std::size_t count) {
   std::vector<std::pair<std::string, std::uint64_t>> victims;
+  std::vector<RecordIndex::Taken> records;
   {
     std::lock_guard lock(index_mutex_);
     victims = modules_.take_victims(bytes, count, options_.max_bytes, options_.max_modules);
+    for (const auto& victim : victims) {
+      for (auto& taken : records_.take_for_module(victim.first))
+        records.push_back(std::move(taken));
+    }
     publish_sizes();
   }
   for (const auto& [digest, size] : victims) {
@@ -358,6 +395,53 @@ void BlobCache::make_room(std::uint64_t bytes, std::size_t count) {
       log::info("module evicted from the cache", {{"digest", digest}, {"size", size}});
     }
   }
+  // What resolved to an evicted module goes with it.
+  for (const auto& [name, record] : records)
+    drop_record(name, record);
+}
+
+void BlobCache::evict_records() {
+  std::vector<RecordIndex::Taken> oldest;
+  {
+    std::lock_guard lock(index_mutex_);
+    oldest = records_.take_oldest_beyond(options_.max_records);
+    publish_sizes();
+  }
+  for (const auto& [name, record] : oldest)
+    drop_record(name, {std::string(), record.inode, record.mtime});  // that file, whatever it names
+}
+
+void BlobCache::request_records_pass() {
+  // One pass covers every record written until it runs.
+  if (records_pass_requested_.exchange(true)) return;
+  maintenance_.post([this] {
+    records_pass_requested_.store(false);
+    evict_records();
+  });
+}
+
+void BlobCache::drop_record(const std::string& name, const RecordIndex::Record& expected) {
+  // Taken aside first, then looked at: another process may have rewritten it since it was indexed,
+  // and a rename is the only way to be sure what is removed is what was looked at.
+  const std::string path = options_.dir + "/refs/" + name;
+  // Named by process and call, so that no two removals share it (other proxies, other caches).
+  static std::atomic<std::uint64_t> taken{0};
+  const std::string aside = options_.dir + "/tmp/ref-dropped-" + std::to_string(::getpid()) + "-" +
+                            std::to_string(taken.fetch_add(1));
+  if (::rename(path.c_str(), aside.c_str()) != 0) return;  // gone already
+  struct stat st {};
+  const auto j = read_record(aside, &st);
+  const std::string module = record_module(j);
+  const bool same = static_cast<std::uint64_t>(st.st_ino) == expected.inode ||
+                    (!expected.module.empty() && module == expected.module);
+  // A record rewritten meanwhile is put back, unless a newer one has taken the name since: link(2)
+  // never replaces it.
+  if (!same && ::link(aside.c_str(), path.c_str()) == 0) {
+    std::lock_guard lock(index_mutex_);
+    records_.put(name, mtime_of(st), {module, static_cast<std::uint64_t>(st.st_ino), mtime_of(st)});
+    publish_sizes();
+  }
+  ::unlink(aside.c_str());
 }
 
 void BlobCache::refresh() {
@@ -375,12 +459,32 @@ void BlobCache::refresh() {
       modules.push_back({digest, static_cast<std::uint64_t>(st.st_size), mtime_of(st)});
     }
   }
+  std::vector<RecordIndex::Seen> records;
+  for (const auto& entry : fs::directory_iterator(options_.dir + "/refs", ec)) {
+    struct stat st {};
+    if (::stat(entry.path().c_str(), &st) != 0 || !S_ISREG(st.st_mode)) continue;
+    RecordIndex::Seen seen{entry.path().filename().string(),
+                           {std::string(), static_cast<std::uint64_t>(st.st_ino), mtime_of(st)}};
+    bool known = false;
+    {
+      std::lock_guard lock(index_mutex_);
+      const auto* item = records_.find(seen.name);
+      known =
+          item && item->value.inode == seen.record.inode && item->value.mtime == seen.record.mtime;
+      if (known) seen.record.module = item->value.module;
+    }
+    // Only new or rewritten records are read.
+    if (!known) seen.record.module = record_module(read_record(entry.path()));
+    records.push_back(std::move(seen));
+  }
   {
     std::lock_guard lock(index_mutex_);
     modules_.reconcile(modules, started);
+    records_.reconcile(records, started);
     publish_sizes();
   }
   make_room(0, 0);
+  evict_records();
 }
 
 }  // namespace pp

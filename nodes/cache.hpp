@@ -20,9 +20,13 @@
 // bytes are then never sent. One damaged while the proxy runs is caught on the way out; its last
 // chunk is withheld and the request answered again from the registry.
 //
-// Bounded: the modules' total size (PROXY_CACHE_MAX_BYTES) and count. BlobCache keeps an index of
-// them in memory (cache_index.hpp), exact for what this process did and refreshed from the
-// directory every minute for what others did, so no call scans the directory.
+// Bounded: the modules' total size (PROXY_CACHE_MAX_BYTES) and count, and the number of records.
+// A module's eviction takes the records that resolve to it along; beyond that, the least recently
+// written records go. BlobCache keeps an index of both in memory (cache_index.hpp), exact for what
+// this process did and refreshed from the directory every minute for what others did, so no call
+// scans the directory. Records are removed by renaming them away first and looking at what was
+// taken: one that another process rewrote meanwhile is put back (link(2), so that a still newer one
+// is never overwritten).
 //
 // Storing and evicting run on the cache's own maintenance thread, so that the thread that asks
 // (the pipeline's serial verify stage) is not held up by evictions or by the copy of a module from
@@ -59,6 +63,11 @@ class BlobCache {
     // may serve tiny ones: 10 000 is far more modules than a fleet runs (200 KiB each on average
     // fill the default 2 GiB) and keeps the index to about 3 MiB (some 330 bytes an entry).
     std::size_t max_modules = 10'000;
+    // Records are what references resolved to: two per tag (the tag and its manifest's digest),
+    // one per digest reference, a few hundred bytes each (and a disk block). 10 000 is thousands of
+    // references, more than a fleet asks for, and at most about 40 MiB of disk and 5 MiB of index
+    // (some 500 bytes an entry).
+    std::size_t max_records = 10'000;
     // How often the index is brought in line with the directory, for what other processes sharing
     // it stored or removed (a module they stored is also known once this process reads it).
     std::chrono::milliseconds refresh_every = std::chrono::minutes(1);
@@ -79,9 +88,10 @@ class BlobCache {
     std::atomic<std::uint64_t> hits{0};    // transfers served from the cache
     std::atomic<std::uint64_t> misses{0};  // transfers that had to download their module
     std::atomic<std::uint64_t> evictions{0};
-    // What the index holds: the modules' total size and count.
+    // What the index holds: the modules' total size and count, and the records.
     std::atomic<std::uint64_t> bytes{0};
     std::atomic<std::uint64_t> modules{0};
+    std::atomic<std::uint64_t> records{0};
   };
 
   // Held by the one transfer downloading a digest, until its module is stored or it fails.
@@ -151,7 +161,11 @@ class BlobCache {
   void store_now(SpoolFile& file, const oci::Descriptor& blob, WriterLock* writer);
   // Evicts what must go for `bytes` more in `count` more modules to fit the bounds.
   void make_room(std::uint64_t bytes, std::size_t count);
+  void evict_records();
+  // Removes refs/`name` if it is still `expected` (same file, or naming the same module).
+  void drop_record(const std::string& name, const RecordIndex::Record& expected);
   void refresh();
+  void request_records_pass();
 
   // Under index_mutex_.
   void publish_sizes();
@@ -160,6 +174,8 @@ class BlobCache {
   Counters counters_;
   mutable std::mutex index_mutex_;
   ModuleIndex modules_;
+  RecordIndex records_;
+  std::atomic<bool> records_pass_requested_{false};
   TaskThread maintenance_;  // last: its tasks use the members above, and finish before they go
 };
 

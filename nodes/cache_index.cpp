@@ -76,4 +76,44 @@ void ModuleIndex::reconcile(const std::vector<Seen>& seen, CacheTime scan_starte
     touch(s.digest, s.size, s.used);
 }
 
+void RecordIndex::put(const std::string& name, CacheTime written, Record record) {
+  records_.put(name, written, std::move(record));
+}
+
+std::vector<RecordIndex::Taken> RecordIndex::take_for_module(const std::string& module) {
+  std::vector<Taken> out;
+  for (const auto& [name, item] : records_.items()) {
+    if (item.value.module == module) out.emplace_back(name, item.value);
+  }
+  for (const auto& taken : out)
+    records_.erase(taken.first);
+  return out;
+}
+
+std::vector<RecordIndex::Taken> RecordIndex::take_oldest_beyond(std::size_t max_records) {
+  std::vector<Taken> out;
+  while (records_.size() > max_records) {
+    const std::string name = records_.begin()->second;
+    out.emplace_back(name, records_.find(name)->value);
+    records_.erase(name);
+  }
+  return out;
+}
+
+void RecordIndex::reconcile(const std::vector<Seen>& seen, CacheTime scan_started) {
+  for (const auto& gone :
+       unseen(records_, seen, scan_started, [](const Seen& s) { return s.name; })) {
+    records_.erase(gone);
+  }
+  for (const Seen& s : seen) {
+    const auto* known = records_.find(s.name);
+    if (known && known->value.inode == s.record.inode && known->value.mtime == s.record.mtime) {
+      continue;  // the same file: known better than its mtime says
+    }
+    // Rewritten by this process after the scan saw it: the newer one stands.
+    if (known && known->at >= scan_started) continue;
+    records_.put(s.name, s.record.mtime, s.record);
+  }
+}
+
 }  // namespace pp

@@ -1,7 +1,7 @@
 #pragma once
 // What the module cache knows of its directory, in memory, so that storing a module needs no scan
-// of it: the modules (size, last use, whether this process checked their bytes). Exact for what
-// this process did;
+// of it: the modules (size, last use, whether this process checked their bytes) and the resolution
+// records (which module each one names, when it was written). Exact for what this process did;
 // what other processes sharing the directory did comes in when BlobCache refreshes it from disk.
 // Not thread-safe: BlobCache locks.
 
@@ -15,7 +15,7 @@
 
 namespace pp {
 
-// Files' mtimes are their last use: kept on the same clock.
+// Files' mtimes are their last use (modules) or write (records): kept on the same clock.
 using CacheTime = std::chrono::system_clock::time_point;
 
 // Entries by key, in the order of their times.
@@ -92,6 +92,39 @@ class ModuleIndex {
  private:
   RecencyMap<Module> modules_;
   std::uint64_t bytes_ = 0;
+};
+
+class RecordIndex {
+ public:
+  struct Record {
+    std::string module;  // the digest it resolves to; empty when the record is unreadable
+    // Which file it is: another process may replace it (same name, another file).
+    std::uint64_t inode = 0;
+    CacheTime mtime;
+  };
+  struct Seen {
+    std::string name;
+    Record record;
+  };
+  using Taken = std::pair<std::string, Record>;  // a record's file name and what it was
+
+  // `written`: when this process wrote it, or the file's mtime (which file systems keep coarser
+  // than the clock, so records written in a burst would tie on it).
+  void put(const std::string& name, CacheTime written, Record record);
+  const RecencyMap<Record>::Item* find(const std::string& name) const {
+    return records_.find(name);
+  }
+  // Takes out the records that name `module`.
+  std::vector<Taken> take_for_module(const std::string& module);
+  // Takes out the least recently written records beyond `max_records`.
+  std::vector<Taken> take_oldest_beyond(std::size_t max_records);
+  // As ModuleIndex::reconcile: what the scan saw replaces what was known of it.
+  void reconcile(const std::vector<Seen>& seen, CacheTime scan_started);
+
+  std::size_t count() const { return records_.size(); }
+
+ private:
+  RecencyMap<Record> records_;
 };
 
 }  // namespace pp

@@ -212,7 +212,8 @@ BOOST_AUTO_TEST_CASE(a_file_damaged_while_serving_is_never_reported_complete) {
 }
 
 // 20 modules through a cache bounded at five of them: the bound holds throughout, the least
-// recently used go first, and an evicted module is downloaded again.
+// recently used go first, an evicted module is downloaded again, and what its tag resolved to goes
+// with it.
 BOOST_AUTO_TEST_CASE(eviction_keeps_the_size_bound) {
   Stack s;
   TempDir cache("pp-cache-");
@@ -239,6 +240,12 @@ BOOST_AUTO_TEST_CASE(eviction_keeps_the_size_bound) {
   BOOST_TEST(servable(cache).size() == kKept);
   BOOST_TEST(metric(*s.proxy, "propeller_proxy_cache_evictions_total") == kModules - kKept);
   BOOST_TEST(metric(*s.proxy, "propeller_proxy_cache_bytes") == kKept * kSize);
+  // What the tags resolved to (two records each: the tag and its manifest's digest) went with the
+  // evicted modules.
+  std::size_t records = 0;
+  for ([[maybe_unused]] const auto& e : fs::directory_iterator(cache.path() + "/refs"))
+    ++records;
+  BOOST_TEST(records == 2 * kKept);
   for (std::size_t i = kModules - kKept; i < kModules; ++i)
     BOOST_TEST(fs::exists(cached_path(cache, sha256_digest(modules[i]))), "module " << i);
   // The first one was evicted long ago: the registry is asked again.

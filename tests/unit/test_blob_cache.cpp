@@ -282,18 +282,21 @@ BOOST_AUTO_TEST_CASE(a_writer_shows_its_progress_to_those_waiting) {
 
 namespace {
 
-// One step of a cache's life: a module stored or used. Module `m` is 100 bytes of the letter m.
+// One step of a cache's life: a module stored or used, or a reference resolved to one. Module `m`
+// is 100 bytes of the letter m.
 struct Op {
-  enum Kind { store, use } kind;
+  enum Kind { store, use, resolve } kind;
   char module;
+  std::string reference = {};
 };
 
 struct BoundCase {
   std::string name;
   std::uint64_t max_bytes;
-  std::size_t max_modules;
+  std::size_t max_modules, max_records;
   std::vector<Op> ops;
   std::string modules_kept;  // letters
+  std::vector<std::string> references_kept;
   std::uint64_t evictions;
 };
 
@@ -309,31 +312,76 @@ const BoundCase kBounds[] = {
     {"the least recently used module goes first",
      300,
      100,
+     100,
      {{Op::store, 'a'}, {Op::store, 'b'}, {Op::store, 'c'}, {Op::use, 'a'}, {Op::store, 'd'}},
      "acd",
+     {},
+     1},
+    {"a module's records go with it",
+     200,
+     100,
+     100,
+     {{Op::store, 'a'},
+      {Op::resolve, 'a', "reg/a:v1"},
+      {Op::resolve, 'a', "reg/a@sha256:aaaa"},
+      {Op::store, 'b'},
+      {Op::resolve, 'b', "reg/b:v1"},
+      {Op::store, 'c'}},
+     "bc",
+     {"reg/b:v1"},
+     1},
+    {"a record of a module never stored stays: only the count bounds it",
+     200,
+     100,
+     100,
+     {{Op::resolve, 'x', "reg/x:v1"}, {Op::store, 'a'}, {Op::store, 'b'}, {Op::store, 'c'}},
+     "bc",
+     {"reg/x:v1"},
      1},
     {"the number of modules is bounded too",
      1 << 20,
      2,
+     100,
      {{Op::store, 'a'}, {Op::store, 'b'}, {Op::store, 'c'}},
      "bc",
+     {},
      1},
+    {"the number of records is bounded: the least recently written go",
+     1 << 20,
+     100,
+     3,
+     {{Op::store, 'a'},
+      {Op::resolve, 'a', "r1"},
+      {Op::resolve, 'a', "r2"},
+      {Op::resolve, 'a', "r3"},
+      {Op::resolve, 'a', "r1"},  // written again: now the newest
+      {Op::resolve, 'a', "r4"},
+      {Op::resolve, 'a', "r5"}},
+     "a",
+     {"r1", "r4", "r5"},
+     0},
     {"a module stored twice counts once",
      1 << 20,
      100,
+     100,
      {{Op::store, 'a'}, {Op::store, 'a'}},
      "a",
+     {},
      0},
 };
 
+const std::vector<std::string> kReferences = {
+    "reg/a:v1", "reg/a@sha256:aaaa", "reg/b:v1", "reg/x:v1", "r1", "r2", "r3", "r4", "r5"};
+
 }  // namespace
 
-BOOST_DATA_TEST_CASE(modules_stay_within_their_bounds, bdata::make(kBounds), c) {
+BOOST_DATA_TEST_CASE(modules_and_records_stay_within_their_bounds, bdata::make(kBounds), c) {
   pp::test::TempDir dir;
   auto opened = BlobCache::open({.dir = dir.path() + "/cache",
                                  .max_bytes = c.max_bytes,
                                  .platform = "wasi/wasm",
-                                 .max_modules = c.max_modules});
+                                 .max_modules = c.max_modules,
+                                 .max_records = c.max_records});
   BOOST_TEST_REQUIRE(opened.ok());
   BlobCache& cache = **opened;
   for (const Op& op : c.ops) {
@@ -345,15 +393,30 @@ BOOST_DATA_TEST_CASE(modules_stay_within_their_bounds, bdata::make(kBounds), c) 
       case Op::use:
         BOOST_TEST(cache.find(descriptor_of(bytes)));
         break;
+      case Op::resolve:
+        cache.remember(op.reference, {"sha256:" + std::string(64, 'f'), descriptor_of(bytes),
+                                      std::chrono::system_clock::now()});
+        cache.flush();  // the records' pass, when one is due
+        break;
     }
   }
   std::string kept;
   for (char m = 'a'; m <= 'z'; ++m)
     if (fs::exists(blob_path(dir, module_bytes(m)))) kept += m;
   BOOST_TEST(kept == c.modules_kept);
+  std::vector<std::string> references;
+  for (const auto& r : kReferences)
+    if (cache.resolution(r)) references.push_back(r);
+  BOOST_TEST(references == c.references_kept, boost::test_tools::per_element());
   BOOST_TEST(cache.counters().modules.load() == c.modules_kept.size());
   BOOST_TEST(cache.counters().bytes.load() == 100 * c.modules_kept.size());
+  BOOST_TEST(cache.counters().records.load() == c.references_kept.size());
   BOOST_TEST(cache.counters().evictions.load() == c.evictions);
+  std::size_t on_disk = 0;
+  for ([[maybe_unused]] const auto& e : fs::directory_iterator(dir.path() + "/cache/refs"))
+    ++on_disk;
+  BOOST_TEST(on_disk == c.references_kept.size());
+  BOOST_TEST(fs::is_empty(dir.path() + "/cache/tmp"));  // nothing was left aside
 }
 
 // The store runs on the cache's thread, and the writer's lock goes with it: whenever the lock is
@@ -425,6 +488,33 @@ BOOST_AUTO_TEST_CASE(another_process_s_modules_come_in_with_a_refresh) {
   fs::remove(blob_path(dir, module_bytes('b')));
   BOOST_TEST(wait_for([&] { return one->counters().modules.load() == 2; }));
   BOOST_TEST(one->counters().bytes.load() == 200u);
+}
+
+// A record another process rewrote after this one indexed it is not removed with the module the
+// old one named: it names another.
+BOOST_AUTO_TEST_CASE(a_record_rewritten_by_another_process_survives_the_eviction) {
+  pp::test::TempDir dir;
+  const auto open_shared = [&] {
+    // Room for one module: storing a second evicts the first (as far as each one knows).
+    auto c = BlobCache::open({.dir = dir.path() + "/cache", .max_bytes = 100, .platform = "w"});
+    BOOST_TEST_REQUIRE(c.ok());
+    return std::move(c).value();
+  };
+  auto one = open_shared();
+  auto other = open_shared();
+  const auto now = std::chrono::system_clock::now();
+  put(*one, module_bytes('a'));
+  one->remember("reg/app:v1",
+                {"sha256:" + std::string(64, '1'), descriptor_of(module_bytes('a')), now});
+  put(*other, module_bytes('b'));
+  other->remember("reg/app:v1",
+                  {"sha256:" + std::string(64, '2'), descriptor_of(module_bytes('b')), now});
+  put(*one, module_bytes('c'));  // evicts a, and with it what one thinks resolves to a
+  BOOST_TEST(!fs::exists(blob_path(dir, module_bytes('a'))));
+  const auto r = other->resolution("reg/app:v1");
+  BOOST_TEST_REQUIRE(r.has_value());
+  BOOST_TEST(r->module.digest == descriptor_of(module_bytes('b')).digest);
+  BOOST_TEST(fs::is_empty(dir.path() + "/cache/tmp"));
 }
 
 // The index against a scan of the directory: a module the scan missed is gone, unless this process
