@@ -118,6 +118,7 @@ int pp::run_serve(const Config& config) {
                    .transfer_objects = static_cast<std::uint64_t>(std::max<std::int64_t>(
                        pp::Transfer::live.load(std::memory_order_relaxed), 0)),
                    .joinable_transfers = pipeline.joinable(),
+                   .queue_depth = pipeline.queued(),
                    .window_in_use = pipeline.window_in_use(),
                    .window_capacity = pipeline.window_capacity(),
                    .mqtt_reconnects = mqtt.reconnects(),

@@ -288,7 +288,6 @@ void Pipeline::Graph::on_request(
     joinable[coalescing_key(t->request)] = t;
   }
   owner.remember(t);
-  metrics.transfers_queued.fetch_add(1, std::memory_order_relaxed);
   log::debug("request accepted", {{"app_name", t->request.app_name},
                                   log::if_set("tenant", t->request.origin.tenant),
                                   {"channel", t->request.origin.channel},
@@ -334,7 +333,6 @@ void Pipeline::Graph::forget_joinable(const TransferPtr& t) {
 
 void Pipeline::Graph::on_fetch(
     const TransferPtr& t, flow::multifunction_node<TransferPtr, Fetched>::output_ports_type& out) {
-  metrics.transfers_started.fetch_add(1, std::memory_order_relaxed);
   waiting.fetch_sub(1);
   if (t->failed.load()) {
     std::get<1>(out).try_put(TransferFailed{t, cancelled_error()});
@@ -670,6 +668,10 @@ void Pipeline::wait_idle() {
 std::size_t Pipeline::joinable() const {
   std::lock_guard lock(graph_->joinable_mutex);
   return graph_->joinable.size();
+}
+
+std::size_t Pipeline::queued() const {
+  return graph_->waiting.load();
 }
 
 std::size_t Pipeline::window_in_use() const {

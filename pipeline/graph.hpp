@@ -54,6 +54,7 @@ class Pipeline {
   void wait_idle();
 
   std::size_t joinable() const;  // entries of the coalescing table
+  std::size_t queued() const;    // accepted requests waiting for a transfer slot
   std::size_t window_in_use() const;
   std::size_t window_capacity() const;
 

@@ -66,8 +66,7 @@ std::string Metrics::render(const Gauges& g) const {
   value(out, "propeller_proxy_joinable_transfers", g.joinable_transfers);
   metric(out, "propeller_proxy_queue_depth", "gauge",
          "Accepted requests waiting for a transfer slot (PROXY_MAX_TRANSFERS).");
-  const std::uint64_t queued = transfers_queued.load(), started = transfers_started.load();
-  value(out, "propeller_proxy_queue_depth", queued > started ? queued - started : 0);
+  value(out, "propeller_proxy_queue_depth", g.queue_depth);
   metric(out, "propeller_proxy_chunks_published_total", "counter",
          "Chunks acknowledged by the broker.");
   value(out, "propeller_proxy_chunks_published_total", chunks_published.load());

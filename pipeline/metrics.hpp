@@ -31,6 +31,7 @@ struct Gauges {
   std::uint64_t active_transfers = 0;
   std::uint64_t transfer_objects = 0;    // per-transfer state in memory
   std::uint64_t joinable_transfers = 0;  // entries of the coalescing table
+  std::uint64_t queue_depth = 0;         // accepted requests waiting for a transfer slot
   std::uint64_t window_in_use = 0;
   std::uint64_t window_capacity = 0;
   std::uint64_t mqtt_reconnects = 0;
@@ -47,8 +48,6 @@ struct Metrics {
   std::atomic<std::uint64_t> requests_failed{0};
   std::atomic<std::uint64_t> requests_rejected{0};
   std::atomic<std::uint64_t> requests_joined{0};    // answered by a transfer already under way
-  std::atomic<std::uint64_t> transfers_queued{0};   // accepted requests, ever
-  std::atomic<std::uint64_t> transfers_started{0};  // of those, admitted past the transfer limit
   std::atomic<std::uint64_t> chunks_published{0};
   std::atomic<std::uint64_t> bytes_published{0};  // blob bytes (before base64)
   Histogram registry_seconds;                     // registry requests, until the response head

@@ -211,6 +211,43 @@ BOOST_AUTO_TEST_CASE(a_file_damaged_while_serving_is_never_reported_complete) {
   BOOST_TEST(finals == 1u);
 }
 
+// The transfer that answers a request again after a corrupt cached copy queues for a transfer
+// slot like any other: propeller_proxy_queue_depth counts exactly the requests waiting, after such
+// a retry as before it.
+BOOST_AUTO_TEST_CASE(queue_depth_stays_exact_after_a_corrupt_cache_retry) {
+  Stack s;
+  TempDir cache("pp-cache-");
+  const std::string small = random_wasm(5000, 705), large = random_wasm(400'000, 706);
+  s.pusher.push_wasm("small", "v1", small);
+  s.pusher.push_wasm("large", "v1", large);
+  s.pusher.push_wasm("queued", "v1", random_wasm(1000, 707));
+  // Enough for the small module twice, not for the large one: its transfer holds the one slot.
+  FaultRelay relay({.target_port = s.registry.port(), .budget = 100'000});
+  s.start_proxy({"PROXY_CACHE_DIR=" + cache.path(), "PROXY_REGISTRY_URL=http://" + relay.host(),
+                 "PROXY_CHUNK_SIZE=1000", "PROXY_MAX_TRANSFERS=1"});
+  PropletClient client(s.broker.url(), s.channel);
+  const auto ref = [&](const std::string& repo) { return relay.host() + "/" + repo + ":v1"; };
+  fetch(client, ref("small"), small);
+  BOOST_TEST_REQUIRE(wait_cached(cache, sha256_digest(small), small));
+  damage(cached_path(cache, sha256_digest(small)), small.size() - 1);
+  fetch(client, ref("small"), small);
+  BOOST_TEST_REQUIRE(s.proxy->wait_log("cached module was corrupt; downloading it again", 5s));
+
+  client.request(ref("large"));
+  BOOST_TEST_REQUIRE(client.wait_message_count(client.message_count() + 1, kTimeout));
+  client.request(ref("queued"));
+  const auto deadline = std::chrono::steady_clock::now() + kTimeout;
+  while (metric(*s.proxy, "propeller_proxy_queue_depth") != 1 &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(20ms);
+  }
+  BOOST_TEST(metric(*s.proxy, "propeller_proxy_queue_depth") == 1u);
+  relay.open();
+  BOOST_TEST((client.wait_complete(ref("large"), kTimeout) == std::optional<std::string>(large)));
+  BOOST_TEST(client.wait_status(ref("queued"), kTimeout).has_value());
+  BOOST_TEST(metric(*s.proxy, "propeller_proxy_queue_depth") == 0u);
+}
+
 // 20 modules through a cache bounded at five of them: the bound holds throughout, the least
 // recently used go first, an evicted module is downloaded again, and what its tag resolved to goes
 // with it.
