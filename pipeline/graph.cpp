@@ -674,6 +674,10 @@ std::size_t Pipeline::queued() const {
   return graph_->waiting.load();
 }
 
+std::size_t Pipeline::rate_limit_buckets() const {
+  return graph_->rate_limiter.keys();
+}
+
 std::size_t Pipeline::window_in_use() const {
   return graph_->window.in_use();
 }

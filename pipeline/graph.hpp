@@ -55,6 +55,7 @@ class Pipeline {
 
   std::size_t joinable() const;  // entries of the coalescing table
   std::size_t queued() const;    // accepted requests waiting for a transfer slot
+  std::size_t rate_limit_buckets() const;
   std::size_t window_in_use() const;
   std::size_t window_capacity() const;
 

@@ -41,13 +41,19 @@ struct Gauges {
   std::uint64_t cache_misses = 0;
   std::uint64_t cache_evictions = 0;
   std::uint64_t cache_bytes = 0;
+  std::uint64_t cache_modules = 0;
+  std::uint64_t cache_records = 0;
+  // What is kept across requests and keyed by what requests name: its size.
+  std::uint64_t token_cache_entries = 0;    // registry tokens, by registry and scope
+  std::uint64_t basic_auth_registries = 0;  // registries that asked for Basic credentials
+  std::uint64_t rate_limit_buckets = 0;     // by tenant and channel
 };
 
 struct Metrics {
   std::atomic<std::uint64_t> requests_completed{0};
   std::atomic<std::uint64_t> requests_failed{0};
   std::atomic<std::uint64_t> requests_rejected{0};
-  std::atomic<std::uint64_t> requests_joined{0};    // answered by a transfer already under way
+  std::atomic<std::uint64_t> requests_joined{0};  // answered by a transfer already under way
   std::atomic<std::uint64_t> chunks_published{0};
   std::atomic<std::uint64_t> bytes_published{0};  // blob bytes (before base64)
   Histogram registry_seconds;                     // registry requests, until the response head

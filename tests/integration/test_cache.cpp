@@ -277,8 +277,10 @@ BOOST_AUTO_TEST_CASE(eviction_keeps_the_size_bound) {
   BOOST_TEST(servable(cache).size() == kKept);
   BOOST_TEST(metric(*s.proxy, "propeller_proxy_cache_evictions_total") == kModules - kKept);
   BOOST_TEST(metric(*s.proxy, "propeller_proxy_cache_bytes") == kKept * kSize);
+  BOOST_TEST(metric(*s.proxy, "propeller_proxy_cache_modules") == kKept);
   // What the tags resolved to (two records each: the tag and its manifest's digest) went with the
   // evicted modules.
+  BOOST_TEST(metric(*s.proxy, "propeller_proxy_cache_records") == 2 * kKept);
   std::size_t records = 0;
   for ([[maybe_unused]] const auto& e : fs::directory_iterator(cache.path() + "/refs"))
     ++records;
