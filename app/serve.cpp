@@ -130,6 +130,7 @@ int pp::run_serve(const Config& config) {
                    .joinable_transfers = pipeline.joinable(),
                    .intake = pipeline.intake(),
                    .statuses_dropped = pipeline.statuses_dropped(),
+                   .queue_depth = pipeline.queued(),
                    .window_in_use = pipeline.window_in_use(),
                    .window_capacity = pipeline.window_capacity(),
                    .mqtt_reconnects = mqtt.reconnects(),
@@ -137,7 +138,12 @@ int pp::run_serve(const Config& config) {
                    .cache_hits = cache ? cache->counters().hits.load() : 0,
                    .cache_misses = cache ? cache->counters().misses.load() : 0,
                    .cache_evictions = cache ? cache->counters().evictions.load() : 0,
-                   .cache_bytes = cache ? cache->counters().bytes.load() : 0});
+                   .cache_bytes = cache ? cache->counters().bytes.load() : 0,
+                   .cache_modules = cache ? cache->counters().modules.load() : 0,
+                   .cache_records = cache ? cache->counters().records.load() : 0,
+                   .token_cache_entries = registry.auth().cached_tokens(),
+                   .basic_auth_registries = registry.auth().basic_registries(),
+                   .rate_limit_buckets = pipeline.rate_limit_buckets()});
       });
   if (config.http_port != 0 && !http_endpoint.start(config.http_host, config.http_port)) {
     return kExitFailure;

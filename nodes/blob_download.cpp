@@ -387,9 +387,14 @@ Verified verify_chunk(Chunk chunk, BlobCache* cache) {
     if (chunk.idx + 1 == t.total_chunks) {
       const std::string actual = t.hasher.finish_digest();
       const bool matched = actual == t.blob.digest;
-      if (matched && t.stream_copy && cache) cache->store(*t.stream_copy, t.blob);
+      // The store runs on the cache's own thread and lets go of the writer's lock when it is done:
+      // a transfer waiting for this module then finds it.
+      if (matched && t.stream_copy && cache) {
+        cache->store(std::move(t.stream_copy), t.blob,
+                     std::static_pointer_cast<BlobCache::WriterLock>(std::move(t.cache_lock)));
+      }
       t.stream_copy.reset();
-      t.cache_lock.reset();  // stored or failed: a transfer waiting for this module goes on
+      t.cache_lock.reset();  // not stored: a transfer waiting for this module goes on
       if (!matched) {
         t.failed.store(true);
         Error error{errc::digest_mismatch,

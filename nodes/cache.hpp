@@ -20,8 +20,20 @@
 // bytes are then never sent. One damaged while the proxy runs is caught on the way out; its last
 // chunk is withheld and the request answered again from the registry.
 //
-// Calls are blocking local-disk syscalls on small files (open, fstat, link, a directory scan on
-// store); safe from any thread.
+// Bounded: the modules' total size (PROXY_CACHE_MAX_BYTES) and count, and the number of records.
+// A module's eviction takes the records that resolve to it along; beyond that, the least recently
+// written records go. BlobCache keeps an index of both in memory (cache_index.hpp), exact for what
+// this process did and refreshed from the directory every minute for what others did, so no call
+// scans the directory. Records are removed by renaming them away first and looking at what was
+// taken: one that another process rewrote meanwhile is put back (link(2), so that a still newer one
+// is never overwritten).
+//
+// Storing and evicting run on the cache's own maintenance thread, so that the thread that asks
+// (the pipeline's serial verify stage) is not held up by evictions or by the copy of a module from
+// another file system. The writer's lock travels with the store: transfers waiting for the digest
+// find the module once it is free. Room is made before the link, so the bound holds throughout.
+// Other calls are blocking local-disk syscalls on small files (open, fstat, a record's read or
+// write); safe from any thread.
 
 #include <atomic>
 #include <chrono>
@@ -30,11 +42,12 @@
 #include <mutex>
 #include <optional>
 #include <string>
-#include <unordered_set>
 
+#include "nodes/cache_index.hpp"
 #include "nodes/error.hpp"
 #include "nodes/oci/manifest.hpp"
 #include "nodes/spool.hpp"
+#include "nodes/task_thread.hpp"
 
 namespace pp {
 
@@ -46,6 +59,18 @@ class BlobCache {
     std::chrono::seconds manifest_ttl{60};
     // Part of every resolution's key: an index resolves to a different module on another platform.
     std::string platform;
+    // Each module costs an index entry here and an inode there whatever its size, and a registry
+    // may serve tiny ones: 10 000 is far more modules than a fleet runs (200 KiB each on average
+    // fill the default 2 GiB) and keeps the index to about 3 MiB (some 330 bytes an entry).
+    std::size_t max_modules = 10'000;
+    // Records are what references resolved to: two per tag (the tag and its manifest's digest),
+    // one per digest reference, a few hundred bytes each (and a disk block). 10 000 is thousands of
+    // references, more than a fleet asks for, and at most about 40 MiB of disk and 5 MiB of index
+    // (some 500 bytes an entry).
+    std::size_t max_records = 10'000;
+    // How often the index is brought in line with the directory, for what other processes sharing
+    // it stored or removed (a module they stored is also known once this process reads it).
+    std::chrono::milliseconds refresh_every = std::chrono::minutes(1);
   };
 
   // What a reference resolved to.
@@ -63,7 +88,10 @@ class BlobCache {
     std::atomic<std::uint64_t> hits{0};    // transfers served from the cache
     std::atomic<std::uint64_t> misses{0};  // transfers that had to download their module
     std::atomic<std::uint64_t> evictions{0};
-    std::atomic<std::uint64_t> bytes{0};  // the modules' total size, as of the last scan
+    // What the index holds: the modules' total size and count, and the records.
+    std::atomic<std::uint64_t> bytes{0};
+    std::atomic<std::uint64_t> modules{0};
+    std::atomic<std::uint64_t> records{0};
   };
 
   // Held by the one transfer downloading a digest, until its module is stored or it fails.
@@ -81,9 +109,11 @@ class BlobCache {
     std::string path_;
   };
 
-  // Makes the directories, removes what a crash left in tmp/, and enforces the size bound.
-  // errc::proxy_error naming the directory when it cannot be used.
+  // Makes the directories, removes what a crash left in tmp/, reads what is there into the index
+  // and enforces the bounds. errc::proxy_error naming the directory when it cannot be used.
   static Expected<std::unique_ptr<BlobCache>> open(Options options);
+  // Finishes the stores under way.
+  ~BlobCache();
 
   // The cached module `blob`, open for reading and marked as just used; null when it is not
   // cached. A file of the wrong size is removed, and so is one that does not hash to its digest
@@ -92,10 +122,15 @@ class BlobCache {
   std::shared_ptr<SpoolFile> find(const oci::Descriptor& blob, bool check = true);
   // A file in the cache's file system for a module about to be downloaded (store() links it).
   Expected<std::shared_ptr<SpoolFile>> create_temp();
-  // Gives `file`, whose bytes hash to `blob.digest`, its name in the cache, then evicts the least
-  // recently used modules down to the bound. A module larger than the bound is not kept. Failures
-  // are logged, not returned: the transfer that wrote it does not depend on it.
-  void store(SpoolFile& file, const oci::Descriptor& blob);
+  // Gives `file`, whose bytes hash to `blob.digest`, its name in the cache, after evicting the
+  // least recently used modules to make room for it; `writer`, the lock its download held, is let
+  // go once it is stored or failed to be. Returns at once: the work is the maintenance thread's. A
+  // module larger than the bound is not kept. Failures are logged, not returned: the transfer that
+  // wrote it does not depend on it.
+  void store(std::shared_ptr<SpoolFile> file, const oci::Descriptor& blob,
+             std::shared_ptr<WriterLock> writer = nullptr);
+  // Returns once every store asked for before the call is done.
+  void flush();
   // Removes a cached module that did not hash to its digest.
   void discard(const std::string& digest);
   // The lock for downloading `digest`; null while another transfer (of this process or another
@@ -117,16 +152,31 @@ class BlobCache {
   const Counters& counters() const { return counters_; }
 
  private:
-  explicit BlobCache(Options options) : options_(std::move(options)) {}
+  explicit BlobCache(Options options);
   std::string blob_path(const std::string& digest) const;
   std::string ref_path(const std::string& reference) const;
   std::string lock_path(const std::string& digest) const;
-  void evict(const std::string& keep);
+
+  // On the maintenance thread:
+  void store_now(SpoolFile& file, const oci::Descriptor& blob, WriterLock* writer);
+  // Evicts what must go for `bytes` more in `count` more modules to fit the bounds.
+  void make_room(std::uint64_t bytes, std::size_t count);
+  void evict_records();
+  // Removes refs/`name` if it is still `expected` (same file, or naming the same module).
+  void drop_record(const std::string& name, const RecordIndex::Record& expected);
+  void refresh();
+  void request_records_pass();
+
+  // Under index_mutex_.
+  void publish_sizes();
 
   const Options options_;
   Counters counters_;
-  std::mutex checked_mutex_;
-  std::unordered_set<std::string> checked_;  // digests whose file this process knows to be good
+  mutable std::mutex index_mutex_;
+  ModuleIndex modules_;
+  RecordIndex records_;
+  std::atomic<bool> records_pass_requested_{false};
+  TaskThread maintenance_;  // last: its tasks use the members above, and finish before they go
 };
 
 }  // namespace pp

@@ -549,7 +549,6 @@ void Pipeline::Graph::on_request(const Incoming& in, RequestPorts& out) {
     joinable[coalescing_key(t->request)] = t;
   }
   owner.remember(t);
-  metrics.transfers_queued.fetch_add(1, std::memory_order_relaxed);
   log::debug("request accepted", {{"app_name", t->request.app_name},
                                   log::if_set("tenant", t->request.origin.tenant),
                                   {"channel", t->request.origin.channel},
@@ -593,7 +592,6 @@ void Pipeline::Graph::forget_joinable(const TransferPtr& t) {
 
 void Pipeline::Graph::on_fetch(
     const TransferPtr& t, flow::multifunction_node<TransferPtr, Fetched>::output_ports_type& out) {
-  metrics.transfers_started.fetch_add(1, std::memory_order_relaxed);
   waiting.fetch_sub(1);
   fault_point("fetch", t->request.app_name);
   if (t->failed.load()) {
@@ -804,7 +802,7 @@ void Pipeline::Graph::on_layer_unpack(
                                 {"path", unpacked->path}});
   t->module_file = std::move(unpacked->file);
   // Its digest was computed as it was unpacked: it is verified by construction.
-  if (options.cache) options.cache->store(*t->module_file, unpacked->module);
+  if (options.cache) options.cache->store(t->module_file, unpacked->module);
   if (auto error = start_streaming(*t, std::move(unpacked->module), true)) {
     std::get<1>(out).try_put(TransferFailed{t, std::move(*error)});
     return;
@@ -1034,6 +1032,14 @@ bool Pipeline::abandon_all(const Error& error, std::chrono::milliseconds timeout
 std::size_t Pipeline::joinable() const {
   std::lock_guard lock(graph_->joinable_mutex);
   return graph_->joinable.size();
+}
+
+std::size_t Pipeline::queued() const {
+  return graph_->waiting.load();
+}
+
+std::size_t Pipeline::rate_limit_buckets() const {
+  return graph_->rate_limiter.keys();
 }
 
 std::size_t Pipeline::window_in_use() const {

@@ -75,6 +75,8 @@ class Pipeline {
   std::size_t joinable() const;  // entries of the coalescing table
   // Finished transfers kept a few seconds, for what a broker restart could cost their requesters.
   std::size_t recently_finished() const;
+  std::size_t queued() const;  // accepted requests waiting for a transfer slot
+  std::size_t rate_limit_buckets() const;
   std::size_t window_in_use() const;
   std::size_t window_capacity() const;
 

@@ -80,8 +80,7 @@ std::string Metrics::render(const Gauges& g) const {
   value(out, "propeller_proxy_joinable_transfers", g.joinable_transfers);
   metric(out, "propeller_proxy_queue_depth", "gauge",
          "Accepted requests waiting for a transfer slot (PROXY_MAX_TRANSFERS).");
-  const std::uint64_t queued = transfers_queued.load(), started = transfers_started.load();
-  value(out, "propeller_proxy_queue_depth", queued > started ? queued - started : 0);
+  value(out, "propeller_proxy_queue_depth", g.queue_depth);
   metric(out, "propeller_proxy_chunks_published_total", "counter",
          "Chunks acknowledged by the broker.");
   value(out, "propeller_proxy_chunks_published_total", chunks_published.load());
@@ -108,8 +107,22 @@ std::string Metrics::render(const Gauges& g) const {
          "Modules removed from the cache to keep PROXY_CACHE_MAX_BYTES.");
   value(out, "propeller_proxy_cache_evictions_total", g.cache_evictions);
   metric(out, "propeller_proxy_cache_bytes", "gauge",
-         "Total size of the cached modules, as of the last store.");
+         "Total size of the cached modules (PROXY_CACHE_MAX_BYTES bounds it).");
   value(out, "propeller_proxy_cache_bytes", g.cache_bytes);
+  metric(out, "propeller_proxy_cache_modules", "gauge", "Modules in the cache.");
+  value(out, "propeller_proxy_cache_modules", g.cache_modules);
+  metric(out, "propeller_proxy_cache_records", "gauge",
+         "Records in the cache of what references resolved to.");
+  value(out, "propeller_proxy_cache_records", g.cache_records);
+  metric(out, "propeller_proxy_token_cache_entries", "gauge",
+         "Registry bearer tokens held, by registry and scope.");
+  value(out, "propeller_proxy_token_cache_entries", g.token_cache_entries);
+  metric(out, "propeller_proxy_basic_auth_registries", "gauge",
+         "Registries remembered as asking for Basic credentials.");
+  value(out, "propeller_proxy_basic_auth_registries", g.basic_auth_registries);
+  metric(out, "propeller_proxy_rate_limit_buckets", "gauge",
+         "Rate-limit token buckets held, one per recently active tenant and channel.");
+  value(out, "propeller_proxy_rate_limit_buckets", g.rate_limit_buckets);
   metric(out, "propeller_proxy_ready", "gauge", "1 while connected and subscribed.");
   value(out, "propeller_proxy_ready", g.ready ? 1 : 0);
   return out;

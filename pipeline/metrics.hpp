@@ -33,6 +33,7 @@ struct Gauges {
   std::uint64_t joinable_transfers = 0;  // entries of the coalescing table
   std::uint64_t intake = 0;              // received messages waiting to be read
   std::uint64_t statuses_dropped = 0;    // answers to refused requests not sent (a flood)
+  std::uint64_t queue_depth = 0;         // accepted requests waiting for a transfer slot
   std::uint64_t window_in_use = 0;
   std::uint64_t window_capacity = 0;
   std::uint64_t mqtt_reconnects = 0;
@@ -42,6 +43,12 @@ struct Gauges {
   std::uint64_t cache_misses = 0;
   std::uint64_t cache_evictions = 0;
   std::uint64_t cache_bytes = 0;
+  std::uint64_t cache_modules = 0;
+  std::uint64_t cache_records = 0;
+  // What is kept across requests and keyed by what requests name: its size.
+  std::uint64_t token_cache_entries = 0;    // registry tokens, by registry and scope
+  std::uint64_t basic_auth_registries = 0;  // registries that asked for Basic credentials
+  std::uint64_t rate_limit_buckets = 0;     // by tenant and channel
 };
 
 struct Metrics {
@@ -52,8 +59,6 @@ struct Metrics {
   // Dropped unread, without an answer: over PROXY_MAX_REQUEST_BYTES, or the intake was full.
   std::atomic<std::uint64_t> requests_dropped_too_large{0};
   std::atomic<std::uint64_t> requests_dropped_intake_full{0};
-  std::atomic<std::uint64_t> transfers_queued{0};   // accepted requests, ever
-  std::atomic<std::uint64_t> transfers_started{0};  // of those, admitted past the transfer limit
   std::atomic<std::uint64_t> chunks_published{0};
   std::atomic<std::uint64_t> bytes_published{0};  // blob bytes (before base64)
   Histogram registry_seconds;                     // registry requests, until the response head

@@ -87,9 +87,9 @@ struct Transfer {
   std::shared_ptr<SpoolFile> module_file;
   bool from_cache = false;  // module_file is the cached module
   bool read_cache = true;   // false once the cached copy was found corrupt: download it
-  // The download's copy of a module streamed from the registry, stored in the cache by the verify
-  // stage once its digest matched; and the cache's lock for writing that digest, held until then
-  // (type-erased: BlobCache::WriterLock).
+  // The download's copy of a module streamed from the registry, handed to the cache's store by the
+  // verify stage once its digest matched; and the cache's lock for writing that digest, held until
+  // then and by the store until it is done (type-erased: BlobCache::WriterLock).
   std::shared_ptr<SpoolFile> stream_copy;
   std::shared_ptr<void> cache_lock;
 

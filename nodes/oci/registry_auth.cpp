@@ -68,9 +68,9 @@ void RegistryAuth::authorize(HttpRequest& request, const Reference& ref) {
   const bool own = ref.registry == options_.url.host;
   {
     std::lock_guard lock(mutex_);
-    const auto it = tokens_.find(cache_key(ref.registry, pull_scope(ref.repository)));
-    if (it != tokens_.end() && it->second.expires > Clock::now()) {
-      request.headers.push_back("Authorization: Bearer " + it->second.value);
+    if (const auto token =
+            tokens_.find(cache_key(ref.registry, pull_scope(ref.repository)), Clock::now())) {
+      request.headers.push_back("Authorization: Bearer " + *token);
       return;
     }
     if (own && !options_.token.empty()) {
@@ -84,6 +84,16 @@ void RegistryAuth::authorize(HttpRequest& request, const Reference& ref) {
     request.username = creds->username;
     request.password = creds->password;
   }
+}
+
+std::size_t RegistryAuth::cached_tokens() {
+  std::lock_guard lock(mutex_);
+  return tokens_.size(Clock::now());
+}
+
+std::size_t RegistryAuth::basic_registries() {
+  std::lock_guard lock(mutex_);
+  return basic_.size();
 }
 
 void RegistryAuth::meet(const Reference& ref, const std::string& www_authenticate,
@@ -103,6 +113,7 @@ void RegistryAuth::meet(const Reference& ref, const std::string& www_authenticat
     bool first_time = false;
     {
       std::lock_guard lock(mutex_);
+      if (basic_.size() >= kMaxBasicRegistries && !basic_.count(ref.registry)) basic_.clear();
       first_time = basic_.insert(ref.registry).second;
     }
     // (done may send the retry, which takes the lock again.)
@@ -193,7 +204,8 @@ void RegistryAuth::fetch_token(const Reference& ref,
         const auto lifetime = std::chrono::seconds(expires_in) * 9 / 10;
         {
           std::lock_guard lock(mutex_);
-          tokens_[key] = Token{std::move(token), Clock::now() + lifetime};
+          const auto now = Clock::now();
+          tokens_.put(key, std::move(token), now + lifetime, now);
         }
         done(std::nullopt);
       }));

@@ -18,6 +18,7 @@
 #include "nodes/oci/auth_file.hpp"
 #include "nodes/oci/http_io.hpp"
 #include "nodes/oci/reference.hpp"
+#include "nodes/oci/token_cache.hpp"
 
 namespace pp::oci {
 
@@ -38,11 +39,16 @@ class RegistryAuth {
   void meet(const Reference& ref, const std::string& www_authenticate,
             std::function<void(std::optional<Error>)> done);
 
+  // For /metrics: tokens held (unexpired), and registries remembered as asking for Basic.
+  std::size_t cached_tokens();
+  std::size_t basic_registries();
+
+  // Registry hosts are the requesters' to choose where PROXY_REGISTRY_ALLOW is "*", and each one
+  // that answers with a Basic challenge is remembered: past this many, they are all forgotten,
+  // which costs each of them one more 401 before its credentials are sent again.
+  static constexpr std::size_t kMaxBasicRegistries = 256;
+
  private:
-  struct Token {
-    std::string value;
-    Clock::time_point expires;
-  };
   std::optional<Credentials> credentials_for(const std::string& registry);
   void fetch_token(const Reference& ref, const std::map<std::string, std::string>& params,
                    std::function<void(std::optional<Error>)> done);
@@ -51,8 +57,8 @@ class RegistryAuth {
   const RegistryOptions& options_;
   EnvGet env_;
   std::mutex mutex_;
-  std::map<std::string, Token> tokens_;  // by "registry|scope"
-  std::set<std::string> basic_;          // registries that asked for Basic credentials
+  TokenCache tokens_;            // by "registry|scope"
+  std::set<std::string> basic_;  // registries that asked for Basic credentials
 };
 
 // "a b/c" -> "a%20b%2Fc" (RFC 3986 unreserved characters kept).

@@ -95,6 +95,7 @@ class RegistryClient {
 
   const std::string& default_registry() const { return options_.url.host; }
   HttpIo& io() { return io_; }
+  RegistryAuth& auth() { return auth_; }  // what it remembers, for /metrics
 
   using ManifestCallback = std::function<void(Expected<ResolvedManifest>)>;
   // Fetches and parses the manifest `ref` names. When `ref` pins a digest, the bytes must hash to

@@ -30,6 +30,18 @@ std::string file_bytes(const std::string& path) {
   return std::string(std::istreambuf_iterator<char>(in), {});
 }
 
+// Whether the cache holds exactly `bytes` under `digest` within a few seconds: a module is stored
+// on the cache's own thread once its digest matched, shortly after (not necessarily before) the
+// transfer's last chunk leaves.
+bool wait_cached(const TempDir& cache, const std::string& digest, const std::string& bytes) {
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (file_bytes(cached_path(cache, digest)) != bytes &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(20ms);
+  }
+  return file_bytes(cached_path(cache, digest)) == bytes;
+}
+
 // Flips one byte of a file, keeping its size.
 void damage(const std::string& path, std::uint64_t offset) {
   std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
@@ -113,7 +125,7 @@ BOOST_AUTO_TEST_CASE(the_second_request_makes_no_blob_get) {
   BOOST_TEST(fetch(client, app, wasm).value("cached", true) == false);
   BOOST_TEST(blob_gets(s.registry, digest) == 1);
   const int manifests = s.registry.count_requests("GET", "/manifests/");
-  BOOST_TEST(file_bytes(cached_path(cache, digest)) == wasm);
+  BOOST_TEST(wait_cached(cache, digest, wasm));
   struct stat st {};
   BOOST_TEST_REQUIRE(::stat(cached_path(cache, digest).c_str(), &st) == 0);
   BOOST_TEST((st.st_mode & 0777) == 0600u);
@@ -166,7 +178,7 @@ BOOST_AUTO_TEST_CASE(a_file_damaged_between_runs_is_replaced) {
   BOOST_TEST(a.duplicates == 0u);  // nothing of the damaged file was sent
   BOOST_TEST(s.proxy->wait_log("cached module is damaged; removing it", 5s));
   BOOST_TEST(blob_gets(s.registry, digest) == 2);
-  BOOST_TEST(file_bytes(cached_path(cache, digest)) == wasm);
+  BOOST_TEST(wait_cached(cache, digest, wasm));
 }
 
 // A file damaged while the proxy runs (after it was checked) is caught on the way out: the last
@@ -181,6 +193,7 @@ BOOST_AUTO_TEST_CASE(a_file_damaged_while_serving_is_never_reported_complete) {
   PropletClient client(s.broker.url(), s.channel);
   const std::string app = s.ref("app", "v1");
   fetch(client, app, wasm);
+  BOOST_TEST_REQUIRE(wait_cached(cache, digest, wasm));
   damage(cached_path(cache, digest), wasm.size() - 1);  // in the last chunk
 
   const auto status = fetch(client, app, wasm);
@@ -190,7 +203,7 @@ BOOST_AUTO_TEST_CASE(a_file_damaged_while_serving_is_never_reported_complete) {
   const auto a = client.snapshot(app);
   BOOST_TEST(a.duplicates == 4u);
   BOOST_TEST(blob_gets(s.registry, digest) == 2);
-  BOOST_TEST(file_bytes(cached_path(cache, digest)) == wasm);
+  BOOST_TEST(wait_cached(cache, digest, wasm));
   // Exactly one final status: the corrupt read was not an outcome.
   std::size_t finals = 0;
   for (const auto& m : client.status_messages(app))
@@ -198,8 +211,46 @@ BOOST_AUTO_TEST_CASE(a_file_damaged_while_serving_is_never_reported_complete) {
   BOOST_TEST(finals == 1u);
 }
 
-// 20 modules through a cache bounded at five of them: the bound holds after every store, the least
-// recently used go first, and an evicted module is downloaded again.
+// The transfer that answers a request again after a corrupt cached copy queues for a transfer
+// slot like any other: propeller_proxy_queue_depth counts exactly the requests waiting, after such
+// a retry as before it.
+BOOST_AUTO_TEST_CASE(queue_depth_stays_exact_after_a_corrupt_cache_retry) {
+  Stack s;
+  TempDir cache("pp-cache-");
+  const std::string small = random_wasm(5000, 705), large = random_wasm(400'000, 706);
+  s.pusher.push_wasm("small", "v1", small);
+  s.pusher.push_wasm("large", "v1", large);
+  s.pusher.push_wasm("queued", "v1", random_wasm(1000, 707));
+  // Enough for the small module twice, not for the large one: its transfer holds the one slot.
+  FaultRelay relay({.target_port = s.registry.port(), .budget = 100'000});
+  s.start_proxy({"PROXY_CACHE_DIR=" + cache.path(), "PROXY_REGISTRY_URL=http://" + relay.host(),
+                 "PROXY_CHUNK_SIZE=1000", "PROXY_MAX_TRANSFERS=1"});
+  PropletClient client(s.broker.url(), s.channel);
+  const auto ref = [&](const std::string& repo) { return relay.host() + "/" + repo + ":v1"; };
+  fetch(client, ref("small"), small);
+  BOOST_TEST_REQUIRE(wait_cached(cache, sha256_digest(small), small));
+  damage(cached_path(cache, sha256_digest(small)), small.size() - 1);
+  fetch(client, ref("small"), small);
+  BOOST_TEST_REQUIRE(s.proxy->wait_log("cached module was corrupt; downloading it again", 5s));
+
+  client.request(ref("large"));
+  BOOST_TEST_REQUIRE(client.wait_message_count(client.message_count() + 1, kTimeout));
+  client.request(ref("queued"));
+  const auto deadline = std::chrono::steady_clock::now() + kTimeout;
+  while (metric(*s.proxy, "propeller_proxy_queue_depth") != 1 &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(20ms);
+  }
+  BOOST_TEST(metric(*s.proxy, "propeller_proxy_queue_depth") == 1u);
+  relay.open();
+  BOOST_TEST((client.wait_complete(ref("large"), kTimeout) == std::optional<std::string>(large)));
+  BOOST_TEST(client.wait_status(ref("queued"), kTimeout).has_value());
+  BOOST_TEST(metric(*s.proxy, "propeller_proxy_queue_depth") == 0u);
+}
+
+// 20 modules through a cache bounded at five of them: the bound holds throughout, the least
+// recently used go first, an evicted module is downloaded again, and what its tag resolved to goes
+// with it.
 BOOST_AUTO_TEST_CASE(eviction_keeps_the_size_bound) {
   Stack s;
   TempDir cache("pp-cache-");
@@ -221,9 +272,19 @@ BOOST_AUTO_TEST_CASE(eviction_keeps_the_size_bound) {
       fetch(client, s.ref("m0", "v1"), modules[0]);
     }
   }
+  // The last store may still be under way (its room made, its module not yet linked).
+  BOOST_TEST(wait_cached(cache, sha256_digest(modules.back()), modules.back()));
   BOOST_TEST(servable(cache).size() == kKept);
   BOOST_TEST(metric(*s.proxy, "propeller_proxy_cache_evictions_total") == kModules - kKept);
   BOOST_TEST(metric(*s.proxy, "propeller_proxy_cache_bytes") == kKept * kSize);
+  BOOST_TEST(metric(*s.proxy, "propeller_proxy_cache_modules") == kKept);
+  // What the tags resolved to (two records each: the tag and its manifest's digest) went with the
+  // evicted modules.
+  BOOST_TEST(metric(*s.proxy, "propeller_proxy_cache_records") == 2 * kKept);
+  std::size_t records = 0;
+  for ([[maybe_unused]] const auto& e : fs::directory_iterator(cache.path() + "/refs"))
+    ++records;
+  BOOST_TEST(records == 2 * kKept);
   for (std::size_t i = kModules - kKept; i < kModules; ++i)
     BOOST_TEST(fs::exists(cached_path(cache, sha256_digest(modules[i]))), "module " << i);
   // The first one was evicted long ago: the registry is asked again.
@@ -324,7 +385,7 @@ BOOST_AUTO_TEST_CASE(two_proxies_share_one_cache_directory) {
   for (std::size_t i = 0; i < kApps; ++i) {
     const std::string digest = sha256_digest(modules[i]);
     BOOST_TEST(blob_gets(s.registry, digest) == 1, "app " << i);
-    BOOST_TEST(file_bytes(cached_path(cache, digest)) == modules[i], "app " << i);
+    BOOST_TEST(wait_cached(cache, digest, modules[i]), "app " << i);
   }
   BOOST_TEST(servable(cache).size() == kApps);
   BOOST_TEST(metric(a, "propeller_proxy_cache_misses_total") +
@@ -366,5 +427,5 @@ BOOST_AUTO_TEST_CASE(kill_9_during_a_write_leaves_nothing_servable) {
   s.start_proxy(env);
   PropletClient client(s.broker.url(), s.channel);
   BOOST_TEST(fetch(client, app, wasm).value("cached", true) == false);
-  BOOST_TEST(file_bytes(cached_path(cache, digest)) == wasm);
+  BOOST_TEST(wait_cached(cache, digest, wasm));
 }

@@ -4,8 +4,10 @@
 #define BOOST_TEST_MODULE registry_auth
 #include <boost/test/unit_test.hpp>
 #include <nlohmann/json.hpp>
+#include <thread>
 
 #include "tests/integration/stack.hpp"
+#include "tests/support/metrics.hpp"
 #include "tests/support/token_server.hpp"
 
 using namespace pp::test;
@@ -91,6 +93,31 @@ BOOST_AUTO_TEST_CASE(anonymous_token_flow_and_token_cache) {
   BOOST_TEST((client.wait_complete(s.ref("public/app", "v1"), kTimeout) ==
               std::optional<std::string>(wasm)));
   BOOST_TEST(ts.tokens_issued() == after_first);  // the cached token served the second pull
+}
+
+// Requests choose the repositories, and so the token scopes: each scope's token is kept until it
+// expires, then dropped, and /metrics counts what is held.
+BOOST_AUTO_TEST_CASE(expired_tokens_are_dropped_from_the_cache) {
+  TokenServer ts({.expires_in = 6});  // kept for 90 % of that: 5.4 s
+  Stack s(token_registry(ts));
+  s.pusher.set_authorization("Bearer " + ts.issue("repository:public/app:pull,push"));
+  s.pusher.push_wasm("public/app", "v1", random_wasm(2000, 5));
+  s.start_proxy();
+  const std::string url = "http://127.0.0.1:" + std::to_string(s.proxy->http_port()) + "/metrics";
+  const auto tokens = [&] {
+    return series(http_get(url, {}, 5s).body, "propeller_proxy_token_cache_entries");
+  };
+  BOOST_TEST(tokens() == 0);
+  BOOST_TEST(request_status(s, s.ref("public/app", "v1")).value("state", "") == "completed");
+  // Repositories that do not exist get tokens too (the registry answers 404 only to a token).
+  BOOST_TEST(error_code(request_status(s, s.ref("made/up1", "v1"))) == "not_found");
+  BOOST_TEST(error_code(request_status(s, s.ref("made/up2", "v1"))) == "not_found");
+  BOOST_TEST(ts.tokens_issued() == 3);
+  BOOST_TEST(tokens() == 3);
+  const auto deadline = std::chrono::steady_clock::now() + 30s;
+  while (tokens() != 0 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(100ms);
+  BOOST_TEST(tokens() == 0);
 }
 
 // A token endpoint answering garbage fails the request that needed the token, by name, and the

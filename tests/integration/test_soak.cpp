@@ -7,9 +7,13 @@
 // At the end every well-formed request was answered with a complete module whose digest is right,
 // or with an explicit failure; a request may be asked again only when a broker restart overlapped
 // it (a clean-session device misses what is published while it is away, and asks again, as
-// proplets do). Every malformed one got its failure status. Nothing crashed, and the proxy's
-// resident memory after the run is within 20 % of what it was after the first minute.
+// proplets do). Every malformed one got its failure status. Nothing crashed, the proxy's resident
+// memory after the run is within 20 % of what it was after the first minute, and what it keeps
+// across requests (its /metrics gauges of tokens, cache records and modules, rate-limit buckets)
+// stays within what this run's apps and channels can need, after the first minute and at the end;
+// once idle, no per-transfer state is left.
 #define BOOST_TEST_MODULE soak
+#include <algorithm>
 #include <boost/test/unit_test.hpp>
 #include <cmath>
 #include <map>
@@ -19,6 +23,7 @@
 
 #include "tests/integration/stack.hpp"
 #include "tests/support/fault_relay.hpp"
+#include "tests/support/metrics.hpp"
 
 using namespace pp::test;
 using namespace std::chrono_literals;
@@ -34,6 +39,7 @@ constexpr auto kRestartEvery = 60s;   // the broker's
 constexpr auto kAnswerTimeout = 30s;  // for one attempt
 constexpr auto kRestartShadow = 15s;  // after a restart, a missing answer may be the restart's
 constexpr int kAttempts = 5;
+constexpr std::uint64_t kCacheMaxBytes = 4'000'000;  // smaller than the apps together
 
 struct App {
   std::string name, digest;
@@ -65,6 +71,41 @@ struct Restarts {
     return false;
   }
 };
+
+// A size the proxy keeps across requests, keyed by what requests name, and why this run cannot need
+// more of it.
+struct Bounded {
+  const char* gauge;
+  double bound;
+  const char* why;
+};
+const Bounded kBounded[] = {
+    {"propeller_proxy_token_cache_entries", kApps,
+     "a pull scope per repository at most (this registry asks for none)"},
+    {"propeller_proxy_basic_auth_registries", 1, "one registry"},
+    {"propeller_proxy_cache_modules", kApps, "one per app"},
+    {"propeller_proxy_cache_bytes", kCacheMaxBytes, "PROXY_CACHE_MAX_BYTES"},
+    {"propeller_proxy_cache_records", 2 * kApps, "a tag and its manifest's digest per app"},
+    {"propeller_proxy_rate_limit_buckets", kChannels, "one per channel"},
+};
+
+std::string scrape(const ProxyProcess& proxy) {
+  return http_get("http://127.0.0.1:" + std::to_string(proxy.http_port()) + "/metrics", {}, 5s)
+      .body;
+}
+
+void check_bounded(const std::string& metrics, const std::string& when) {
+  std::string values;
+  for (const Bounded& b : kBounded) {
+    const double v = series(metrics, b.gauge);
+    values += std::string(" ") + b.gauge + "=" + std::to_string(static_cast<long long>(v));
+    BOOST_TEST_CONTEXT(when << ": " << b.gauge) {
+      BOOST_TEST(v >= 0, "not exported");
+      BOOST_TEST(v <= b.bound, v << " is over " << b.bound << ": " << b.why);
+    }
+  }
+  BOOST_TEST_MESSAGE("soak gauges " << when << ":" << values);
+}
 
 const char* const kMalformed[] = {
     "not json",
@@ -178,11 +219,11 @@ BOOST_AUTO_TEST_CASE(two_thousand_requests_through_faults) {
     channels.push_back("soak-" + std::to_string(c));
     channel_list += (c ? "," : "") + channels.back();
   }
-  ProxyProcess proxy({"PROPLET_MQTT_ADDRESS=" + s.broker.url(),
-                      "PROPLET_CHANNEL_ID=" + channel_list,
-                      "PROXY_REGISTRY_URL=http://" + relay.host(), "PROXY_CHUNK_SIZE=64000",
-                      "PROXY_MANIFEST_TTL=0s", "PROXY_CACHE_MAX_BYTES=4000000",
-                      "PROXY_HTTP_RETRIES=6", "PROXY_LOG_LEVEL=info"});
+  ProxyProcess proxy(
+      {"PROPLET_MQTT_ADDRESS=" + s.broker.url(), "PROPLET_CHANNEL_ID=" + channel_list,
+       "PROXY_REGISTRY_URL=http://" + relay.host(), "PROXY_CHUNK_SIZE=64000",
+       "PROXY_MANIFEST_TTL=0s", "PROXY_CACHE_MAX_BYTES=" + std::to_string(kCacheMaxBytes),
+       "PROXY_HTTP_RETRIES=6", "PROXY_LOG_LEVEL=info"});
   auto clients = PropletClient::connect_many(s.broker.url(), channels);
 
   Tally tally;
@@ -191,6 +232,7 @@ BOOST_AUTO_TEST_CASE(two_thousand_requests_through_faults) {
   std::atomic<bool> done{false};
   std::atomic<bool> proxy_died{false};  // then the run stops early, instead of timing out
   long rss_after_first_minute = 0;
+  std::string metrics_after_first_minute;
   std::thread chaos([&] {
     int restarts_done = 0;
     while (!done.load()) {
@@ -202,6 +244,11 @@ BOOST_AUTO_TEST_CASE(two_thousand_requests_through_faults) {
       const auto elapsed = Clock::now() - begin;
       if (rss_after_first_minute == 0 && elapsed >= 60s) {
         rss_after_first_minute = vm_rss_kib(proxy.process().pid()).value_or(0);
+        try {
+          metrics_after_first_minute = scrape(proxy);
+        } catch (const std::exception& e) {
+          tally.problem(std::string("cannot scrape /metrics after a minute: ") + e.what());
+        }
       }
       if (elapsed >= kRestartEvery * (restarts_done + 1) && elapsed < kRun) {
         ++restarts_done;
@@ -265,5 +312,25 @@ BOOST_AUTO_TEST_CASE(two_thousand_requests_through_faults) {
   BOOST_TEST_REQUIRE(rss_after_first_minute > 0);
   BOOST_TEST(rss_at_end <= rss_after_first_minute * 12 / 10,
              "RSS grew from " << rss_after_first_minute << " to " << rss_at_end << " KiB");
+
+  check_bounded(metrics_after_first_minute, "after the first minute");
+  // Requests given up on may still be finishing, and a transfer's record goes just after its
+  // outcome is counted: the proxy is idle once they are done.
+  const char* const per_transfer[] = {
+      "propeller_proxy_active_transfers", "propeller_proxy_transfer_objects",
+      "propeller_proxy_joinable_transfers", "propeller_proxy_queue_depth"};
+  const auto idle = [&](const std::string& m) {
+    return std::all_of(std::begin(per_transfer), std::end(per_transfer),
+                       [&](const char* name) { return series(m, name) == 0; });
+  };
+  std::string at_end = scrape(proxy);
+  for (const auto deadline = Clock::now() + 60s; !idle(at_end) && Clock::now() < deadline;) {
+    std::this_thread::sleep_for(200ms);
+    at_end = scrape(proxy);
+  }
+  check_bounded(at_end, "at the end");
+  for (const char* name : per_transfer) {
+    BOOST_TEST(series(at_end, name) == 0, name << " = " << series(at_end, name) << " once idle");
+  }
   BOOST_TEST(proxy.process().stop(30s) == 0, proxy.log().substr(0, 4000));
 }

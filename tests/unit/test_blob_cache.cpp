@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "nodes/cache.hpp"
+#include "nodes/cache_index.hpp"
 #include "nodes/oci/digest.hpp"
 #include "tests/support/process.hpp"
 
@@ -35,12 +36,14 @@ std::unique_ptr<BlobCache> open_cache(const pp::test::TempDir& dir, std::uint64_
   return std::move(cache).value();
 }
 
-// Stores `bytes` as a download would: written to a temp file of the cache, then stored.
+// Stores `bytes` as a download would: written to a temp file of the cache, then stored, and waits
+// for the store to be done.
 void put(BlobCache& cache, const std::string& bytes) {
   auto file = cache.create_temp();
   BOOST_TEST_REQUIRE(file.ok());
   BOOST_TEST_REQUIRE(!(*file)->append(bytes.data(), bytes.size()));
-  cache.store(**file, descriptor_of(bytes));
+  cache.store(*file, descriptor_of(bytes));
+  cache.flush();
 }
 
 std::string read_all(const pp::SpoolFile& file, std::size_t size) {
@@ -146,14 +149,11 @@ BOOST_AUTO_TEST_CASE(eviction_removes_the_least_recently_used) {
   pp::test::TempDir dir;
   auto cache = open_cache(dir, 300);
   const std::string a(100, 'a'), b(100, 'b'), c(100, 'c'), d(100, 'd');
+  // No pauses for distinct mtimes: the order is the index's, kept in memory.
   put(*cache, a);
-  std::this_thread::sleep_for(10ms);  // distinct mtimes, whatever the file system's resolution
   put(*cache, b);
-  std::this_thread::sleep_for(10ms);
   put(*cache, c);
-  std::this_thread::sleep_for(10ms);
   BOOST_TEST(cache->find(descriptor_of(a)));  // a is used: b is now the oldest
-  std::this_thread::sleep_for(10ms);
   put(*cache, d);
   BOOST_TEST(!fs::exists(blob_path(dir, b)));
   for (const auto* kept : {&a, &c, &d})
@@ -192,9 +192,10 @@ BOOST_AUTO_TEST_CASE(a_module_outside_the_cache_file_system_is_copied_in) {
   const int fd = ::open(path.c_str(), O_CREAT | O_RDWR | O_CLOEXEC, 0600);
   BOOST_TEST_REQUIRE(fd >= 0);
   ::unlink(path.c_str());
-  pp::SpoolFile spool(fd);
-  BOOST_TEST_REQUIRE(!spool.append(bytes.data(), bytes.size()));
+  auto spool = std::make_shared<pp::SpoolFile>(fd);
+  BOOST_TEST_REQUIRE(!spool->append(bytes.data(), bytes.size()));
   cache->store(spool, descriptor_of(bytes));
+  cache->flush();
   const auto found = cache->find(descriptor_of(bytes));
   BOOST_TEST_REQUIRE(found);
   BOOST_TEST(read_all(*found, bytes.size()) == bytes);
@@ -277,4 +278,262 @@ BOOST_AUTO_TEST_CASE(a_writer_shows_its_progress_to_those_waiting) {
   BOOST_TEST(cache->writer_idle_for(digest).count() <= 1);
   held.reset();
   BOOST_TEST(!fs::exists(lock));
+}
+
+namespace {
+
+// One step of a cache's life: a module stored or used, or a reference resolved to one. Module `m`
+// is 100 bytes of the letter m.
+struct Op {
+  enum Kind { store, use, resolve } kind;
+  char module;
+  std::string reference = {};
+};
+
+struct BoundCase {
+  std::string name;
+  std::uint64_t max_bytes;
+  std::size_t max_modules, max_records;
+  std::vector<Op> ops;
+  std::string modules_kept;  // letters
+  std::vector<std::string> references_kept;
+  std::uint64_t evictions;
+};
+
+std::ostream& operator<<(std::ostream& os, const BoundCase& c) {
+  return os << c.name;
+}
+
+std::string module_bytes(char m) {
+  return std::string(100, m);
+}
+
+const BoundCase kBounds[] = {
+    {"the least recently used module goes first",
+     300,
+     100,
+     100,
+     {{Op::store, 'a'}, {Op::store, 'b'}, {Op::store, 'c'}, {Op::use, 'a'}, {Op::store, 'd'}},
+     "acd",
+     {},
+     1},
+    {"a module's records go with it",
+     200,
+     100,
+     100,
+     {{Op::store, 'a'},
+      {Op::resolve, 'a', "reg/a:v1"},
+      {Op::resolve, 'a', "reg/a@sha256:aaaa"},
+      {Op::store, 'b'},
+      {Op::resolve, 'b', "reg/b:v1"},
+      {Op::store, 'c'}},
+     "bc",
+     {"reg/b:v1"},
+     1},
+    {"a record of a module never stored stays: only the count bounds it",
+     200,
+     100,
+     100,
+     {{Op::resolve, 'x', "reg/x:v1"}, {Op::store, 'a'}, {Op::store, 'b'}, {Op::store, 'c'}},
+     "bc",
+     {"reg/x:v1"},
+     1},
+    {"the number of modules is bounded too",
+     1 << 20,
+     2,
+     100,
+     {{Op::store, 'a'}, {Op::store, 'b'}, {Op::store, 'c'}},
+     "bc",
+     {},
+     1},
+    {"the number of records is bounded: the least recently written go",
+     1 << 20,
+     100,
+     3,
+     {{Op::store, 'a'},
+      {Op::resolve, 'a', "r1"},
+      {Op::resolve, 'a', "r2"},
+      {Op::resolve, 'a', "r3"},
+      {Op::resolve, 'a', "r1"},  // written again: now the newest
+      {Op::resolve, 'a', "r4"},
+      {Op::resolve, 'a', "r5"}},
+     "a",
+     {"r1", "r4", "r5"},
+     0},
+    {"a module stored twice counts once",
+     1 << 20,
+     100,
+     100,
+     {{Op::store, 'a'}, {Op::store, 'a'}},
+     "a",
+     {},
+     0},
+};
+
+const std::vector<std::string> kReferences = {
+    "reg/a:v1", "reg/a@sha256:aaaa", "reg/b:v1", "reg/x:v1", "r1", "r2", "r3", "r4", "r5"};
+
+}  // namespace
+
+BOOST_DATA_TEST_CASE(modules_and_records_stay_within_their_bounds, bdata::make(kBounds), c) {
+  pp::test::TempDir dir;
+  auto opened = BlobCache::open({.dir = dir.path() + "/cache",
+                                 .max_bytes = c.max_bytes,
+                                 .platform = "wasi/wasm",
+                                 .max_modules = c.max_modules,
+                                 .max_records = c.max_records});
+  BOOST_TEST_REQUIRE(opened.ok());
+  BlobCache& cache = **opened;
+  for (const Op& op : c.ops) {
+    const std::string bytes = module_bytes(op.module);
+    switch (op.kind) {
+      case Op::store:
+        put(cache, bytes);
+        break;
+      case Op::use:
+        BOOST_TEST(cache.find(descriptor_of(bytes)));
+        break;
+      case Op::resolve:
+        cache.remember(op.reference, {"sha256:" + std::string(64, 'f'), descriptor_of(bytes),
+                                      std::chrono::system_clock::now()});
+        cache.flush();  // the records' pass, when one is due
+        break;
+    }
+  }
+  std::string kept;
+  for (char m = 'a'; m <= 'z'; ++m)
+    if (fs::exists(blob_path(dir, module_bytes(m)))) kept += m;
+  BOOST_TEST(kept == c.modules_kept);
+  std::vector<std::string> references;
+  for (const auto& r : kReferences)
+    if (cache.resolution(r)) references.push_back(r);
+  BOOST_TEST(references == c.references_kept, boost::test_tools::per_element());
+  BOOST_TEST(cache.counters().modules.load() == c.modules_kept.size());
+  BOOST_TEST(cache.counters().bytes.load() == 100 * c.modules_kept.size());
+  BOOST_TEST(cache.counters().records.load() == c.references_kept.size());
+  BOOST_TEST(cache.counters().evictions.load() == c.evictions);
+  std::size_t on_disk = 0;
+  for ([[maybe_unused]] const auto& e : fs::directory_iterator(dir.path() + "/cache/refs"))
+    ++on_disk;
+  BOOST_TEST(on_disk == c.references_kept.size());
+  BOOST_TEST(fs::is_empty(dir.path() + "/cache/tmp"));  // nothing was left aside
+}
+
+// The store runs on the cache's thread, and the writer's lock goes with it: whenever the lock is
+// free again, the module is there, so that a transfer waiting for the digest finds it.
+BOOST_AUTO_TEST_CASE(the_writers_lock_is_held_until_its_module_is_stored) {
+  pp::test::TempDir dir;
+  auto cache = open_cache(dir, 1 << 30);
+  int pending_after_store = 0;
+  for (int round = 0; round < 10; ++round) {
+    // Copied in (as from another file system), so that the store takes a while.
+    const std::string bytes(4'000'000 + round, static_cast<char>('a' + round));
+    const auto blob = descriptor_of(bytes);
+    const std::string path = dir.path() + "/spooled";
+    const int fd = ::open(path.c_str(), O_CREAT | O_RDWR | O_CLOEXEC, 0600);
+    BOOST_TEST_REQUIRE(fd >= 0);
+    ::unlink(path.c_str());
+    auto spool = std::make_shared<pp::SpoolFile>(fd);
+    BOOST_TEST_REQUIRE(!spool->append(bytes.data(), bytes.size()));
+    std::shared_ptr<BlobCache::WriterLock> writer = cache->try_lock(blob.digest);
+    BOOST_TEST_REQUIRE(writer);
+    cache->store(std::move(spool), blob, std::move(writer));
+    const auto deadline = std::chrono::steady_clock::now() + 30s;
+    for (bool first = true;; first = false) {
+      if (auto free = cache->try_lock(blob.digest)) {
+        BOOST_TEST(cache->find(blob, false), "round " << round);
+        break;
+      }
+      if (first) ++pending_after_store;
+      BOOST_TEST_REQUIRE((std::chrono::steady_clock::now() < deadline));
+      std::this_thread::yield();
+    }
+  }
+  BOOST_TEST_MESSAGE(pending_after_store
+                     << " of 10 stores were still running when store() returned");
+}
+
+// Two caches on one directory, as two processes: what one stores and removes reaches the other's
+// index with its next refresh, and the bound then counts both.
+BOOST_AUTO_TEST_CASE(another_process_s_modules_come_in_with_a_refresh) {
+  pp::test::TempDir dir;
+  const auto open_shared = [&] {
+    auto c = BlobCache::open({.dir = dir.path() + "/cache",
+                              .max_bytes = 300,
+                              .platform = "wasi/wasm",
+                              .refresh_every = 50ms});
+    BOOST_TEST_REQUIRE(c.ok());
+    return std::move(c).value();
+  };
+  auto one = open_shared();
+  auto other = open_shared();
+  put(*one, module_bytes('a'));
+  std::this_thread::sleep_for(20ms);  // b and c's mtimes later than a's use, on any clock
+  put(*other, module_bytes('b'));
+  put(*other, module_bytes('c'));
+  const auto wait_for = [](const std::function<bool()>& condition) {
+    const auto deadline = std::chrono::steady_clock::now() + 10s;
+    while (!condition() && std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(10ms);
+    return condition();
+  };
+  BOOST_TEST_REQUIRE(wait_for([&] { return one->counters().modules.load() == 3; }));
+  BOOST_TEST(one->counters().bytes.load() == 300u);
+  // a is the least recently used of the three, as one knows them.
+  put(*one, module_bytes('d'));
+  BOOST_TEST(!fs::exists(blob_path(dir, module_bytes('a'))));
+  for (char m : {'b', 'c', 'd'})
+    BOOST_TEST(fs::exists(blob_path(dir, module_bytes(m))), m);
+  // Removed behind its back (another process evicting): forgotten with the next refresh.
+  fs::remove(blob_path(dir, module_bytes('b')));
+  BOOST_TEST(wait_for([&] { return one->counters().modules.load() == 2; }));
+  BOOST_TEST(one->counters().bytes.load() == 200u);
+}
+
+// A record another process rewrote after this one indexed it is not removed with the module the
+// old one named: it names another.
+BOOST_AUTO_TEST_CASE(a_record_rewritten_by_another_process_survives_the_eviction) {
+  pp::test::TempDir dir;
+  const auto open_shared = [&] {
+    // Room for one module: storing a second evicts the first (as far as each one knows).
+    auto c = BlobCache::open({.dir = dir.path() + "/cache", .max_bytes = 100, .platform = "w"});
+    BOOST_TEST_REQUIRE(c.ok());
+    return std::move(c).value();
+  };
+  auto one = open_shared();
+  auto other = open_shared();
+  const auto now = std::chrono::system_clock::now();
+  put(*one, module_bytes('a'));
+  one->remember("reg/app:v1",
+                {"sha256:" + std::string(64, '1'), descriptor_of(module_bytes('a')), now});
+  put(*other, module_bytes('b'));
+  other->remember("reg/app:v1",
+                  {"sha256:" + std::string(64, '2'), descriptor_of(module_bytes('b')), now});
+  put(*one, module_bytes('c'));  // evicts a, and with it what one thinks resolves to a
+  BOOST_TEST(!fs::exists(blob_path(dir, module_bytes('a'))));
+  const auto r = other->resolution("reg/app:v1");
+  BOOST_TEST_REQUIRE(r.has_value());
+  BOOST_TEST(r->module.digest == descriptor_of(module_bytes('b')).digest);
+  BOOST_TEST(fs::is_empty(dir.path() + "/cache/tmp"));
+}
+
+// The index against a scan of the directory: a module the scan missed is gone, unless this process
+// used it after the scan began (it may have been stored just then).
+BOOST_AUTO_TEST_CASE(a_scan_forgets_only_what_was_not_used_since_it_began) {
+  using pp::ModuleIndex;
+  const auto t = [](int s) { return pp::CacheTime(std::chrono::seconds(1'700'000'000 + s)); };
+  ModuleIndex index;
+  index.put("sha256:old", 10, t(0), true);
+  index.put("sha256:fresh", 20, t(10), true);
+  index.put("sha256:seen", 30, t(0), true);
+  index.reconcile({{"sha256:seen", 30, t(1)}, {"sha256:theirs", 40, t(2)}}, t(5));
+  BOOST_TEST(index.count() == 3u);
+  BOOST_TEST(index.bytes() == 90u);
+  BOOST_TEST(index.checked("sha256:seen"));     // the same size: the same bytes
+  BOOST_TEST(!index.checked("sha256:theirs"));  // another process's: this one has not checked it
+  // Least recently used first: seen (t1), theirs (t2), fresh (t10).
+  const auto victims = index.take_victims(0, 0, 30, 100);
+  BOOST_TEST_REQUIRE(victims.size() == 2u);
+  BOOST_TEST(victims[0].first == "sha256:seen");
+  BOOST_TEST(victims[1].first == "sha256:theirs");
 }
