@@ -26,6 +26,7 @@ namespace {
 constexpr auto kCancelGrace = std::chrono::seconds(5);
 // Requests waiting at once that count as a burst worth giving memory back after.
 constexpr std::size_t kBurst = 64;
+constexpr int kTrimSeconds = 5;
 
 std::string default_client_id() {
   char host[256] = {};
@@ -171,18 +172,19 @@ int pp::run_serve(const Config& config) {
 
   bool announced = false;
   auto flushed = std::chrono::steady_clock::now();
-  bool burst = false;  // the intake filled up since memory was last given back
+  int trims = 0;  // seconds left in which memory is given back after a burst
   while (!wait_for_signal(signals, std::chrono::milliseconds(100))) {
     if (std::chrono::steady_clock::now() - flushed >= std::chrono::seconds(1)) {
       pipeline.flush_logs();
       flushed = std::chrono::steady_clock::now();
       // A full intake of large messages leaves glibc holding the heap it took for them (tens of
       // MB, in the arenas of the threads that made and freed them): give it back to the system
-      // once the burst is read, so that a flood's cost ends with the flood.
-      burst = burst || pipeline.take_intake_peak() >= kBurst;
-      if (burst && pipeline.intake() == 0) {
+      // once the burst is read, so that a flood's cost ends with the flood. For a few seconds,
+      // since the stages after the intake free their share of it later.
+      if (pipeline.take_intake_peak() >= kBurst) trims = kTrimSeconds;
+      if (trims > 0 && pipeline.intake() == 0) {
         ::malloc_trim(0);
-        burst = false;
+        --trims;
       }
     }
     if (pipeline.broken()) {
