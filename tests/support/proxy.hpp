@@ -12,7 +12,9 @@
 #include <thread>
 #include <vector>
 
+#include "tests/support/metrics.hpp"
 #include "tests/support/process.hpp"
+#include "tests/support/registry_push.hpp"
 
 #ifndef PP_PROXY_BINARY
 #error "PP_PROXY_BINARY must name the propeller-proxy binary"
@@ -46,6 +48,28 @@ class ProxyProcess {
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
     return false;
+  }
+
+  // Until no transfer is under way (propeller_proxy_active_transfers is 0 on /metrics): every
+  // transfer accepted so far has ended, and its final status has been handed to Paho (a transfer
+  // counts as active until then). A request the proxy has received but not yet accepted is not
+  // counted: wait for its "request accepted" line first (the request stage takes requests one by
+  // one, in arrival order). False after `timeout`.
+  bool wait_idle(std::chrono::milliseconds timeout = std::chrono::seconds(30)) {
+    const std::string url = "http://127.0.0.1:" + std::to_string(http_port_) + "/metrics";
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    for (;;) {
+      try {
+        if (series(http_get(url, {}, std::chrono::seconds(10)).body,
+                   "propeller_proxy_active_transfers") == 0) {
+          return true;
+        }
+      } catch (const std::runtime_error&) {
+        // not answering (yet, or any more): the deadline decides
+      }
+      if (std::chrono::steady_clock::now() >= deadline || !process_.running()) return false;
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
   }
 
   // Peak resident memory (VmHWM) so far; read while the process is alive.
