@@ -26,6 +26,8 @@ BOOST_AUTO_TEST_CASE(twenty_apps_through_four_slots_all_complete) {
   for (const auto& [app, wasm] : apps) {
     BOOST_TEST_CONTEXT(app) {
       BOOST_TEST((client.wait_complete(app, 30s) == std::optional<std::string>(wasm)));
+      // The final status follows every chunk: a late or repeated one would have come by then.
+      BOOST_TEST_REQUIRE(client.wait_status(app, 30s).has_value());
       const auto a = client.snapshot(app);
       BOOST_TEST(a.in_order);
       BOOST_TEST(a.duplicates == 0u);
