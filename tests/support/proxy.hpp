@@ -5,6 +5,8 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdio>
+#include <ctime>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -21,6 +23,30 @@
 #endif
 
 namespace pp::test {
+
+// When the proxy wrote a line of its text log, from its timestamp ("2026-12-02T15:02:17.123+00:00",
+// spdlog's %z; "+0000" is read too): the system clock, in milliseconds, cut down rather than
+// rounded. nullopt if the line does not start with one.
+inline std::optional<std::chrono::system_clock::time_point> log_line_time(const std::string& line) {
+  std::tm tm{};
+  int ms = 0, offset_h = 0, offset_m = 0;
+  char sign = 0;
+  int used = 0;
+  if (std::sscanf(line.c_str(), "%4d-%2d-%2dT%2d:%2d:%2d.%3d%c%2d%n", &tm.tm_year, &tm.tm_mon,
+                  &tm.tm_mday, &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &ms, &sign, &offset_h,
+                  &used) != 9 ||
+      (sign != '+' && sign != '-')) {
+    return std::nullopt;
+  }
+  const char* rest = line.c_str() + used;
+  if (*rest == ':') ++rest;
+  if (std::sscanf(rest, "%2d", &offset_m) != 1) return std::nullopt;
+  tm.tm_year -= 1900;
+  tm.tm_mon -= 1;
+  const std::chrono::minutes offset((offset_h * 60 + offset_m) * (sign == '-' ? -1 : 1));
+  return std::chrono::system_clock::from_time_t(::timegm(&tm)) - offset +
+         std::chrono::milliseconds(ms);
+}
 
 class ProxyProcess {
  public:
