@@ -116,9 +116,11 @@ BOOST_AUTO_TEST_CASE(the_endpoint_listens_on_the_configured_address_only) {
   const std::string port = std::to_string(s.proxy->http_port());
   BOOST_TEST(status_of("http://127.0.0.1:" + port + "/health") == 200);
   BOOST_TEST(status_of("http://127.0.0.2:" + port + "/health") == 0);
-  s.start_proxy({"PROXY_HTTP_HOST=127.0.0.2"});
+  // Held on 127.0.0.1 for the test: nothing else can answer there.
+  const ReservedPort held;
+  s.start_proxy({"PROXY_HTTP_HOST=127.0.0.2", "PROXY_HTTP_PORT=" + std::to_string(held.port())});
   const std::string moved = std::to_string(s.proxy->http_port());
-  BOOST_TEST(wait_status("http://127.0.0.2:" + moved + "/health", 200, 10s));
+  BOOST_TEST(wait_status("http://127.0.0.2:" + moved + "/health", 200, 30s));
   BOOST_TEST(status_of("http://127.0.0.1:" + moved + "/health") == 0);
 }
 
