@@ -187,14 +187,24 @@ void Registry::stop() {
 void Registry::sync_access_log() const {
   if (!process_) return;
   const std::string marker = std::string(kBarrierParam) + std::to_string(++barrier_seq_);
+  // Over TLS when it serves TLS (a plain request there is refused before it is logged); any
+  // certificate will do: this only flushes the log.
+  const std::string base = (tls_ ? "https://" : "http://") + host();
   try {
-    http_get(url() + "/v2/?" + marker, {}, std::chrono::seconds(2));
-  } catch (const std::runtime_error&) {
-    return;  // registry died: its log is final anyway
+    http_request("GET", base + "/v2/?" + marker, {}, std::nullopt, std::chrono::seconds(30),
+                 /*verify_tls=*/false);
+  } catch (const std::runtime_error& e) {
+    if (!process_->running()) return;  // it died: its log is final
+    // Counts could miss requests that completed: fail loudly instead.
+    throw std::runtime_error("cannot flush the registry's access log: " + std::string(e.what()));
   }
+  // Without the marker's line, counts could miss requests that completed: fail loudly instead.
   const std::string needle = marker + " HTTP/";
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
-  while (log().find(needle) == std::string::npos && std::chrono::steady_clock::now() < deadline) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (log().find(needle) == std::string::npos) {
+    if (std::chrono::steady_clock::now() >= deadline) {
+      throw std::runtime_error("the registry's access log never showed " + marker);
+    }
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
 }

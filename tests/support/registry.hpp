@@ -94,7 +94,7 @@ class Registry {
   int port_ = 0;
   std::vector<std::string> env_;
   bool tls_ = false;  // it said so when it started listening
-  std::optional<ChildProcess> process_;
+  mutable std::optional<ChildProcess> process_;
   mutable std::atomic<int> barrier_seq_{0};
 };
 
