@@ -244,8 +244,9 @@ BOOST_AUTO_TEST_CASE(the_cache_serves_while_the_registry_is_down) {
       {"PROXY_CACHE_DIR=" + cache.path(), "PROXY_MANIFEST_TTL=1s", "PROXY_HTTP_RETRIES=0"});
   PropletClient client(s.broker.url(), s.channel);
   const std::string tag = s.ref("app", "v1");
-  const auto resolved = std::chrono::steady_clock::now();
   fetch(client, tag, wasm);
+  // The proxy resolved the tag before it answered: it is at least this old from here on.
+  const auto resolved = std::chrono::steady_clock::now();
   s.registry.stop();
 
   const std::string pinned = s.registry.host() + "/app@" + manifest;

@@ -94,10 +94,10 @@ BOOST_AUTO_TEST_CASE(ten_thousand_transfers_leave_no_state_behind) {
                                          "propeller_proxy_joinable_transfers",
                                          "propeller_proxy_queue_depth",
                                          "propeller_proxy_window_in_use"};
-  // The last transfers' records go just after their outcome is counted: give them a moment.
+  // The last transfers' records go just after their outcome is counted: wait for that.
   std::string m;
-  for (const auto settle = std::chrono::steady_clock::now() + 5s;;) {
-    m = http_get(url, {}, 5s).body;
+  for (const auto settle = std::chrono::steady_clock::now() + 60s;;) {
+    m = http_get(url, {}, 30s).body;
     const bool clean = std::all_of(left.begin(), left.end(),
                                    [&](const std::string& name) { return series(m, name) == 0; });
     if (clean || std::chrono::steady_clock::now() > settle) break;

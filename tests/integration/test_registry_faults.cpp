@@ -87,7 +87,8 @@ BOOST_AUTO_TEST_CASE(a_registry_down_at_start_is_retried) {
   s.start_proxy({"PROXY_HTTP_RETRIES=8"});
   PropletClient client(s.broker.url(), s.channel);
   client.request(s.ref("late", "v1"));
-  std::this_thread::sleep_for(400ms);
+  // Up once the proxy has found it down.
+  BOOST_TEST_REQUIRE(s.proxy->wait_log("registry request failed; retrying", kTimeout));
   s.registry.start();
   BOOST_TEST(
       (client.wait_complete(s.ref("late", "v1"), kTimeout) == std::optional<std::string>(wasm)));

@@ -53,6 +53,22 @@ std::string blob_path(const pp::test::TempDir& dir, const std::string& bytes) {
   return dir.path() + "/cache/blobs/sha256/" + descriptor_of(bytes).digest.substr(7);
 }
 
+// Returns once a file written now in `dir` (beside the cache, on its file system) is newer than
+// `path`: whatever the file system's timestamp resolution, what the cache touches next is newer.
+void after_mtime_of(const pp::test::TempDir& dir, const std::string& path) {
+  const auto last = fs::last_write_time(path);
+  const std::string probe = dir.file("mtime-probe");
+  const auto deadline = std::chrono::steady_clock::now() + 30s;
+  for (;;) {
+    std::ofstream(probe) << "now";
+    if (fs::last_write_time(probe) > last) break;
+    BOOST_TEST_REQUIRE((std::chrono::steady_clock::now() < deadline),
+                       "the file clock stands still");
+    std::this_thread::sleep_for(1ms);
+  }
+  fs::remove(probe);
+}
+
 struct UsableCase {
   std::string name;
   bool by_digest;
@@ -146,14 +162,15 @@ BOOST_AUTO_TEST_CASE(eviction_removes_the_least_recently_used) {
   pp::test::TempDir dir;
   auto cache = open_cache(dir, 300);
   const std::string a(100, 'a'), b(100, 'b'), c(100, 'c'), d(100, 'd');
+  // Distinct mtimes, whatever the file system's resolution.
   put(*cache, a);
-  std::this_thread::sleep_for(10ms);  // distinct mtimes, whatever the file system's resolution
+  after_mtime_of(dir, blob_path(dir, a));
   put(*cache, b);
-  std::this_thread::sleep_for(10ms);
+  after_mtime_of(dir, blob_path(dir, b));
   put(*cache, c);
-  std::this_thread::sleep_for(10ms);
+  after_mtime_of(dir, blob_path(dir, c));
   BOOST_TEST(cache->find(descriptor_of(a)));  // a is used: b is now the oldest
-  std::this_thread::sleep_for(10ms);
+  after_mtime_of(dir, blob_path(dir, a));
   put(*cache, d);
   BOOST_TEST(!fs::exists(blob_path(dir, b)));
   for (const auto* kept : {&a, &c, &d})
@@ -167,7 +184,7 @@ BOOST_AUTO_TEST_CASE(opening_enforces_a_lower_bound_and_clears_stale_temp_files)
   {
     auto cache = open_cache(dir, 1000);
     put(*cache, std::string(400, 'a'));
-    std::this_thread::sleep_for(10ms);
+    after_mtime_of(dir, blob_path(dir, std::string(400, 'a')));
     put(*cache, std::string(400, 'b'));
   }
   const std::string stale = dir.path() + "/cache/tmp/partial-old";
