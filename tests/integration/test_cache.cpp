@@ -83,7 +83,7 @@ nlohmann::json fetch_failure(PropletClient& client, const std::string& app) {
 
 std::uint64_t metric(ProxyProcess& proxy, const std::string& name) {
   const std::string url = "http://127.0.0.1:" + std::to_string(proxy.http_port()) + "/metrics";
-  return series(http_get(url, {}, 5s).body, name);
+  return series(http_get(url, {}, 30s).body, name);
 }
 
 // Pushes `wasm` as repo:tag and returns the manifest's digest.
@@ -164,7 +164,7 @@ BOOST_AUTO_TEST_CASE(a_file_damaged_between_runs_is_replaced) {
   BOOST_TEST(status.value("cached", true) == false);
   const auto a = client.snapshot(app);
   BOOST_TEST(a.duplicates == 0u);  // nothing of the damaged file was sent
-  BOOST_TEST(s.proxy->wait_log("cached module is damaged; removing it", 5s));
+  BOOST_TEST(s.proxy->wait_log("cached module is damaged; removing it", kTimeout));
   BOOST_TEST(blob_gets(s.registry, digest) == 2);
   BOOST_TEST(file_bytes(cached_path(cache, digest)) == wasm);
 }
@@ -185,7 +185,7 @@ BOOST_AUTO_TEST_CASE(a_file_damaged_while_serving_is_never_reported_complete) {
 
   const auto status = fetch(client, app, wasm);
   BOOST_TEST(status.value("cached", true) == false);
-  BOOST_TEST(s.proxy->wait_log("cached module was corrupt; downloading it again", 5s));
+  BOOST_TEST(s.proxy->wait_log("cached module was corrupt; downloading it again", kTimeout));
   // The damaged last chunk never left: the first stream stopped before it, the second sent all.
   const auto a = client.snapshot(app);
   BOOST_TEST(a.duplicates == 4u);
@@ -253,7 +253,8 @@ BOOST_AUTO_TEST_CASE(the_cache_serves_while_the_registry_is_down) {
   BOOST_TEST(fetch(client, pinned, wasm).value("cached", false) == true);
   std::this_thread::sleep_for(1500ms);  // past the TTL: the registry would be asked
   BOOST_TEST(fetch(client, tag, wasm).value("cached", false) == true);
-  BOOST_TEST(s.proxy->wait_log("registry unreachable; serving the tag as it resolved before", 5s));
+  BOOST_TEST(
+      s.proxy->wait_log("registry unreachable; serving the tag as it resolved before", kTimeout));
   const auto never = fetch_failure(client, s.ref("never", "v1"));
   BOOST_TEST(never["error"].value("code", "") == "registry_unavailable", never.dump());
 

@@ -43,7 +43,7 @@ BOOST_AUTO_TEST_CASE(delivers_a_module_in_the_proplet_format) {
   const std::string app = s.ref("hello", "v1");
   client.request(app);
   expect_module(client, app, wasm, 3);
-  BOOST_TEST(s.proxy->wait_log("transfer completed app_name=" + app, 5s));
+  BOOST_TEST(s.proxy->wait_log("transfer completed app_name=" + app, kTimeout));
 }
 
 BOOST_AUTO_TEST_CASE(boundary_sizes_reassemble_exactly) {
@@ -286,7 +286,7 @@ BOOST_AUTO_TEST_CASE(every_qos_delivers) {
 BOOST_AUTO_TEST_CASE(sigterm_stops_cleanly) {
   Stack s;
   s.start_proxy();
-  BOOST_TEST(s.proxy->process().stop(10s) == 0);
+  BOOST_TEST(s.proxy->process().stop(30s) == 0);
   BOOST_TEST(s.proxy->log().find("stopped") != std::string::npos);
 }
 
@@ -311,9 +311,9 @@ BOOST_AUTO_TEST_CASE(a_frozen_registry_does_not_hold_up_other_requests) {
   BOOST_TEST_REQUIRE(kill(frozen.pid(), SIGSTOP) == 0);
   for (const auto& [app, bytes] : stuck)
     client.request(app);
-  BOOST_TEST(s.proxy->wait_log("request accepted app_name=" + stuck.back().first, 5s));
+  BOOST_TEST(s.proxy->wait_log("request accepted app_name=" + stuck.back().first, kTimeout));
   client.request(s.ref("healthy", "v1"));
-  BOOST_TEST(client.wait_complete(s.ref("healthy", "v1"), 10s).has_value());
+  BOOST_TEST(client.wait_complete(s.ref("healthy", "v1"), kTimeout).has_value());
   for (const auto& [app, bytes] : stuck)
     BOOST_TEST(!client.snapshot(app).complete);
 

@@ -54,7 +54,7 @@ BOOST_AUTO_TEST_CASE(a_small_app_is_not_stuck_behind_a_large_one) {
   s.start_proxy({"PROXY_CHUNK_SIZE=65536", "PROXY_CHUNK_WINDOW=2"});
   PropletClient client(s.broker.url(), s.channel, 1, /*keep_bytes=*/false);
   client.request(s.ref("big", "v1"));
-  BOOST_TEST(s.proxy->wait_log("request accepted app_name=" + s.ref("big", "v1"), 5s));
+  BOOST_TEST(s.proxy->wait_log("request accepted app_name=" + s.ref("big", "v1"), 30s));
   client.request(s.ref("small", "v1"));
   BOOST_TEST_REQUIRE(client.wait_complete(s.ref("small", "v1"), 60s).has_value());
   const auto big_then = client.snapshot(s.ref("big", "v1"));
@@ -80,7 +80,7 @@ BOOST_AUTO_TEST_CASE(ten_thousand_transfers_leave_no_state_behind) {
   }
   const std::string url = "http://127.0.0.1:" + std::to_string(s.proxy->http_port()) + "/metrics";
   const auto completed = [&] {
-    return series(http_get(url, {}, 5s).body,
+    return series(http_get(url, {}, 30s).body,
                   R"(propeller_proxy_requests_total{outcome="completed"})");
   };
   const auto deadline = std::chrono::steady_clock::now() + 300s;

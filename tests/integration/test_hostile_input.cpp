@@ -87,7 +87,7 @@ BOOST_AUTO_TEST_CASE(each_hostile_request_is_refused_by_name_and_service_goes_on
       BOOST_TEST_REQUIRE(status.has_value());
       BOOST_TEST(status->value("state", "") == "failed");
       BOOST_TEST(status->at("error").value("code", "") == c.code);
-      BOOST_TEST(s.proxy->wait_log("code=" + c.code, 5s));
+      BOOST_TEST(s.proxy->wait_log("code=" + c.code, kTimeout));
       BOOST_TEST(s.proxy->log().find(c.message) != std::string::npos, "log lacks " << c.message);
     }
   }

@@ -48,7 +48,7 @@ BOOST_AUTO_TEST_CASE(mqtt_publishes_from_many_threads_through_a_broker_restart) 
   });
   client.on_connection([&](bool) { ready_changes.fetch_add(1); });
   client.start({"io/+"});
-  BOOST_TEST_REQUIRE(client.wait_ready(10s));
+  BOOST_TEST_REQUIRE(client.wait_ready(30s));
 
   constexpr int kThreads = 4, kEach = 200;
   std::atomic<int> acknowledged{0}, lost{0}, refused{0};

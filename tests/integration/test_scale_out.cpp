@@ -33,8 +33,8 @@ BOOST_AUTO_TEST_CASE(answers_go_to_the_channel_the_request_came_from) {
       PropletClient north(s.broker.url(), "north"), south(s.broker.url(), "south");
       north.request(s.ref("a", "v1"));
       south.request(s.ref("b", "v1"));
-      BOOST_TEST((north.wait_complete(s.ref("a", "v1"), 10s) == std::optional<std::string>(a)));
-      BOOST_TEST((south.wait_complete(s.ref("b", "v1"), 10s) == std::optional<std::string>(b)));
+      BOOST_TEST((north.wait_complete(s.ref("a", "v1"), 30s) == std::optional<std::string>(a)));
+      BOOST_TEST((south.wait_complete(s.ref("b", "v1"), 30s) == std::optional<std::string>(b)));
       s.drain(
           north);  // whatever the proxy sends anywhere for these requests has reached the broker
       BOOST_TEST_REQUIRE(south.sync());

@@ -108,9 +108,9 @@ BOOST_AUTO_TEST_CASE(past_the_queue_limit_a_request_hears_busy) {
 
   BOOST_TEST_REQUIRE(kill(slow.pid(), SIGSTOP) == 0);
   client.request(app_a);  // takes the slot, stuck on the frozen registry
-  BOOST_TEST(s.proxy->wait_log("request accepted app_name=" + app_a, 5s));
+  BOOST_TEST(s.proxy->wait_log("request accepted app_name=" + app_a, kTimeout));
   client.request(app_b);  // waits
-  BOOST_TEST(s.proxy->wait_log("request accepted app_name=" + app_b, 5s));
+  BOOST_TEST(s.proxy->wait_log("request accepted app_name=" + app_b, kTimeout));
   client.request(app_b);  // joins the waiting transfer of b
   client.request(app_c);  // one too many
   const auto busy = client.wait_status(app_c, kTimeout);
@@ -137,7 +137,7 @@ BOOST_AUTO_TEST_CASE(shutdown_cancels_after_the_grace_and_says_so) {
   const std::string app = frozen.host() + "/held:v1";
   BOOST_TEST_REQUIRE(kill(frozen.pid(), SIGSTOP) == 0);
   client.request(app);
-  BOOST_TEST(s.proxy->wait_log("request accepted app_name=" + app, 5s));
+  BOOST_TEST(s.proxy->wait_log("request accepted app_name=" + app, kTimeout));
   const auto stopping = std::chrono::steady_clock::now();
   BOOST_TEST(s.proxy->process().stop(20s) == 0);
   const auto took = std::chrono::steady_clock::now() - stopping;

@@ -15,7 +15,7 @@ using namespace std::chrono_literals;
 
 namespace {
 
-constexpr auto kTimeout = 15s;
+constexpr auto kTimeout = 30s;
 constexpr const char* kEntity = "entity-1";
 constexpr const char* kApiKey = "api-key-1";
 
@@ -27,7 +27,7 @@ struct PasswordFile {
     ::chmod(dir.path().c_str(), 0755);  // mosquitto drops to its own user
     ChildProcess p({"/usr/bin/mosquitto_passwd", "-b", "-c", dir.file("passwd"), kEntity, kApiKey},
                    {}, dir.file("passwd.log"));
-    BOOST_TEST_REQUIRE(p.wait_exit(10s).value_or(-1) == 0, p.log());
+    BOOST_TEST_REQUIRE(p.wait_exit(30s).value_or(-1) == 0, p.log());
     ::chmod(dir.file("passwd").c_str(), 0644);
   }
   std::string broker_config() const { return "password_file " + dir.file("passwd") + "\n"; }

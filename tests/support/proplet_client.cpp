@@ -144,10 +144,10 @@ PropletClient::PropletClient(std::string broker_url, std::string channel, int qo
     throw std::runtime_error(mqtt_error(("connect to " + broker_url).c_str(), rc));
   }
   std::unique_lock lock(mu_);
-  const bool done = cv_.wait_for(lock, std::chrono::seconds(10),
+  const bool done = cv_.wait_for(lock, std::chrono::seconds(30),
                                  [&] { return subscribed_ || connect_error_.has_value(); });
   if (subscribed_) return;
-  const std::string why = done ? *connect_error_ : "timed out after 10 s";
+  const std::string why = done ? *connect_error_ : "timed out after 30 s";
   lock.unlock();
   shutdown();
   throw std::runtime_error("proplet client " + broker_url + ": " + why);

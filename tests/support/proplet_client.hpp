@@ -53,7 +53,7 @@ class PropletClient {
 
   // Connects (clean session, unique client id, automatic reconnect) and subscribes with `qos` to
   // the server and status topics of `channel`; throws std::runtime_error if that does not
-  // succeed within 10 s. keep_bytes=false keeps only counters and the streamed hash (large
+  // succeed within 30 s. keep_bytes=false keeps only counters and the streamed hash (large
   // modules). Note: while another Paho client exists in the process, Paho 1.3.11 needs ~2 s to
   // connect (its shared receive thread polls in 1 s rounds; eclipse-paho/paho.mqtt.c#1430), so
   // create several clients with connect_many(). `channel` is a channel id (the seed's
