@@ -7,6 +7,7 @@
 #include <boost/test/unit_test.hpp>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "tests/support/mosquitto.hpp"
@@ -56,6 +57,26 @@ struct Stack {
     return registry.host() + "/" + repo + ":" + tag;
   }
 
+  // Returns once everything the proxies (by default the stack's own) will ever publish for the
+  // requests sent before on `client`'s channel has reached `client`: a negative check ("no second
+  // answer", "no status message") can then look at what the client has. The proxies must log at
+  // debug level (start_proxy does) and take requests for the stack's registry.
+  //  1. Markers (requests for a module of their own, each under a new tag) until every proxy has
+  //     logged accepting one: its request stage takes requests one at a time in arrival order, so
+  //     it has taken every earlier request by then.
+  //  2. Each proxy idle: every transfer it accepted has ended and handed its last message to Paho.
+  //  3. Markers again until every proxy has answered one: a proxy publishes on one connection in
+  //     call order, and the broker delivers a subscriber's messages in the order it received them,
+  //     so what the proxy published before the marker's answer reached `client` before it.
+  // Another client then needs only sync(): the broker has received all of it.
+  void drain(PropletClient& client, std::vector<ProxyProcess*> proxies = {}) {
+    if (proxies.empty()) proxies.push_back(&*proxy);
+    markers_until_each_answered(client, proxies);
+    for (ProxyProcess* p : proxies)
+      BOOST_TEST_REQUIRE(p->wait_idle(), "the proxy did not become idle:\n" << p->log());
+    markers_until_each_answered(client, proxies);
+  }
+
   // Where docker-registry keeps a blob's bytes: tests that need a registry serving bad content
   // change the file (the registry checks digests on upload, never on download).
   std::string blob_path(const std::string& digest) const {
@@ -63,6 +84,50 @@ struct Stack {
     return registry.dir() + "/storage/docker/registry/v2/blobs/sha256/" + hex.substr(0, 2) + "/" +
            hex + "/data";
   }
+
+ private:
+  // A new tag of the marker module (pushed the first time), as a reference.
+  std::string next_marker() {
+    const std::string config = "{}";
+    const std::string module = random_wasm(100, 0x6d61726b);
+    if (markers_ == 0) {
+      pusher.push_blob("pp-marker", config, "application/vnd.wasm.config.v0+json");
+      pusher.push_blob("pp-marker", module);
+    }
+    const std::string tag = "m" + std::to_string(markers_++);
+    pusher.push_manifest(
+        "pp-marker", tag,
+        RegistryPusher::manifest_json(
+            Desc{"application/vnd.wasm.config.v0+json", sha256_digest(config), config.size()},
+            {Desc{"application/wasm", sha256_digest(module), module.size()}}, kOciManifest),
+        kOciManifest);
+    return ref("pp-marker", tag);
+  }
+
+  void markers_until_each_answered(PropletClient& client, const std::vector<ProxyProcess*>& all) {
+    std::vector<ProxyProcess*> pending = all;
+    // A shared subscription hands each request to one member: a few more than the members do.
+    for (std::size_t sent = 0; !pending.empty(); ++sent) {
+      BOOST_TEST_REQUIRE(sent < 20 * all.size(), "markers never reached every proxy");
+      const std::string marker = next_marker();
+      client.request(marker);
+      const std::string accepted = "request accepted app_name=" + marker + " ";
+      ProxyProcess* taker = nullptr;
+      for (const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+           taker == nullptr && std::chrono::steady_clock::now() < deadline;) {
+        for (ProxyProcess* p : all) {
+          if (p->log().find(accepted) != std::string::npos) taker = p;
+        }
+        if (taker == nullptr) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      }
+      BOOST_TEST_REQUIRE(taker != nullptr, "no proxy accepted " << marker);
+      BOOST_TEST_REQUIRE(client.wait_complete(marker, std::chrono::seconds(30)).has_value(),
+                         "no answer to " << marker);
+      std::erase(pending, taker);
+    }
+  }
+
+  int markers_ = 0;
 };
 
 // Waits for the final status of `app_name` and checks that it is a failure with `code` whose

@@ -95,7 +95,7 @@ nlohmann::json fetch_failure(PropletClient& client, const std::string& app) {
 
 std::uint64_t metric(ProxyProcess& proxy, const std::string& name) {
   const std::string url = "http://127.0.0.1:" + std::to_string(proxy.http_port()) + "/metrics";
-  return series(http_get(url, {}, 5s).body, name);
+  return series(http_get(url, {}, 30s).body, name);
 }
 
 // Pushes `wasm` as repo:tag and returns the manifest's digest.
@@ -176,7 +176,7 @@ BOOST_AUTO_TEST_CASE(a_file_damaged_between_runs_is_replaced) {
   BOOST_TEST(status.value("cached", true) == false);
   const auto a = client.snapshot(app);
   BOOST_TEST(a.duplicates == 0u);  // nothing of the damaged file was sent
-  BOOST_TEST(s.proxy->wait_log("cached module is damaged; removing it", 5s));
+  BOOST_TEST(s.proxy->wait_log("cached module is damaged; removing it", kTimeout));
   BOOST_TEST(blob_gets(s.registry, digest) == 2);
   BOOST_TEST(wait_cached(cache, digest, wasm));
 }
@@ -198,7 +198,7 @@ BOOST_AUTO_TEST_CASE(a_file_damaged_while_serving_is_never_reported_complete) {
 
   const auto status = fetch(client, app, wasm);
   BOOST_TEST(status.value("cached", true) == false);
-  BOOST_TEST(s.proxy->wait_log("cached module was corrupt; downloading it again", 5s));
+  BOOST_TEST(s.proxy->wait_log("cached module was corrupt; downloading it again", kTimeout));
   // The damaged last chunk never left: the first stream stopped before it, the second sent all.
   const auto a = client.snapshot(app);
   BOOST_TEST(a.duplicates == 4u);
@@ -305,15 +305,17 @@ BOOST_AUTO_TEST_CASE(the_cache_serves_while_the_registry_is_down) {
       {"PROXY_CACHE_DIR=" + cache.path(), "PROXY_MANIFEST_TTL=1s", "PROXY_HTTP_RETRIES=0"});
   PropletClient client(s.broker.url(), s.channel);
   const std::string tag = s.ref("app", "v1");
-  const auto resolved = std::chrono::steady_clock::now();
   fetch(client, tag, wasm);
+  // The proxy resolved the tag before it answered: it is at least this old from here on.
+  const auto resolved = std::chrono::steady_clock::now();
   s.registry.stop();
 
   const std::string pinned = s.registry.host() + "/app@" + manifest;
   BOOST_TEST(fetch(client, pinned, wasm).value("cached", false) == true);
   std::this_thread::sleep_for(1500ms);  // past the TTL: the registry would be asked
   BOOST_TEST(fetch(client, tag, wasm).value("cached", false) == true);
-  BOOST_TEST(s.proxy->wait_log("registry unreachable; serving the tag as it resolved before", 5s));
+  BOOST_TEST(
+      s.proxy->wait_log("registry unreachable; serving the tag as it resolved before", kTimeout));
   const auto never = fetch_failure(client, s.ref("never", "v1"));
   BOOST_TEST(never["error"].value("code", "") == "registry_unavailable", never.dump());
 

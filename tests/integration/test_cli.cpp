@@ -150,7 +150,7 @@ BOOST_AUTO_TEST_CASE(status_messages_tell_the_requester_how_it_ended) {
   s.start_proxy();
   PropletClient client(s.broker.url(), s.channel);
   client.request(s.ref("st", "v1"));
-  const auto done = client.wait_status(s.ref("st", "v1"), 10s);
+  const auto done = client.wait_status(s.ref("st", "v1"), 30s);
   BOOST_TEST_REQUIRE(done.has_value());
   BOOST_TEST(done->value("state", "") == "completed");
   BOOST_TEST(done->value("digest", "") == sha256_digest(wasm));
@@ -158,13 +158,13 @@ BOOST_AUTO_TEST_CASE(status_messages_tell_the_requester_how_it_ended) {
   BOOST_TEST(done->value("total_chunks", 0) == 1);
 
   client.request(s.ref("st", "nope"));
-  const auto failed = client.wait_status(s.ref("st", "nope"), 10s);
+  const auto failed = client.wait_status(s.ref("st", "nope"), 30s);
   BOOST_TEST_REQUIRE(failed.has_value());
   BOOST_TEST(failed->value("state", "") == "failed");
   BOOST_TEST(failed->at("error").value("code", "") == "not_found");
 
   client.publish_raw(client.request_topic(), R"({"app_name": 42})");
-  const auto refused = client.wait_status("", 10s);
+  const auto refused = client.wait_status("", 30s);
   BOOST_TEST_REQUIRE(refused.has_value());
   BOOST_TEST(refused->at("error").value("code", "") == "invalid_request");
 }

@@ -39,7 +39,7 @@ BOOST_AUTO_TEST_CASE(bad_settings_exit_2_naming_the_variable) {
       std::vector<std::string> env = good;
       env.push_back(c.setting);
       ProxyProcess proxy(env, /*wait_ready=*/false);
-      BOOST_TEST(proxy.process().wait_exit(10s).value_or(-1) == 2);
+      BOOST_TEST(proxy.process().wait_exit(30s).value_or(-1) == 2);
       const std::string log = proxy.log();
       BOOST_TEST(log.find(c.variable + ":") != std::string::npos, log);
       BOOST_TEST(std::count(log.begin(), log.end(), '\n') == 1, log);
@@ -54,7 +54,7 @@ BOOST_AUTO_TEST_CASE(an_unusable_cache_directory_exits_2_naming_it) {
   ProxyProcess proxy({"PROPLET_CHANNEL_ID=c", "PROXY_REGISTRY_URL=http://127.0.0.1:5000",
                       "PROPLET_MQTT_ADDRESS=tcp://127.0.0.1:1", "PROXY_CACHE_DIR=" + file},
                      /*wait_ready=*/false);
-  BOOST_TEST(proxy.process().wait_exit(10s).value_or(-1) == 2);
+  BOOST_TEST(proxy.process().wait_exit(30s).value_or(-1) == 2);
   const std::string log = proxy.log();
   BOOST_TEST(log.find("PROXY_CACHE_DIR: the cache directory " + file + " is not a writable") !=
                  std::string::npos,
@@ -67,7 +67,7 @@ BOOST_AUTO_TEST_CASE(a_scheme_that_contradicts_the_tenant_exits_2) {
                       "PROPLET_MQTT_ADDRESS=tcp://127.0.0.1:1", "PROXY_TENANT_ID=dom",
                       "PROXY_TOPIC_SCHEME=channels"},
                      /*wait_ready=*/false);
-  BOOST_TEST(proxy.process().wait_exit(10s).value_or(-1) == 2);
+  BOOST_TEST(proxy.process().wait_exit(30s).value_or(-1) == 2);
   const std::string log = proxy.log();
   BOOST_TEST(log.find("PROXY_TOPIC_SCHEME: channels topics have no tenant, but PROXY_TENANT_ID "
                       "is set") != std::string::npos,
@@ -100,7 +100,7 @@ BOOST_AUTO_TEST_CASE(a_malformed_config_file_exits_2_naming_file_and_line) {
       }
       ChildProcess proxy({PP_PROXY_BINARY, "serve", "--config", file}, env,
                          dir.file(name + ".log"));
-      BOOST_TEST(proxy.wait_exit(10s).value_or(-1) == 2);
+      BOOST_TEST(proxy.wait_exit(30s).value_or(-1) == 2);
       const std::string log = proxy.log();
       BOOST_TEST(log.find(file + ":" + c.at) != std::string::npos, log);
       BOOST_TEST(std::count(log.begin(), log.end(), '\n') == 1, log);

@@ -26,6 +26,8 @@ BOOST_AUTO_TEST_CASE(twenty_apps_through_four_slots_all_complete) {
   for (const auto& [app, wasm] : apps) {
     BOOST_TEST_CONTEXT(app) {
       BOOST_TEST((client.wait_complete(app, 30s) == std::optional<std::string>(wasm)));
+      // The final status follows every chunk: a late or repeated one would have come by then.
+      BOOST_TEST_REQUIRE(client.wait_status(app, 30s).has_value());
       const auto a = client.snapshot(app);
       BOOST_TEST(a.in_order);
       BOOST_TEST(a.duplicates == 0u);
@@ -52,7 +54,7 @@ BOOST_AUTO_TEST_CASE(a_small_app_is_not_stuck_behind_a_large_one) {
   s.start_proxy({"PROXY_CHUNK_SIZE=65536", "PROXY_CHUNK_WINDOW=2"});
   PropletClient client(s.broker.url(), s.channel, 1, /*keep_bytes=*/false);
   client.request(s.ref("big", "v1"));
-  BOOST_TEST(s.proxy->wait_log("request accepted app_name=" + s.ref("big", "v1"), 5s));
+  BOOST_TEST(s.proxy->wait_log("request accepted app_name=" + s.ref("big", "v1"), 30s));
   client.request(s.ref("small", "v1"));
   BOOST_TEST_REQUIRE(client.wait_complete(s.ref("small", "v1"), 60s).has_value());
   const auto big_then = client.snapshot(s.ref("big", "v1"));
@@ -81,7 +83,7 @@ BOOST_AUTO_TEST_CASE(ten_thousand_transfers_leave_no_state_behind) {
   }
   const std::string url = "http://127.0.0.1:" + std::to_string(s.proxy->http_port()) + "/metrics";
   const auto completed = [&] {
-    return series(http_get(url, {}, 5s).body,
+    return series(http_get(url, {}, 30s).body,
                   R"(propeller_proxy_requests_total{outcome="completed"})");
   };
   const auto deadline = std::chrono::steady_clock::now() + 300s;
@@ -95,10 +97,10 @@ BOOST_AUTO_TEST_CASE(ten_thousand_transfers_leave_no_state_behind) {
                                          "propeller_proxy_joinable_transfers",
                                          "propeller_proxy_queue_depth",
                                          "propeller_proxy_window_in_use"};
-  // The last transfers' records go just after their outcome is counted: give them a moment.
+  // The last transfers' records go just after their outcome is counted: wait for that.
   std::string m;
-  for (const auto settle = std::chrono::steady_clock::now() + 5s;;) {
-    m = http_get(url, {}, 5s).body;
+  for (const auto settle = std::chrono::steady_clock::now() + 60s;;) {
+    m = http_get(url, {}, 30s).body;
     const bool clean = std::all_of(left.begin(), left.end(),
                                    [&](const std::string& name) { return series(m, name) == 0; });
     if (clean || std::chrono::steady_clock::now() > settle) break;

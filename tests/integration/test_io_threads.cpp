@@ -48,7 +48,7 @@ BOOST_AUTO_TEST_CASE(mqtt_publishes_from_many_threads_through_a_broker_restart) 
   });
   client.on_connection([&](bool) { ready_changes.fetch_add(1); });
   client.start({"io/+"});
-  BOOST_TEST_REQUIRE(client.wait_ready(10s));
+  BOOST_TEST_REQUIRE(client.wait_ready(30s));
 
   constexpr int kThreads = 4, kEach = 200;
   std::atomic<int> acknowledged{0}, lost{0}, refused{0};
@@ -116,15 +116,22 @@ BOOST_AUTO_TEST_CASE(mqtt_publishes_from_many_threads_through_a_broker_restart) 
 
 namespace {
 
-// Collects a blob, pausing after every delivery until another thread resumes it.
+// Collects a blob and pauses it at every delivery after one it took: on_data returns kPause, and
+// curl keeps those bytes until the download is resumed. Taking a delivery is not a pause: until
+// curl offers the next one, it may still hand over the rest of the blob in it, so only a refused
+// delivery counts as paused.
 class PausingSink : public pp::oci::BlobSink {
  public:
   std::size_t on_data(const char* data, std::size_t size) override {
     std::lock_guard lock(mutex_);
-    if (paused_) return pp::oci::HttpHandler::kPause;
+    if (hold_) {
+      paused_ = true;
+      ++pauses_;
+      changed_.notify_all();
+      return pp::oci::HttpHandler::kPause;
+    }
     bytes_.append(data, size);
-    paused_ = true;
-    changed_.notify_all();
+    hold_ = true;
     return size;
   }
   void on_end(std::optional<pp::Error> error) override {
@@ -133,17 +140,22 @@ class PausingSink : public pp::oci::BlobSink {
     error_ = std::move(error);
     changed_.notify_all();
   }
-  // Waits until the sink paused or ended; true if paused (and un-pauses it).
+  // Waits until the sink refused a delivery (true) or the download ended (false).
   bool wait_paused() {
     std::unique_lock lock(mutex_);
-    changed_.wait_for(lock, 20s, [&] { return paused_ || ended_; });
-    if (ended_) return false;
+    changed_.wait_for(lock, 60s, [&] { return paused_ || ended_; });
+    return paused_ && !ended_;
+  }
+  // Takes the next delivery (the one refused) again: call before resuming the download, which may
+  // offer it at once.
+  void release() {
+    std::lock_guard lock(mutex_);
     paused_ = false;
-    return true;
+    hold_ = false;
   }
   bool wait_ended() {
     std::unique_lock lock(mutex_);
-    return changed_.wait_for(lock, 20s, [&] { return ended_; });
+    return changed_.wait_for(lock, 60s, [&] { return ended_; });
   }
   std::string bytes() {
     std::lock_guard lock(mutex_);
@@ -153,12 +165,18 @@ class PausingSink : public pp::oci::BlobSink {
     std::lock_guard lock(mutex_);
     return error_;
   }
+  int pauses() {
+    std::lock_guard lock(mutex_);
+    return pauses_;
+  }
 
  private:
   std::mutex mutex_;
   std::condition_variable changed_;
   std::string bytes_;
-  bool paused_ = false;
+  bool hold_ = false;    // the next delivery is refused
+  bool paused_ = false;  // a delivery was refused and not released yet
+  int pauses_ = 0;
   bool ended_ = false;
   std::optional<pp::Error> error_;
 };
@@ -203,12 +221,15 @@ BOOST_AUTO_TEST_CASE(registry_client_driven_from_many_threads) {
     t.join();
   BOOST_TEST_REQUIRE(eventually([&] { return answered.load() == kApps; }, 20s));
 
-  // Blobs downloaded at once, each paused by its sink after every delivery and resumed from a
-  // thread of its own; the last one cancelled half-way from yet another thread.
+  // Blobs downloaded at once, each paused by its sink at every delivery after one it took and
+  // resumed from a thread of its own; the last one cancelled half-way from yet another thread, at
+  // a pause: curl then holds bytes the sink has not taken, so the download cannot have ended
+  // complete before the cancel.
   std::vector<std::shared_ptr<PausingSink>> sinks;
   std::vector<std::shared_ptr<pp::oci::RegistryClient::Call>> calls(kApps);
   std::vector<std::thread> resumers;
   std::atomic<bool> missing_call{false};
+  std::atomic<std::size_t> cancelled_at{0};  // bytes the last sink had taken when cancelled
   for (int i = 0; i < kApps; ++i)
     sinks.push_back(std::make_shared<PausingSink>());  // all of them before the I/O thread looks
   for (int i = 0; i < kApps; ++i) {
@@ -237,9 +258,15 @@ BOOST_AUTO_TEST_CASE(registry_client_driven_from_many_threads) {
           missing_call.store(true);
           break;
         }
-        if (cancel_half_way && sink.bytes().size() > 200'000) {
+        // One delivery is at most the 128 KiB receive buffer, so a pause comes past 200 000 bytes
+        // of the 400 003 and before the end.
+        const std::size_t taken = sink.bytes().size();
+        if (cancel_half_way && taken > 200'000) {
+          cancelled_at.store(taken);
           io.post([call] { call->cancel(); });
+          break;
         }
+        sink.release();
         io.post([call] { call->resume(); });
       }
     });
@@ -250,12 +277,18 @@ BOOST_AUTO_TEST_CASE(registry_client_driven_from_many_threads) {
   for (int i = 0; i < kApps; ++i) {
     BOOST_TEST_CONTEXT("app" << i) {
       auto& sink = *sinks[static_cast<std::size_t>(i)];
+      const std::string& blob = wasm[static_cast<std::size_t>(i)];
       BOOST_TEST_REQUIRE(sink.wait_ended());
+      BOOST_TEST(sink.pauses() > 0);
       if (i == kApps - 1) {
+        BOOST_TEST_REQUIRE(cancelled_at.load() > 0u, "never paused past 200 000 bytes");
         BOOST_TEST(sink.error().has_value());
+        BOOST_TEST(sink.bytes().size() == cancelled_at.load());  // nothing taken after the cancel
+        BOOST_TEST(sink.bytes().size() < blob.size());
+        BOOST_TEST((sink.bytes() == blob.substr(0, sink.bytes().size())));
       } else {
         BOOST_TEST(!sink.error().has_value());
-        BOOST_TEST((sink.bytes() == wasm[static_cast<std::size_t>(i)]));
+        BOOST_TEST((sink.bytes() == blob));
       }
     }
   }

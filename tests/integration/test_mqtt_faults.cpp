@@ -3,6 +3,7 @@
 // subscriber that never reads holds up nobody. (A broker down at start: test_operability.)
 #define BOOST_TEST_MODULE mqtt_faults
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include <boost/test/unit_test.hpp>
@@ -58,8 +59,9 @@ BOOST_AUTO_TEST_CASE(a_broker_restart_mid_transfer_resumes_it) {
 
 namespace {
 
-// An MQTT 3.1.1 client that connects, subscribes to `topic` with QoS 1, and never reads another
-// byte: a device that hung. Raw bytes, because every client library reads.
+// An MQTT 3.1.1 client that connects, subscribes to `topic` with QoS 1, and once the broker has
+// acknowledged the subscription never reads another byte: a device that hung. Raw bytes, because
+// every client library reads.
 class SubscriberThatNeverReads {
  public:
   SubscriberThatNeverReads(int port, const std::string& topic) {
@@ -67,11 +69,21 @@ class SubscriberThatNeverReads {
     if (fd_ < 0) throw std::runtime_error("cannot connect to the broker");
     const int small = 4096;  // fills sooner
     ::setsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+    const timeval patience{30, 0};  // for the two acknowledgements below, on a loaded machine
+    ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &patience, sizeof patience);
     const std::string id = "never-reads";
     std::string connect = std::string("\x00\x04MQTT\x04\x02\x00\x3c", 10) + field(id);
     send_packet(0x10, connect);
     std::string subscribe = std::string("\x00\x01", 2) + field(topic) + '\x01';
     send_packet(0x82, subscribe);
+    // CONNACK (accepted), then SUBACK for packet 1 (granted, not 0x80): the broker holds the
+    // subscription, and queues for it from now on.
+    unsigned char connack[4], suback[5];
+    if (!recv_exact(fd_, connack, sizeof connack) || connack[0] != 0x20 || connack[3] != 0 ||
+        !recv_exact(fd_, suback, sizeof suback) || suback[0] != 0x90 || suback[4] == 0x80) {
+      ::close(fd_);
+      throw std::runtime_error("the broker did not accept the subscription");
+    }
   }
   ~SubscriberThatNeverReads() { ::close(fd_); }
 
@@ -106,7 +118,6 @@ BOOST_AUTO_TEST_CASE(a_subscriber_that_never_reads_holds_up_nobody) {
   s.start_proxy({"PROXY_CHUNK_SIZE=100000"});
   PropletClient client(s.broker.url(), s.channel);
   SubscriberThatNeverReads stuck(s.broker.port(), client.server_topic());
-  std::this_thread::sleep_for(200ms);  // subscribed
   client.request(s.ref("a", "v1"));
   BOOST_TEST((client.wait_complete(s.ref("a", "v1"), 60s) == std::optional<std::string>(a)));
   client.request(s.ref("b", "v1"));

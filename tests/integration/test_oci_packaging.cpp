@@ -17,7 +17,7 @@ using namespace std::chrono_literals;
 
 namespace {
 
-constexpr auto kTimeout = 15s;
+constexpr auto kTimeout = 30s;
 constexpr const char* kOciIndex = "application/vnd.oci.image.index.v1+json";
 constexpr const char* kDockerList = "application/vnd.docker.distribution.manifest.list.v2+json";
 

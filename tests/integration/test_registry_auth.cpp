@@ -15,7 +15,7 @@ using namespace std::chrono_literals;
 
 namespace {
 
-constexpr auto kTimeout = 15s;
+constexpr auto kTimeout = 30s;
 const std::string kUser = "fleet";
 const std::string kPassword = "pw-4-fleet";
 

@@ -40,6 +40,8 @@ BOOST_AUTO_TEST_CASE(a_download_cut_midway_resumes_with_range) {
   const std::string app = relay.host() + "/cut:v1";
   client.request(app);
   BOOST_TEST((client.wait_complete(app, kTimeout) == std::optional<std::string>(wasm)));
+  // The final status follows every chunk of the transfer: a duplicate would have come by then.
+  BOOST_TEST_REQUIRE(client.wait_status(app, kTimeout).has_value());
   const auto a = client.snapshot(app);
   BOOST_TEST(a.duplicates == 0u);  // chunks before the cut were not published again
   BOOST_TEST(a.in_order);
@@ -85,7 +87,8 @@ BOOST_AUTO_TEST_CASE(a_registry_down_at_start_is_retried) {
   s.start_proxy({"PROXY_HTTP_RETRIES=8"});
   PropletClient client(s.broker.url(), s.channel);
   client.request(s.ref("late", "v1"));
-  std::this_thread::sleep_for(400ms);
+  // Up once the proxy has found it down.
+  BOOST_TEST_REQUIRE(s.proxy->wait_log("registry request failed; retrying", kTimeout));
   s.registry.start();
   BOOST_TEST(
       (client.wait_complete(s.ref("late", "v1"), kTimeout) == std::optional<std::string>(wasm)));
@@ -122,6 +125,8 @@ BOOST_AUTO_TEST_CASE(a_stalled_download_resumes_with_range) {
   const std::string app = relay.host() + "/stall:v1";
   client.request(app);
   BOOST_TEST((client.wait_complete(app, kTimeout) == std::optional<std::string>(wasm)));
+  // The final status follows every chunk of the transfer: a duplicate would have come by then.
+  BOOST_TEST_REQUIRE(client.wait_status(app, kTimeout).has_value());
   const auto a = client.snapshot(app);
   BOOST_TEST(a.duplicates == 0u);
   BOOST_TEST(relay.cuts() == 1);
@@ -183,6 +188,8 @@ BOOST_AUTO_TEST_CASE(a_registry_restarted_mid_blob_is_resumed) {
   std::this_thread::sleep_for(300ms);
   s.registry.start();
   BOOST_TEST_REQUIRE(client.wait_complete(app, 60s).has_value());
+  // The final status follows every chunk of the transfer: a duplicate would have come by then.
+  BOOST_TEST_REQUIRE(client.wait_status(app, kTimeout).has_value());
   const auto a = client.snapshot(app);
   BOOST_TEST(a.streamed_sha256 == sha256_digest(wasm));
   BOOST_TEST(a.duplicates == 0u);

@@ -107,8 +107,9 @@ BOOST_AUTO_TEST_CASE(https_registry_through_https_proxy) {
 
   // A proxy that cannot be reached is an error: curl does not quietly fall back to a direct
   // connection, so the variable really decides the route.
+  const ReservedPort nobody;  // a port that refuses connections, whoever else runs beside us
   s.start_proxy(r.env(
-      {"HTTPS_PROXY=http://127.0.0.1:" + std::to_string(free_port()), "PROXY_HTTP_RETRIES=0"}));
+      {"HTTPS_PROXY=http://127.0.0.1:" + std::to_string(nobody.port()), "PROXY_HTTP_RETRIES=0"}));
   PropletClient client(s.broker.url(), s.channel);
   client.request(app);
   const auto status = client.wait_status(app, kTimeout);
@@ -175,10 +176,10 @@ BOOST_AUTO_TEST_CASE(plain_http_registry_through_http_proxy) {
 // "http" forever. The product hides the variable from it: the broker is reached directly.
 BOOST_AUTO_TEST_CASE(tls_broker_with_lowercase_https_proxy) {
   Certs certs;
-  const int tls_port = free_port();
-  Stack s(RegistryOptions{}, "listener " + std::to_string(tls_port) + " 127.0.0.1\ncafile " +
-                                 certs.file("ca.crt") + "\ncertfile " + certs.file("server.crt") +
-                                 "\nkeyfile " + certs.file("server.key") + "\n");
+  Stack s(RegistryOptions{}, "listener {{port:tls}} 127.0.0.1\ncafile " + certs.file("ca.crt") +
+                                 "\ncertfile " + certs.file("server.crt") + "\nkeyfile " +
+                                 certs.file("server.key") + "\n");
+  const int tls_port = s.broker.listener_port("tls");
   const std::string wasm = random_wasm(100'000, 24);
   s.pusher.push_wasm("tls-broker/app", "v1", wasm);
 

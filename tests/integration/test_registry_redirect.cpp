@@ -132,7 +132,7 @@ BOOST_AUTO_TEST_CASE(a_redirect_within_the_plain_http_registry_is_followed) {
   Proxied p(registry.host());
   const std::string app_name = registry.host() + "/app:v1";
   p.client.request(app_name);
-  BOOST_TEST((p.client.wait_complete(app_name, 15s) == std::optional<std::string>(app.wasm)));
+  BOOST_TEST((p.client.wait_complete(app_name, 30s) == std::optional<std::string>(app.wasm)));
   std::lock_guard lock(registry.mutex);
   BOOST_TEST(registry.storage_gets == 1);
 }
@@ -191,7 +191,7 @@ BOOST_AUTO_TEST_CASE(authorization_does_not_follow_a_redirect_to_another_host) {
   Proxied p(registry.host(), {"PROXY_REGISTRY_CA_FILE=" + certs.file("ca.crt"),
                               "PROXY_REGISTRY_TOKEN=tok-for-the-registry-only"});
   p.client.request(registry.host() + "/app:v1");
-  BOOST_TEST((p.client.wait_complete(registry.host() + "/app:v1", 15s) ==
+  BOOST_TEST((p.client.wait_complete(registry.host() + "/app:v1", 30s) ==
               std::optional<std::string>(app.wasm)));
 
   {

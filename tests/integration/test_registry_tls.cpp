@@ -13,7 +13,7 @@ using namespace std::chrono_literals;
 
 namespace {
 
-constexpr auto kTimeout = 15s;
+constexpr auto kTimeout = 30s;
 
 // Pushes with the product's own push command, which speaks TLS like the proxy.
 void push(const std::string& registry_url, const std::string& ref, const std::string& wasm,

@@ -12,8 +12,27 @@
 
 namespace pp::test {
 
-// A port on 127.0.0.1 that was free a moment ago (bind to port 0, read it back, close).
+// A port on 127.0.0.1 that was free a moment ago (bind to port 0, read it back, close). Anything
+// may take it before it is bound again: only for servers whose start notices that and starts
+// again on another (Mosquitto, Registry and ProxyProcess do). A server of our own binds port 0
+// and reads its port back.
 int free_port();
+
+// A port on 127.0.0.1 held bound, not listening, while this lives: a connection to it is refused,
+// and nothing else can bind it meanwhile (SO_REUSEADDR is not set, so not even a socket that sets
+// it). For a test that needs an address where certainly nothing answers.
+class ReservedPort {
+ public:
+  ReservedPort();
+  ~ReservedPort();
+  ReservedPort(const ReservedPort&) = delete;
+  ReservedPort& operator=(const ReservedPort&) = delete;
+  int port() const { return port_; }
+
+ private:
+  int fd_ = -1;
+  int port_ = 0;
+};
 
 // True once something accepts TCP connections on 127.0.0.1:<port>, false after `timeout`.
 bool wait_for_tcp(int port, std::chrono::milliseconds timeout);

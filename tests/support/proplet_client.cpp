@@ -117,9 +117,10 @@ PropletClient::PropletClient(std::string broker_url, std::string channel, int qo
     : prefix_(channel.ends_with('/') ? channel : "channels/" + channel + "/messages/registry/"),
       qos_(qos),
       keep_bytes_(keep_bytes),
-      broker_port_(url_port(broker_url)) {
-  const std::string id = unique_client_id();
-  int rc = MQTTAsync_create(&client_, broker_url.c_str(), id.c_str(), MQTTCLIENT_PERSISTENCE_NONE,
+      broker_port_(url_port(broker_url)),
+      id_(unique_client_id()),
+      sync_topic_("pp-test-sync/" + id_) {
+  int rc = MQTTAsync_create(&client_, broker_url.c_str(), id_.c_str(), MQTTCLIENT_PERSISTENCE_NONE,
                             nullptr);
   if (rc != MQTTASYNC_SUCCESS) throw std::runtime_error(mqtt_error("MQTTAsync_create", rc));
   MQTTAsync_setCallbacks(client_, this, on_connection_lost, on_message, nullptr);
@@ -143,10 +144,10 @@ PropletClient::PropletClient(std::string broker_url, std::string channel, int qo
     throw std::runtime_error(mqtt_error(("connect to " + broker_url).c_str(), rc));
   }
   std::unique_lock lock(mu_);
-  const bool done = cv_.wait_for(lock, std::chrono::seconds(10),
+  const bool done = cv_.wait_for(lock, std::chrono::seconds(30),
                                  [&] { return subscribed_ || connect_error_.has_value(); });
   if (subscribed_) return;
-  const std::string why = done ? *connect_error_ : "timed out after 10 s";
+  const std::string why = done ? *connect_error_ : "timed out after 30 s";
   lock.unlock();
   shutdown();
   throw std::runtime_error("proplet client " + broker_url + ": " + why);
@@ -192,17 +193,19 @@ void PropletClient::shutdown() noexcept {
 }
 
 void PropletClient::subscribe() {
-  char* topics[2];
+  char* topics[3];
   const std::string server = server_topic();
   const std::string status = status_topic();
   topics[0] = const_cast<char*>(server.c_str());  // Paho's API is not const-correct
   topics[1] = const_cast<char*>(status.c_str());
-  int qos[2] = {qos_, qos_};
+  topics[2] = const_cast<char*>(sync_topic_.c_str());
+  // The markers' subscription has the same QoS as the others: they take the same way.
+  int qos[3] = {qos_, qos_, qos_};
   MQTTAsync_responseOptions opts = MQTTAsync_responseOptions_initializer;
   opts.onSuccess = on_subscribed;
   opts.onFailure = on_subscribe_failure;
   opts.context = this;
-  const int rc = MQTTAsync_subscribeMany(client_, 2, topics, qos, &opts);
+  const int rc = MQTTAsync_subscribeMany(client_, 3, topics, qos, &opts);
   if (rc != MQTTASYNC_SUCCESS) {
     std::lock_guard lock(mu_);
     connect_error_ = mqtt_error("subscribe", rc);
@@ -245,7 +248,8 @@ void PropletClient::on_subscribed(void* self, MQTTAsync_successData* data) {
   std::lock_guard lock(c->mu_);
   // 0x80 is the SUBACK failure code for a single topic filter.
   if (data != nullptr && data->alt.qosList != nullptr &&
-      (data->alt.qosList[0] == 0x80 || data->alt.qosList[1] == 0x80)) {
+      (data->alt.qosList[0] == 0x80 || data->alt.qosList[1] == 0x80 ||
+       data->alt.qosList[2] == 0x80)) {
     c->connect_error_ = "subscription refused by the broker";
   } else {
     c->subscribed_ = true;
@@ -347,6 +351,10 @@ int PropletClient::on_message(void* self, char* topic, int topic_len, MQTTAsync_
     c->handle_chunk(payload);
   } else if (name == c->status_topic()) {
     c->handle_status(payload);
+  } else if (name == c->sync_topic_) {
+    std::lock_guard lock(c->mu_);
+    c->synced_.emplace(payload);
+    c->cv_.notify_all();
   }
   MQTTAsync_freeMessage(&message);
   MQTTAsync_free(topic);
@@ -477,6 +485,19 @@ std::size_t PropletClient::message_count() const {
 bool PropletClient::wait_message_count(std::size_t at_least, std::chrono::milliseconds timeout) {
   std::unique_lock lock(mu_);
   return cv_.wait_for(lock, timeout, [&] { return server_messages_ >= at_least; });
+}
+
+bool PropletClient::sync(std::chrono::milliseconds timeout) {
+  std::string marker;
+  {
+    std::lock_guard lock(mu_);
+    marker = "sync-" + std::to_string(++sync_seq_);
+  }
+  publish_raw(sync_topic_, marker, 1);
+  std::unique_lock lock(mu_);
+  const bool back = cv_.wait_for(lock, timeout, [&] { return synced_.contains(marker); });
+  synced_.erase(marker);
+  return back;
 }
 
 void PropletClient::forget(const std::string& app_name) {

@@ -53,7 +53,7 @@ class PropletClient {
 
   // Connects (clean session, unique client id, automatic reconnect) and subscribes with `qos` to
   // the server and status topics of `channel`; throws std::runtime_error if that does not
-  // succeed within 10 s. keep_bytes=false keeps only counters and the streamed hash (large
+  // succeed within 30 s. keep_bytes=false keeps only counters and the streamed hash (large
   // modules). Note: while another Paho client exists in the process, Paho 1.3.11 needs ~2 s to
   // connect (its shared receive thread polls in 1 s rounds; eclipse-paho/paho.mqtt.c#1430), so
   // create several clients with connect_many(). `channel` is a channel id (the seed's
@@ -99,6 +99,11 @@ class PropletClient {
   bool wait_message_count(std::size_t at_least, std::chrono::milliseconds timeout);
   // Forgets the assembly and status messages of app_name, so it can be requested afresh.
   void forget(const std::string& app_name);
+  // Publishes a marker on a topic of this client's own and waits for it to come back. The broker
+  // queues messages for a client in the order it receives them, so everything it had received for
+  // this client before the marker (from any publisher) has been delivered once this returns true.
+  // False after `timeout`.
+  bool sync(std::chrono::milliseconds timeout = std::chrono::seconds(30));
 
   // Connected and subscribed. After a broker restart Paho reconnects by itself (its jittered
   // retry plus connect cycle takes ~2-4 s with Paho 1.3.11) and the client subscribes again;
@@ -141,6 +146,8 @@ class PropletClient {
   const int qos_;
   const bool keep_bytes_;
   const int broker_port_;
+  const std::string id_;
+  const std::string sync_topic_;  // this client's alone: markers for sync()
   MQTTAsync client_ = nullptr;
 
   mutable std::mutex mu_;
@@ -148,6 +155,8 @@ class PropletClient {
   std::map<std::string, AppState> apps_;
   std::vector<nlohmann::json> status_;
   std::size_t server_messages_ = 0;
+  std::set<std::string> synced_;  // markers back from the broker, not yet claimed by sync()
+  std::uint64_t sync_seq_ = 0;
   std::map<int, bool> completions_;  // publish token -> succeeded
   std::optional<std::string> connect_error_;
   bool subscribed_ = false;

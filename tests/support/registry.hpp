@@ -46,7 +46,9 @@ struct AccessLogEntry {
 class Registry {
  public:
   // Starts `docker-registry serve <dir>/config.yml` ($PP_REGISTRY_BIN overrides the binary) and
-  // waits up to 10 s until GET /v2/ gets any HTTP answer; throws std::runtime_error with the log.
+  // waits up to 30 s until it logs that it listens on its port and GET /v2/ gets an HTTP answer;
+  // throws std::runtime_error with the log. A port taken between being picked and being bound
+  // makes the registry exit: it is started again on a fresh port, a few times.
   explicit Registry(RegistryOptions options = {});
   // Registry("auth: ...") appends extra_yaml. A template, so that a braced
   // Registry({.extra_yaml = ...}) is unambiguous (it cannot deduce S).
@@ -66,9 +68,11 @@ class Registry {
   pid_t pid() const { return process_ ? process_->pid() : -1; }
 
   void stop();
-  // Restarts on the same port with the same config and storage (pushed content survives).
+  // Restarts on the same port with the same config and storage (pushed content survives). Throws
+  // like the constructor, without trying other ports.
   void start();
-  // stdout+stderr over all starts (the log file is appended to, never truncated).
+  // stdout+stderr over all starts (appended to, never truncated; not the attempts that found
+  // their port taken).
   std::string log() const { return read_file(log_path()); }
   std::string log_path() const { return dir_.file("registry.log"); }
 
@@ -80,12 +84,17 @@ class Registry {
   int count_requests(std::string_view method, std::string_view path_substring) const;
 
  private:
+  enum class Launch { ready, port_taken, failed };
+  // Starts the registry on the config written and waits for it.
+  Launch launch();
+  std::string failure() const;
   void sync_access_log() const;
 
   TempDir dir_;
-  int port_;
+  int port_ = 0;
   std::vector<std::string> env_;
-  std::optional<ChildProcess> process_;
+  bool tls_ = false;  // it said so when it started listening
+  mutable std::optional<ChildProcess> process_;
   mutable std::atomic<int> barrier_seq_{0};
 };
 

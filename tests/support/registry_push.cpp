@@ -189,7 +189,8 @@ std::optional<std::string> HttpResponse::header(std::string_view name) const {
 
 HttpResponse http_request(std::string_view method, const std::string& url,
                           const std::vector<std::string>& headers,
-                          std::optional<std::string_view> body, std::chrono::milliseconds timeout) {
+                          std::optional<std::string_view> body, std::chrono::milliseconds timeout,
+                          bool verify_tls) {
   curl_init_once();
   CurlPtr curl(curl_easy_init(), curl_easy_cleanup);
   if (!curl) throw std::runtime_error("curl_easy_init failed");
@@ -212,6 +213,10 @@ HttpResponse http_request(std::string_view method, const std::string& url,
   curl_easy_setopt(c, CURLOPT_WRITEDATA, &response.body);
   curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
   curl_easy_setopt(c, CURLOPT_HEADERDATA, &response.headers);
+  if (!verify_tls) {
+    curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 0L);
+    curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 0L);
+  }
   set_method(c, method, body, cursor);
 
   const CURLcode rc = curl_easy_perform(c);

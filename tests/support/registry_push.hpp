@@ -44,11 +44,12 @@ struct HttpResponse {
 
 // One blocking request with libcurl. `headers` are "Name: value" lines; `body` is sent from memory
 // without copying (Content-Length set, no "Expect: 100-continue"). Throws std::runtime_error only
-// on transport errors; any HTTP status is returned.
+// on transport errors; any HTTP status is returned. `verify_tls` false accepts any certificate.
 HttpResponse http_request(std::string_view method, const std::string& url,
                           const std::vector<std::string>& headers = {},
                           std::optional<std::string_view> body = std::nullopt,
-                          std::chrono::milliseconds timeout = std::chrono::seconds(120));
+                          std::chrono::milliseconds timeout = std::chrono::seconds(120),
+                          bool verify_tls = true);
 
 inline HttpResponse http_get(const std::string& url, const std::vector<std::string>& headers = {},
                              std::chrono::milliseconds timeout = std::chrono::seconds(120)) {

@@ -56,6 +56,22 @@ std::string blob_path(const pp::test::TempDir& dir, const std::string& bytes) {
   return dir.path() + "/cache/blobs/sha256/" + descriptor_of(bytes).digest.substr(7);
 }
 
+// Returns once a file written now in `dir` (beside the cache, on its file system) is newer than
+// `path`: whatever the file system's timestamp resolution, what the cache touches next is newer.
+void after_mtime_of(const pp::test::TempDir& dir, const std::string& path) {
+  const auto last = fs::last_write_time(path);
+  const std::string probe = dir.file("mtime-probe");
+  const auto deadline = std::chrono::steady_clock::now() + 30s;
+  for (;;) {
+    std::ofstream(probe) << "now";
+    if (fs::last_write_time(probe) > last) break;
+    BOOST_TEST_REQUIRE((std::chrono::steady_clock::now() < deadline),
+                       "the file clock stands still");
+    std::this_thread::sleep_for(1ms);
+  }
+  fs::remove(probe);
+}
+
 struct UsableCase {
   std::string name;
   bool by_digest;
@@ -167,7 +183,7 @@ BOOST_AUTO_TEST_CASE(opening_enforces_a_lower_bound_and_clears_stale_temp_files)
   {
     auto cache = open_cache(dir, 1000);
     put(*cache, std::string(400, 'a'));
-    std::this_thread::sleep_for(10ms);
+    after_mtime_of(dir, blob_path(dir, std::string(400, 'a')));
     put(*cache, std::string(400, 'b'));
   }
   const std::string stale = dir.path() + "/cache/tmp/partial-old";
