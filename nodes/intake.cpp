@@ -30,7 +30,7 @@ Intake::Offered Intake::offer(const std::string& key, std::string_view topic,
   out.token = !out.dropped;  // else the dropped message's token serves this one
   auto [it, added] = waiting_.try_emplace(key);
   if (it->second.empty()) turn_.push_back(key);
-  it->second.push_back(Incoming{std::string(topic), std::string(payload)});
+  it->second.push_back(Incoming{std::string(topic), Payload(payload)});
   peak_ = std::max(peak_, ++size_);
   return out;
 }

@@ -62,7 +62,7 @@ ParsedRequest parse_request(const Incoming& incoming, std::size_t max_bytes) {
                         " (PROXY_MAX_REQUEST_BYTES)");
     return out;
   }
-  const auto doc = nlohmann::json::parse(incoming.payload, nullptr, false);
+  const auto doc = nlohmann::json::parse(incoming.payload.view(), nullptr, false);
   if (doc.is_discarded()) {
     out.error = invalid("request is not valid JSON");
     return out;

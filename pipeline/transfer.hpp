@@ -18,6 +18,7 @@
 #include "nodes/oci/digest.hpp"
 #include "nodes/oci/manifest.hpp"
 #include "nodes/oci/reference.hpp"
+#include "nodes/payload.hpp"
 #include "nodes/recent_acks.hpp"
 #include "pipeline/schedule.hpp"
 
@@ -32,7 +33,7 @@ using Clock = std::chrono::steady_clock;
 // An MQTT message as it arrived on a request topic.
 struct Incoming {
   std::string topic;
-  std::string payload;
+  Payload payload;
   Clock::time_point received = Clock::now();
 };
 
