@@ -286,6 +286,13 @@ const std::vector<Setting>& settings() {
        "publishes chunks again, so that proplets reconnecting on their own schedule are back (a "
        "Go duration or whole seconds, 0s .. 1h)",
        [](Config& c, const std::string& v) { return parse_timeout(v, c.mqtt_resume_delay_s, 0); }},
+      {"PROXY_MQTT_BROKER_QUEUE", "--mqtt-broker-queue", "1020",
+       "messages the broker queues for one subscriber at most (mosquitto: max_queued_messages "
+       "plus max_inflight_messages): after a broker restart each transfer publishes again its "
+       "last this many acknowledged chunks, which is all the broker can have lost of it",
+       [](Config& c, const std::string& v) {
+         return parse_size(v, 1, 1'000'000, c.mqtt_broker_queue);
+       }},
       {"PROPLET_THING_ID",
        "--thing-id",
        "",

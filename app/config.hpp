@@ -32,11 +32,12 @@ struct Config {
   bool mqtt_clean_session = true;    // false: the broker keeps the proxy's session while it is away
   int mqtt_session_expiry_s = 3600;  // MQTT 5: how long it keeps it
   int mqtt_resume_delay_s = 3;       // after a reconnect, before chunks are published again
-  std::string thing_id;              // MQTT client id and username
-  std::string thing_key;             // MQTT password
-  std::vector<std::string> channels;  // {"+"}: every channel
-  std::string mqtt_client_id;         // empty: thing_id, else a generated one
-  std::string tenant;                 // SuperMQ tenant (domain) id, "+" for every one; "" for none
+  std::size_t mqtt_broker_queue = 1020;  // per subscriber: what a broker restart may lose
+  std::string thing_id;                  // MQTT client id and username
+  std::string thing_key;                 // MQTT password
+  std::vector<std::string> channels;     // {"+"}: every channel
+  std::string mqtt_client_id;            // empty: thing_id, else a generated one
+  std::string tenant;  // SuperMQ tenant (domain) id, "+" for every one; "" for none
   mqtt::TopicScheme topic_scheme = mqtt::TopicScheme::channels;
   std::string shared_group;  // MQTT shared-subscription group, empty for none
   mqtt::StatusTopic status_topic;

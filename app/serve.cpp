@@ -99,6 +99,7 @@ int pp::run_serve(const Config& config) {
                           .max_request_bytes = config.max_request_bytes,
                           .intake_limit = config.intake_limit,
                           .resume_delay = std::chrono::seconds(config.mqtt_resume_delay_s),
+                          .broker_queue = config.mqtt_broker_queue,
                           .rate_limit = static_cast<double>(config.rate_limit),
                           .rate_burst = static_cast<double>(config.rate_burst),
                           .allow = allowed,

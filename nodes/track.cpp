@@ -68,7 +68,7 @@ void Tracker::record_failure(Transfer& t, const Error& e) {
 TransferPtr Tracker::settle(const ChunkSettled& s) {
   Transfer& t = *s.transfer;
   if (s.delivered) {
-    t.acks.acknowledged(s.idx, Clock::now(), window_.capacity());
+    t.acks.acknowledged(s.idx, Clock::now(), broker_queue_);
     ++t.delivered;
     metrics_.chunks_published.fetch_add(1, std::memory_order_relaxed);
     metrics_.bytes_published.fetch_add(chunk_length(t.blob.size, t.chunk_size, s.idx),

@@ -26,12 +26,14 @@ class Tracker {
 
   // `on_outcome` publishes the requester's final status message; `on_progress` its "sending"
   // ones, at most once a second per transfer (and for the first chunk acknowledged). Refusals are
-  // logged through `refusals`.
-  Tracker(ChunkWindow& window, Metrics& metrics, RefusalLog& refusals, OutcomeHook on_outcome = {},
-          ProgressHook on_progress = {})
+  // logged through `refusals`. Each transfer remembers its last `broker_queue` acknowledged chunks
+  // (see RecentAcks).
+  Tracker(ChunkWindow& window, Metrics& metrics, RefusalLog& refusals, std::size_t broker_queue,
+          OutcomeHook on_outcome = {}, ProgressHook on_progress = {})
       : window_(window),
         metrics_(metrics),
         refusals_(refusals),
+        broker_queue_(broker_queue),
         on_outcome_(std::move(on_outcome)),
         on_progress_(std::move(on_progress)) {}
 
@@ -52,6 +54,7 @@ class Tracker {
   ChunkWindow& window_;
   Metrics& metrics_;
   RefusalLog& refusals_;
+  const std::size_t broker_queue_;
   OutcomeHook on_outcome_;
   ProgressHook on_progress_;
 };

@@ -208,7 +208,8 @@ struct Pipeline::Graph {
   std::optional<Clock::time_point> lost_at;  // lost then, and not resumed since
   std::uint64_t connection_changes = 0;
   // Finished transfers whose last chunks a broker restart could still cost their requesters
-  // (RecentAcks::kHorizon), newest last; track stage only. Bounded, for the files they keep open.
+  // (acknowledged within RecentAcks::kHorizon), newest last; track stage only. Bounded, for the
+  // files they keep open.
   static constexpr std::size_t kRecentlyFinished = 64;
   std::deque<TransferPtr> recently_finished;
   std::atomic<std::size_t> recently_finished_count{0};
@@ -253,7 +254,8 @@ Pipeline::Graph::Graph(Pipeline& owner_, PipelineOptions options_, oci::Registry
       window(options_.window),
       publisher(mqtt, options_.qos, options_.status_topic),
       tracker(
-          window, metrics_, refusals, [this](const Outcome& o) { publisher.publish_outcome(o); },
+          window, metrics_, refusals, options_.broker_queue,
+          [this](const Outcome& o) { publisher.publish_outcome(o); },
           [this](const Transfer& t) { publisher.publish_progress(t, "sending"); }),
       // Serial, so that requests queue for a transfer slot in the order they arrived (parsing a
       // request of at most 64 KiB costs microseconds).
@@ -451,10 +453,9 @@ void Pipeline::Graph::on_broker_back(const BrokerBack& back) {
     if (back.change != connection_changes) return;  // lost again meanwhile: its own turn comes
     lost_at.reset();
   }
-  const std::size_t keep = window.capacity();
   std::uint64_t transfers = 0, chunks = 0;
   for (const TransferPtr& t : owner.snapshot()) {
-    std::vector<std::uint64_t> again = t->acks.to_resend(back.lost_at, keep);
+    std::vector<std::uint64_t> again = t->acks.to_resend();
     if (again.empty()) continue;
     ++transfers;
     chunks += again.size();
@@ -464,7 +465,7 @@ void Pipeline::Graph::on_broker_back(const BrokerBack& back) {
     }
   }
   for (const TransferPtr& t : recently_finished) {
-    std::vector<std::uint64_t> again = t->acks.to_resend(back.lost_at, keep);
+    std::vector<std::uint64_t> again = t->acks.to_resend();
     if (again.empty() || t->acks.stale(back.lost_at)) continue;
     ++transfers;
     chunks += again.size();

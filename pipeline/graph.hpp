@@ -28,6 +28,9 @@ struct PipelineOptions {
   std::size_t intake_limit = 256;  // received messages waiting to be read; more are dropped
   // After a reconnect, before chunks are published again (see Graph::on_connection).
   std::chrono::milliseconds resume_delay{3000};
+  // Messages the broker queues per subscriber at most: what a broker restart may have cost, so
+  // what is published again after it (see RecentAcks).
+  std::size_t broker_queue = 1020;
   double rate_limit = 0;  // requests per second per channel (token bucket); 0: no limit
   double rate_burst = 100;
   oci::RegistryAllowList allow;                     // registries requests may name

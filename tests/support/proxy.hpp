@@ -103,14 +103,21 @@ class ProxyProcess {
   // counted: wait for its "request accepted" line first (the request stage takes requests one by
   // one, in arrival order). False after `timeout`.
   bool wait_idle(std::chrono::milliseconds timeout = std::chrono::seconds(30)) {
+    return wait_series(
+        "propeller_proxy_active_transfers", [](double v) { return v == 0; }, timeout);
+  }
+
+  // Until the series `name` on /metrics holds `ok`. False after `timeout`, or once the proxy is
+  // gone.
+  template <class Ok>
+  bool wait_series(const std::string& name, Ok ok,
+                   std::chrono::milliseconds timeout = std::chrono::seconds(30)) {
     const std::string url = "http://" + http_host_ + ":" + std::to_string(http_port_) + "/metrics";
     const auto deadline = std::chrono::steady_clock::now() + timeout;
     for (;;) {
       try {
-        if (series(http_get(url, {}, std::chrono::seconds(10)).body,
-                   "propeller_proxy_active_transfers") == 0) {
-          return true;
-        }
+        const double v = series(http_get(url, {}, std::chrono::seconds(10)).body, name);
+        if (v >= 0 && ok(v)) return true;
       } catch (const std::runtime_error&) {
         // not answering (yet, or any more): the deadline decides
       }
