@@ -465,8 +465,8 @@ void Pipeline::Graph::on_broker_back(const BrokerBack& back) {
     }
   }
   for (const TransferPtr& t : recently_finished) {
+    if (t->acks.stale(back.lost_at)) continue;
     std::vector<std::uint64_t> again = t->acks.to_resend();
-    if (again.empty() || t->acks.stale(back.lost_at)) continue;
     ++transfers;
     chunks += again.size();
     resend(*t, std::move(again));

@@ -108,10 +108,10 @@ BOOST_AUTO_TEST_CASE(a_proplet_that_never_asks_again_still_assembles) {
 
 // A transfer that had just finished: every chunk acknowledged, all of them still in the broker's
 // queue for a device that stalled. The broker dies with them; the proxy sends them again from
-// what the transfer kept (the cache off: its own copy, for a few seconds). The transfer takes
-// longer than the 5 s a finished transfer is kept (the registry holds its blob half-way for that
-// long, as a slow machine would take): what is sent again is what the broker can hold, not what it
-// got in the last seconds.
+// what the transfer kept (the cache off: its own copy, for a few seconds). The registry's blob is
+// held half-way for 6 s, as a slow machine would take: the first chunks were acknowledged long
+// before the loss, and are sent again all the same (what the broker can hold, not what it got in
+// the last seconds).
 BOOST_AUTO_TEST_CASE(a_transfer_that_had_just_finished_is_sent_again) {
   Stack s;
   const std::string module = random_wasm(16u << 20, 703);
