@@ -25,6 +25,7 @@
 
 #include "nodes/cache.hpp"
 #include "nodes/oci/registry_client.hpp"
+#include "nodes/publish.hpp"
 #include "pipeline/transfer.hpp"
 #include "pipeline/window.hpp"
 
@@ -100,13 +101,27 @@ class ChunkCutter : public oci::BlobSink, public std::enable_shared_from_this<Ch
   static constexpr auto kWriterStalled = std::chrono::seconds(30);
 };
 
-// The verify stage (serial, chunks in cut order): hashes each streamed chunk and checks the
-// module's digest before the stream's final chunk is released; then stores a downloaded module in
-// `cache` (when there is one), or discards a cached one that no longer matches.
-struct Verified {
-  std::optional<Publication> publish;  // the chunk to send
-  std::optional<TrackEvent> settle;    // or what to tell track instead
+// The blob-download stage: starts each transfer's ChunkCutter on the I/O thread. Owns the
+// numbering of the items every download emits (see Chunk::seq).
+class DownloadStage {
+ public:
+  DownloadStage(ChunkWindow& window, oci::RegistryClient& registry, BlobCache* cache,
+                std::string spool_dir, ChunkPublisher& publisher)
+      : window_(window),
+        registry_(registry),
+        cache_(cache),
+        spool_dir_(std::move(spool_dir)),
+        publisher_(publisher) {}
+
+  void operator()(const TransferPtr& t, ChunkCutter::Emit emit);
+
+ private:
+  ChunkWindow& window_;
+  oci::RegistryClient& registry_;
+  BlobCache* const cache_;
+  const std::string spool_dir_;
+  ChunkPublisher& publisher_;
+  std::atomic<std::uint64_t> next_seq_{0};
 };
-Verified verify_chunk(Chunk chunk, BlobCache* cache);
 
 }  // namespace pp

@@ -3,6 +3,9 @@
 #include <algorithm>
 #include <utility>
 
+#include "nodes/log.hpp"
+#include "nodes/mqtt/topics.hpp"
+
 namespace pp {
 
 Intake::Offered Intake::offer(const std::string& key, std::string_view topic,
@@ -67,6 +70,50 @@ std::size_t Intake::take_peak() {
 std::size_t Intake::channels() const {
   std::lock_guard lock(mutex_);
   return waiting_.size();
+}
+
+}  // namespace pp
+
+namespace pp {
+
+bool RequestIntake::offer(std::string_view topic, std::string_view payload) {
+  std::string dropped_topic;
+  const char* reason = "too_large";
+  std::string why =
+      "larger than PROXY_MAX_REQUEST_BYTES (" + std::to_string(max_request_bytes_) + " bytes)";
+  bool token = false;
+  if (payload.size() > max_request_bytes_) {
+    metrics_.requests_dropped_too_large.fetch_add(1, std::memory_order_relaxed);
+    dropped_topic = topic;
+  } else {
+    const auto origin = mqtt::Topics::origin_of_request(topic);
+    Intake::Offered offered = intake_.offer(
+        origin ? origin->tenant + '/' + origin->channel : std::string(), topic, payload);
+    token = offered.token;
+    if (!offered.dropped) return token;
+    metrics_.requests_dropped_intake_full.fetch_add(1, std::memory_order_relaxed);
+    dropped_topic = std::move(*offered.dropped);
+    reason = "intake_full";
+    why = std::to_string(limit_) +
+          " received requests were waiting to be read (PROXY_INTAKE_LIMIT); the channel with the "
+          "most waiting gave up its newest";
+  }
+  // One line a second for the whole intake, with what it held back.
+  RefusalLog::HeldBack held_back;
+  if (drops_.note("", reason, RefusalLog::Clock::now(), held_back)) {
+    log::warn("request dropped unread", {{"topic", dropped_topic},
+                                         {"reason", reason},
+                                         {"error", why},
+                                         log::if_set("held_back", held_back.describe())});
+  }
+  return token;
+}
+
+void RequestIntake::flush_log(RefusalLog::Clock::time_point now) {
+  for (const auto& s : drops_.flush(now)) {
+    log::warn("requests dropped unread without a line of their own",
+              {{"held_back", s.held_back.describe()}});
+  }
 }
 
 }  // namespace pp

@@ -18,6 +18,8 @@
 #include <string_view>
 #include <unordered_map>
 
+#include "nodes/refusal_log.hpp"
+#include "pipeline/metrics.hpp"
 #include "pipeline/transfer.hpp"
 
 namespace pp {
@@ -49,6 +51,34 @@ class Intake {
   std::deque<std::string> turn_;  // channels with messages waiting, in the order they are read
   std::size_t size_ = 0;
   std::size_t peak_ = 0;
+};
+
+// The door of the request stage, on Paho's thread: a message over PROXY_MAX_REQUEST_BYTES, or one
+// the full intake gives up, is dropped (counted, and logged at most once a second); the others
+// wait in the Intake. Decided before anything is copied or queued, so that a flood costs at most
+// the intake (PROXY_INTAKE_LIMIT × PROXY_MAX_REQUEST_BYTES) however fast it comes: the request
+// stage refuses, at its own pace, only what the intake holds. A dropped request gets no status:
+// there is nothing to answer it with that costs less than what was refused.
+class RequestIntake {
+ public:
+  RequestIntake(std::size_t max_request_bytes, std::size_t limit, Metrics& metrics)
+      : max_request_bytes_(max_request_bytes), limit_(limit), metrics_(metrics), intake_(limit) {}
+
+  // True when the request stage is to read one more message (see Intake::Offered::token).
+  bool offer(std::string_view topic, std::string_view payload);
+  std::optional<Incoming> take() { return intake_.take(); }
+  // Logs what the drop log held back (see RefusalLog).
+  void flush_log(RefusalLog::Clock::time_point now);
+
+  std::size_t size() const { return intake_.size(); }
+  std::size_t take_peak() { return intake_.take_peak(); }
+
+ private:
+  const std::size_t max_request_bytes_;
+  const std::size_t limit_;
+  Metrics& metrics_;
+  Intake intake_;
+  RefusalLog drops_;
 };
 
 }  // namespace pp

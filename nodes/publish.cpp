@@ -1,6 +1,7 @@
 #include "nodes/publish.hpp"
 
 #include <algorithm>
+#include <condition_variable>
 #include <nlohmann/json.hpp>
 
 #include "nodes/log.hpp"
@@ -201,6 +202,25 @@ void ChunkPublisher::publish_progress(const Transfer& t, std::string_view state)
   describe_module(j, t);
   if (state == "sending") j["chunks_sent"] = t.delivered;
   publish_status(t.request.origin, status_text(j));
+}
+
+bool ChunkPublisher::fail_all(const std::vector<TransferPtr>& transfers, const Error& error,
+                              std::chrono::milliseconds timeout) {
+  struct Pending {
+    std::mutex mutex;
+    std::condition_variable done;
+    std::size_t left;
+  };
+  auto pending = std::make_shared<Pending>();
+  pending->left = transfers.size();
+  for (const auto& t : transfers) {
+    publish_outcome(Outcome{t, nullptr, error}, [pending] {
+      std::lock_guard lock(pending->mutex);
+      if (--pending->left == 0) pending->done.notify_all();
+    });
+  }
+  std::unique_lock lock(pending->mutex);
+  return pending->done.wait_for(lock, timeout, [&] { return pending->left == 0; });
 }
 
 }  // namespace pp

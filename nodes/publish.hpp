@@ -10,6 +10,7 @@
 // chunks) and they resume from their first unacknowledged chunk.
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -19,12 +20,10 @@
 
 #include "nodes/mqtt/mqtt_client.hpp"
 #include "nodes/mqtt/topics.hpp"
-#include "nodes/track.hpp"
+#include "nodes/refusal_log.hpp"
 #include "pipeline/transfer.hpp"
 
 namespace pp {
-
-using PublicationPtr = std::shared_ptr<Publication>;
 
 class ChunkPublisher {
  public:
@@ -52,6 +51,10 @@ class ChunkPublisher {
   // hostile requests cannot fill Paho's buffer, which the chunks of every transfer share.
   void publish_outcome(const Outcome& outcome, std::function<void()> done = {});
   static constexpr std::size_t kMaxRefusalStatuses = 256;
+  // Tells each requester of `transfers` that its request failed with `error`, and waits up to
+  // `timeout` for the broker to take those messages (true when it took them all).
+  bool fail_all(const std::vector<TransferPtr>& transfers, const Error& error,
+                std::chrono::milliseconds timeout);
   std::uint64_t statuses_dropped() const { return statuses_dropped_.load(); }
 
   // A running transfer's progress on the same topic (QoS 1): "resolving" (the manifest is being

@@ -3,8 +3,13 @@
 #include <algorithm>
 #include <nlohmann/json.hpp>
 
+#include "nodes/fault.hpp"
+#include "nodes/log.hpp"
 #include "nodes/mqtt/topics.hpp"
+#include "nodes/next.hpp"
 #include "nodes/oci/digest.hpp"
+#include "nodes/oci/reference.hpp"
+#include "nodes/resolution.hpp"
 
 namespace pp {
 
@@ -103,6 +108,88 @@ ParsedRequest parse_request(const Incoming& incoming, std::size_t max_bytes) {
     out.error = std::move(bad);
   }
   return out;
+}
+
+}  // namespace pp
+
+namespace pp {
+
+RequestRejected RequestStage::refusal(const Incoming& in, Error error) const {
+  const ParsedRequest parsed = parse_request(in, options_.max_request_bytes);
+  return RequestRejected{in.topic, parsed.request.app_name, parsed.request.origin,
+                         std::move(error)};
+}
+
+RequestStage::Next RequestStage::operator()(const Incoming& in) {
+  ParsedRequest parsed = parse_request(in, options_.max_request_bytes);
+  fault_point("request", parsed.request.app_name);
+  const auto refuse = [&](Error error) {
+    return by<refused, Next>(TrackEvent{RequestRejected{in.topic, parsed.request.app_name,
+                                                        parsed.request.origin, std::move(error)}});
+  };
+  // Before the reference is parsed or any shared state touched: a flood costs one bounded JSON
+  // parse per message, kept so that each refusal names the app it refuses (devices match statuses
+  // by app_name).
+  if (!parsed.request.origin.channel.empty()) {
+    const auto verdict =
+        rate_limiter_.admit(parsed.request.origin.tenant + '/' + parsed.request.origin.channel,
+                            RateLimiter::Clock::now());
+    if (!verdict.admitted) {
+      return refuse(
+          Error{errc::busy, "channel is over its request rate of " +
+                                std::to_string(static_cast<long long>(options_.rate_limit)) +
+                                "/s (PROXY_RATE_LIMIT, burst PROXY_RATE_BURST)"});
+    }
+  }
+  if (parsed.error) return refuse(std::move(*parsed.error));
+  auto ref = oci::parse_reference(parsed.request.app_name, options_.default_registry);
+  if (!ref) return refuse(ref.error());
+  if (!options_.allow.allows(ref->registry)) {
+    return refuse(Error{errc::not_allowed, "registry " + ref->registry +
+                                               " is not one this proxy fetches from (allowed: " +
+                                               options_.allow.describe() +
+                                               "; PROXY_REGISTRY_ALLOW adds registries)"});
+  }
+  if (auto joined = join_running(parsed.request, in)) return std::move(*joined);
+  auto t = active_.make(std::move(parsed.request));
+  t->ref = std::move(ref).value();
+  // A bounded wait: past the limit the requester hears "busy" now, rather than nothing ever.
+  if (!active_.enqueue(t, options_.queue_limit)) {
+    return by<refused, Next>(TrackEvent{
+        RequestRejected{in.topic, t->request.app_name, t->request.origin,
+                        Error{errc::busy, std::to_string(options_.queue_limit) +
+                                              " requests are already waiting for a transfer slot "
+                                              "(PROXY_QUEUE_LIMIT); ask again later"}}});
+  }
+  joins_.open(t);
+  log::debug("request accepted", {{"app_name", t->request.app_name},
+                                  log::if_set("tenant", t->request.origin.tenant),
+                                  {"channel", t->request.origin.channel},
+                                  {"transfer", t->id}});
+  return by<accepted, Next>(std::move(t));
+}
+
+std::optional<RequestStage::Next> RequestStage::join_running(const Request& request,
+                                                             const Incoming& in) {
+  const TransferPtr running = joins_.find(request);
+  if (!running || running->failed.load()) return std::nullopt;
+  switch (running->schedule.join(request.chunks, request.digest)) {
+    case ChunkSchedule::Join::refused:
+      return std::nullopt;
+    case ChunkSchedule::Join::out_of_range:
+      return by<refused, Next>(TrackEvent{
+          RequestRejected{in.topic, request.app_name, request.origin,
+                          Error{errc::invalid_request,
+                                chunks_out_of_range(request, running->schedule.total_chunks())}}});
+    case ChunkSchedule::Join::joined:
+      break;
+  }
+  metrics_.requests_joined.fetch_add(1, std::memory_order_relaxed);
+  log::debug("request joined a transfer under way", {{"app_name", request.app_name},
+                                                     log::if_set("tenant", request.origin.tenant),
+                                                     {"channel", request.origin.channel},
+                                                     {"transfer", running->id}});
+  return Next{std::in_place_index<2>};
 }
 
 }  // namespace pp

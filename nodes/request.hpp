@@ -3,8 +3,15 @@
 
 #include <cstddef>
 #include <optional>
+#include <string>
+#include <variant>
 
+#include "nodes/active_transfers.hpp"
 #include "nodes/error.hpp"
+#include "nodes/join_table.hpp"
+#include "nodes/oci/registry_allow.hpp"
+#include "nodes/rate_limit.hpp"
+#include "pipeline/metrics.hpp"
 #include "pipeline/transfer.hpp"
 
 namespace pp {
@@ -23,5 +30,47 @@ struct ParsedRequest {
 // proxy may fetch is for the reference parser and the allow list to say.
 ParsedRequest parse_request(const Incoming& incoming,
                             std::size_t max_bytes = kDefaultMaxRequestBytes);
+
+// The request stage (serial, so that requests queue for a transfer slot in the order they
+// arrived): a request message becomes a new transfer, joins the one under way for its app and
+// channel, or is refused. Owns the per-channel rate limit.
+class RequestStage {
+ public:
+  struct Options {
+    std::size_t max_request_bytes;
+    std::size_t queue_limit;  // accepted requests waiting for a transfer slot; more are "busy"
+    double rate_limit;        // requests per second per channel; 0: no limit
+    double rate_burst;
+    oci::RegistryAllowList allow;
+    std::string default_registry;  // for references that name none
+  };
+  RequestStage(Options options, JoinTable& joins, ActiveTransfers& active, Metrics& metrics)
+      : options_(std::move(options)),
+        joins_(joins),
+        active_(active),
+        metrics_(metrics),
+        rate_limiter_(options_.rate_limit, options_.rate_burst) {}
+
+  enum Port : std::size_t { accepted, refused };
+  // Refusals go to track, which answers them; a request that joined a transfer goes nowhere.
+  using Next = std::variant<TransferPtr, TrackEvent, std::monostate>;
+  Next operator()(const Incoming& in);
+  // The refusal of `in` with `error`, as far as the request can be read, so that its requester
+  // hears (the stage's guard: `in` could not be handled).
+  RequestRejected refusal(const Incoming& in, Error error) const;
+
+  std::size_t rate_limit_buckets() const { return rate_limiter_.keys(); }
+
+ private:
+  // Joins `request` to the transfer under way for its app and channel, if there is one that takes
+  // it; refuses it when it asks for chunks the module does not have. Nullopt when it did neither.
+  std::optional<Next> join_running(const Request& request, const Incoming& in);
+
+  const Options options_;
+  JoinTable& joins_;
+  ActiveTransfers& active_;
+  Metrics& metrics_;
+  RateLimiter rate_limiter_;
+};
 
 }  // namespace pp

@@ -164,3 +164,47 @@ void Tracker::reject(const RequestRejected& r) {
 }
 
 }  // namespace pp
+
+namespace pp {
+
+TrackStage::Next TrackStage::operator()(const TrackEvent& event) {
+  if (const auto* back = std::get_if<BrokerBack>(&event)) {
+    return Next{false, enqueued(recovery_.on_back(*back))};
+  }
+  return finished(tracker_.on_event(event));
+}
+
+TrackStage::Next TrackStage::abandon(const TrackEvent& event, Error error) {
+  return finished(tracker_.abandon(event, std::move(error)));
+}
+
+TrackStage::Next TrackStage::finished(const TransferPtr& t) {
+  if (!t) return {};
+  joins_.close(t);
+  active_.finished(t->id);
+  Next next{true, recovery_.on_finished(t)};
+  if (t->error && t->error->code == errc::cache_corrupt) {
+    next.again.push_back(retry_without_cache(*t));
+  }
+  next.again = enqueued(std::move(next.again));
+  return next;
+}
+
+// A transfer whose cached module was corrupt ends without an answer; this one gives it.
+TransferPtr TrackStage::retry_without_cache(const Transfer& corrupt) {
+  log::warn("cached module was corrupt; downloading it again",
+            {{"app_name", corrupt.request.app_name}, {"error", corrupt.error->message}});
+  TransferPtr t = active_.make(corrupt.request);
+  t->ref = corrupt.ref;
+  t->read_cache = false;
+  joins_.open(t);
+  return t;
+}
+
+std::vector<TransferPtr> TrackStage::enqueued(std::vector<TransferPtr> transfers) {
+  for (const TransferPtr& t : transfers)
+    active_.enqueue(t);
+  return transfers;
+}
+
+}  // namespace pp

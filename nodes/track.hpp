@@ -3,21 +3,20 @@
 // decides when a transfer is over: its download has ended and none of its chunks is in flight.
 // It is the one place that reports outcomes, so every request ends in exactly one log line.
 
+#include <cstddef>
 #include <functional>
 #include <optional>
+#include <vector>
 
+#include "nodes/active_transfers.hpp"
+#include "nodes/broker_recovery.hpp"
+#include "nodes/join_table.hpp"
 #include "nodes/refusal_log.hpp"
 #include "pipeline/metrics.hpp"
 #include "pipeline/transfer.hpp"
 #include "pipeline/window.hpp"
 
 namespace pp {
-
-struct Outcome {
-  TransferPtr transfer;  // null for a request refused before it became a transfer
-  const RequestRejected* rejected = nullptr;
-  std::optional<Error> error;  // nullopt: every chunk delivered and the digest verified
-};
 
 class Tracker {
  public:
@@ -57,6 +56,37 @@ class Tracker {
   const std::size_t broker_queue_;
   OutcomeHook on_outcome_;
   ProgressHook on_progress_;
+};
+
+// The track stage: the Tracker, and what follows a transfer's end. It leaves the tables, its
+// transfer slot is free again, and the proxy may make new transfers for its requesters: one that
+// downloads again a cached module found corrupt, and those that send again what a broker restart
+// may have cost (see BrokerRecovery).
+class TrackStage {
+ public:
+  TrackStage(Tracker& tracker, BrokerRecovery& recovery, JoinTable& joins, ActiveTransfers& active)
+      : tracker_(tracker), recovery_(recovery), joins_(joins), active_(active) {}
+
+  enum Port : std::size_t { slot_free, again };
+  struct Next {
+    bool slot_free = false;          // a transfer ended
+    std::vector<TransferPtr> again;  // transfers the proxy made, for the admission queue
+  };
+  Next operator()(const TrackEvent& event);
+  // operator() failed on `event` with `error` (an internal error): see Tracker::abandon.
+  Next abandon(const TrackEvent& event, Error error);
+
+ private:
+  Next finished(const TransferPtr& t);
+  TransferPtr retry_without_cache(const Transfer& corrupt);
+  // `transfers` wait for a transfer slot, beyond PROXY_QUEUE_LIMIT: their requesters were
+  // accepted once already.
+  std::vector<TransferPtr> enqueued(std::vector<TransferPtr> transfers);
+
+  Tracker& tracker_;
+  BrokerRecovery& recovery_;
+  JoinTable& joins_;
+  ActiveTransfers& active_;
 };
 
 }  // namespace pp

@@ -5,10 +5,8 @@
 #include <chrono>
 #include <cstddef>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 
 #include "nodes/cache.hpp"
 #include "nodes/mqtt/mqtt_client.hpp"
@@ -85,15 +83,7 @@ class Pipeline {
 
  private:
   struct Graph;
-  std::vector<TransferPtr> snapshot() const;  // the accepted requests not yet answered
-  void remember(const TransferPtr& t);
-  void forget(std::uint64_t id);
-
   std::unique_ptr<Graph> graph_;
-  mutable std::mutex mutex_;
-  // Every accepted request until track reports it: held here too, so that they can be cancelled,
-  // or answered should the graph itself have dropped them (broken()).
-  std::unordered_map<std::uint64_t, TransferPtr> active_;
 };
 
 }  // namespace pp

@@ -117,6 +117,15 @@ struct Transfer {
 
 using TransferPtr = std::shared_ptr<Transfer>;
 
+// What an asynchronous stage gets back from the I/O thread for a transfer: its result, or why
+// there is none.
+template <class T>
+struct Answer {
+  TransferPtr transfer;
+  std::optional<T> value;
+  std::optional<Error> error;
+};
+
 // A cut chunk on its way to publication, or the failure that ended a download. `seq` numbers every
 // item the downloads emit, across transfers and without gaps, so that the sequencer can restore cut
 // order after the parallel encode stage.
@@ -142,6 +151,9 @@ struct Publication {
   bool last = false;
   std::string message;
 };
+
+using ChunkPtr = std::shared_ptr<Chunk>;
+using PublicationPtr = std::shared_ptr<Publication>;
 
 // A chunk's flight is over (acknowledged, refused by the broker, or dropped): its credit returns.
 struct ChunkSettled {
@@ -174,6 +186,13 @@ struct BrokerBack {
 };
 
 using TrackEvent = std::variant<ChunkSettled, TransferFailed, RequestRejected, BrokerBack>;
+
+// How a request ended, for its requester and the log.
+struct Outcome {
+  TransferPtr transfer;  // null for a request refused before it became a transfer
+  const RequestRejected* rejected = nullptr;
+  std::optional<Error> error;  // nullopt: every chunk delivered and the digest verified
+};
 
 // The app an event is about.
 inline const std::string& app_name_of(const TrackEvent& event) {
