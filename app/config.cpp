@@ -15,7 +15,7 @@
 #include <sstream>
 #include <string_view>
 
-#include "nodes/oci/registry_allow.hpp"
+#include "nodes/clients/oci/registry_allow.hpp"
 
 namespace pp {
 

@@ -14,10 +14,10 @@
 #include <string>
 #include <vector>
 
-#include "nodes/error.hpp"
-#include "nodes/mqtt/mqtt_client.hpp"
-#include "nodes/mqtt/topics.hpp"
-#include "nodes/oci/registry_client.hpp"
+#include "nodes/clients/mqtt/mqtt_client.hpp"
+#include "nodes/clients/mqtt/topics.hpp"
+#include "nodes/clients/oci/registry_client.hpp"
+#include "nodes/common/error.hpp"
 
 namespace pp {
 

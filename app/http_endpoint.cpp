@@ -2,7 +2,7 @@
 
 #include <httplib.h>
 
-#include "nodes/log.hpp"
+#include "nodes/common/log.hpp"
 
 namespace pp {
 

@@ -9,7 +9,7 @@
 
 #include "app/commands.hpp"
 #include "app/config.hpp"
-#include "nodes/log.hpp"
+#include "nodes/common/log.hpp"
 
 #ifndef PP_VERSION
 #define PP_VERSION "unknown"

@@ -15,10 +15,10 @@
 #include <optional>
 
 #include "app/commands.hpp"
-#include "nodes/chunk.hpp"
-#include "nodes/mqtt/mqtt_client.hpp"
-#include "nodes/mqtt/topics.hpp"
-#include "nodes/oci/digest.hpp"
+#include "nodes/clients/mqtt/mqtt_client.hpp"
+#include "nodes/clients/mqtt/topics.hpp"
+#include "nodes/clients/oci/digest.hpp"
+#include "nodes/model/chunk.hpp"
 
 namespace pp {
 

@@ -11,9 +11,9 @@
 #include <sstream>
 
 #include "app/commands.hpp"
-#include "nodes/oci/digest.hpp"
-#include "nodes/oci/http_io.hpp"
-#include "nodes/oci/registry_client.hpp"
+#include "nodes/clients/oci/digest.hpp"
+#include "nodes/clients/oci/http_io.hpp"
+#include "nodes/clients/oci/registry_client.hpp"
 
 namespace pp {
 

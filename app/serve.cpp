@@ -13,11 +13,11 @@
 
 #include "app/commands.hpp"
 #include "app/http_endpoint.hpp"
-#include "nodes/log.hpp"
-#include "nodes/mqtt/mqtt_client.hpp"
-#include "nodes/mqtt/topics.hpp"
-#include "nodes/oci/http_io.hpp"
-#include "nodes/oci/registry_client.hpp"
+#include "nodes/clients/mqtt/mqtt_client.hpp"
+#include "nodes/clients/mqtt/topics.hpp"
+#include "nodes/clients/oci/http_io.hpp"
+#include "nodes/clients/oci/registry_client.hpp"
+#include "nodes/common/log.hpp"
 #include "pipeline/graph.hpp"
 
 namespace {

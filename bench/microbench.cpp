@@ -6,9 +6,9 @@
 #include <benchmark/benchmark.h>
 #include <oneapi/tbb/flow_graph.h>
 
-#include "nodes/blob_download.hpp"
-#include "nodes/chunk.hpp"
-#include "nodes/oci/digest.hpp"
+#include "nodes/clients/oci/digest.hpp"
+#include "nodes/model/chunk.hpp"
+#include "nodes/stages/blob_download.hpp"
 #include "tests/support/registry_push.hpp"
 
 namespace {

@@ -28,7 +28,7 @@
 #include <thread>
 
 #include "bench/mqtt_peers.hpp"
-#include "nodes/chunk.hpp"
+#include "nodes/model/chunk.hpp"
 #include "tests/support/mosquitto.hpp"
 #include "tests/support/proxy.hpp"
 #include "tests/support/registry.hpp"

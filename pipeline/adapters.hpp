@@ -14,9 +14,9 @@
 #include <utility>
 #include <variant>
 
-#include "nodes/error.hpp"
-#include "nodes/log.hpp"
-#include "pipeline/transfer.hpp"
+#include "nodes/common/error.hpp"
+#include "nodes/common/log.hpp"
+#include "nodes/model/transfer.hpp"
 
 namespace pp {
 

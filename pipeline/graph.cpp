@@ -4,21 +4,21 @@
 
 #include <oneapi/tbb/flow_graph.h>
 
-#include "nodes/blob_download.hpp"
-#include "nodes/broker_recovery.hpp"
-#include "nodes/encode.hpp"
-#include "nodes/fault.hpp"
-#include "nodes/fetch.hpp"
-#include "nodes/intake.hpp"
-#include "nodes/layer_search.hpp"
-#include "nodes/manifest_resolve.hpp"
-#include "nodes/publish.hpp"
-#include "nodes/request.hpp"
-#include "nodes/resolution.hpp"
-#include "nodes/track.hpp"
-#include "nodes/verify.hpp"
+#include "nodes/common/fault.hpp"
+#include "nodes/model/window.hpp"
+#include "nodes/stages/blob_download.hpp"
+#include "nodes/stages/broker_recovery.hpp"
+#include "nodes/stages/encode.hpp"
+#include "nodes/stages/fetch.hpp"
+#include "nodes/stages/intake.hpp"
+#include "nodes/stages/layer_search.hpp"
+#include "nodes/stages/manifest_resolve.hpp"
+#include "nodes/stages/publish.hpp"
+#include "nodes/stages/request.hpp"
+#include "nodes/stages/resolution.hpp"
+#include "nodes/stages/track.hpp"
+#include "nodes/stages/verify.hpp"
 #include "pipeline/adapters.hpp"
-#include "pipeline/window.hpp"
 
 namespace pp {
 

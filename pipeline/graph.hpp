@@ -8,12 +8,12 @@
 #include <string>
 #include <string_view>
 
-#include "nodes/cache.hpp"
-#include "nodes/mqtt/mqtt_client.hpp"
-#include "nodes/oci/registry_allow.hpp"
-#include "nodes/oci/registry_client.hpp"
-#include "pipeline/metrics.hpp"
-#include "pipeline/transfer.hpp"
+#include "nodes/clients/mqtt/mqtt_client.hpp"
+#include "nodes/clients/oci/registry_allow.hpp"
+#include "nodes/clients/oci/registry_client.hpp"
+#include "nodes/model/metrics.hpp"
+#include "nodes/model/transfer.hpp"
+#include "nodes/store/cache.hpp"
 
 namespace pp {
 

@@ -4,7 +4,7 @@
 #include <cstdint>
 #include <string_view>
 
-#include "nodes/oci/auth_file.hpp"
+#include "nodes/clients/oci/auth_file.hpp"
 
 namespace {
 

@@ -8,8 +8,8 @@
 #include <cstdint>
 #include <string_view>
 
-#include "nodes/oci/digest.hpp"
-#include "nodes/oci/manifest.hpp"
+#include "nodes/clients/oci/digest.hpp"
+#include "nodes/clients/oci/manifest.hpp"
 
 namespace {
 

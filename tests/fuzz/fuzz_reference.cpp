@@ -6,8 +6,8 @@
 #include <string>
 #include <string_view>
 
-#include "nodes/oci/digest.hpp"
-#include "nodes/oci/reference.hpp"
+#include "nodes/clients/oci/digest.hpp"
+#include "nodes/clients/oci/reference.hpp"
 
 namespace {
 

@@ -6,8 +6,8 @@
 #include <cstdint>
 #include <string>
 
-#include "nodes/oci/digest.hpp"
-#include "nodes/request.hpp"
+#include "nodes/clients/oci/digest.hpp"
+#include "nodes/stages/request.hpp"
 
 namespace {
 

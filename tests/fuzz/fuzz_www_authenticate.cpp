@@ -5,7 +5,7 @@
 #include <string>
 #include <string_view>
 
-#include "nodes/oci/auth_challenge.hpp"
+#include "nodes/clients/oci/auth_challenge.hpp"
 
 namespace {
 

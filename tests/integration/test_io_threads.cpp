@@ -12,8 +12,8 @@
 #include <mutex>
 #include <thread>
 
-#include "nodes/mqtt/mqtt_client.hpp"
-#include "nodes/oci/registry_client.hpp"
+#include "nodes/clients/mqtt/mqtt_client.hpp"
+#include "nodes/clients/oci/registry_client.hpp"
 #include "tests/integration/stack.hpp"
 
 using namespace pp::test;

@@ -4,7 +4,7 @@
 #include <string_view>
 #include <vector>
 
-#include "nodes/oci/auth_challenge.hpp"
+#include "nodes/clients/oci/auth_challenge.hpp"
 
 using pp::oci::Challenge;
 using pp::oci::find_challenge;

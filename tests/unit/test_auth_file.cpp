@@ -9,7 +9,7 @@
 #include <utility>
 #include <vector>
 
-#include "nodes/oci/auth_file.hpp"
+#include "nodes/clients/oci/auth_file.hpp"
 
 namespace fs = std::filesystem;
 using pp::oci::auth_file_candidates;

@@ -11,9 +11,9 @@
 #include <fstream>
 #include <thread>
 
-#include "nodes/cache.hpp"
-#include "nodes/cache_index.hpp"
-#include "nodes/oci/digest.hpp"
+#include "nodes/clients/oci/digest.hpp"
+#include "nodes/store/cache.hpp"
+#include "nodes/store/cache_index.hpp"
 #include "tests/support/process.hpp"
 
 namespace bdata = boost::unit_test::data;

@@ -4,8 +4,8 @@
 #include <random>
 #include <string>
 
-#include "nodes/chunk.hpp"
-#include "nodes/oci/digest.hpp"
+#include "nodes/clients/oci/digest.hpp"
+#include "nodes/model/chunk.hpp"
 
 namespace {
 

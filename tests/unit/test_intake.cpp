@@ -5,7 +5,7 @@
 #include <thread>
 #include <vector>
 
-#include "nodes/intake.hpp"
+#include "nodes/stages/intake.hpp"
 
 using pp::Intake;
 

@@ -4,8 +4,8 @@
 #include <boost/test/data/test_case.hpp>
 #include <boost/test/unit_test.hpp>
 
-#include "nodes/layer_unpack.hpp"
-#include "nodes/oci/digest.hpp"
+#include "nodes/clients/oci/digest.hpp"
+#include "nodes/store/layer_unpack.hpp"
 #include "tests/support/registry_push.hpp"
 #include "tests/support/tar_layer.hpp"
 

@@ -9,8 +9,8 @@
 #include <string_view>
 #include <vector>
 
-#include "nodes/error.hpp"
-#include "nodes/oci/manifest.hpp"
+#include "nodes/clients/oci/manifest.hpp"
+#include "nodes/common/error.hpp"
 
 namespace bdata = boost::unit_test::data;
 namespace media = pp::oci::media;

@@ -5,7 +5,7 @@
 #include <thread>
 #include <vector>
 
-#include "nodes/rate_limit.hpp"
+#include "nodes/common/rate_limit.hpp"
 
 using pp::RateLimiter;
 using namespace std::chrono_literals;

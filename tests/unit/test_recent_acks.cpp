@@ -2,7 +2,7 @@
 #include <boost/test/unit_test.hpp>
 #include <vector>
 
-#include "nodes/recent_acks.hpp"
+#include "nodes/model/recent_acks.hpp"
 
 using pp::RecentAcks;
 using namespace std::chrono_literals;

@@ -7,8 +7,8 @@
 #include <string_view>
 #include <vector>
 
-#include "nodes/error.hpp"
-#include "nodes/oci/reference.hpp"
+#include "nodes/clients/oci/reference.hpp"
+#include "nodes/common/error.hpp"
 
 namespace bdata = boost::unit_test::data;
 using pp::oci::parse_reference;

@@ -3,7 +3,7 @@
 #include <string>
 #include <vector>
 
-#include "nodes/refusal_log.hpp"
+#include "nodes/common/refusal_log.hpp"
 
 using pp::RefusalLog;
 using namespace std::chrono_literals;

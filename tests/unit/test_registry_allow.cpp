@@ -2,7 +2,7 @@
 #include <boost/test/unit_test.hpp>
 #include <string>
 
-#include "nodes/oci/registry_allow.hpp"
+#include "nodes/clients/oci/registry_allow.hpp"
 
 using pp::oci::RegistryAllowList;
 

@@ -2,7 +2,7 @@
 #include <boost/test/unit_test.hpp>
 #include <string>
 
-#include "nodes/request.hpp"
+#include "nodes/stages/request.hpp"
 
 namespace {
 const std::string kTopic = "channels/ch-1/messages/registry/proplet";

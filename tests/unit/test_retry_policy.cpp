@@ -1,7 +1,7 @@
 #define BOOST_TEST_MODULE retry_policy
 #include <boost/test/unit_test.hpp>
 
-#include "nodes/oci/retry_policy.hpp"
+#include "nodes/clients/oci/retry_policy.hpp"
 
 using namespace std::chrono_literals;
 using pp::oci::RetryPolicy;

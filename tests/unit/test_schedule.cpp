@@ -6,7 +6,7 @@
 #include <thread>
 #include <vector>
 
-#include "pipeline/schedule.hpp"
+#include "nodes/model/schedule.hpp"
 
 namespace {
 

@@ -7,7 +7,7 @@
 #include <thread>
 #include <vector>
 
-#include "nodes/task_thread.hpp"
+#include "nodes/common/task_thread.hpp"
 
 using pp::TaskThread;
 using namespace std::chrono_literals;

@@ -5,7 +5,7 @@
 #include <string>
 #include <vector>
 
-#include "nodes/oci/token_cache.hpp"
+#include "nodes/clients/oci/token_cache.hpp"
 
 namespace bdata = boost::unit_test::data;
 using pp::oci::TokenCache;

@@ -4,7 +4,7 @@
 #include <boost/test/data/test_case.hpp>
 #include <boost/test/unit_test.hpp>
 
-#include "nodes/mqtt/topics.hpp"
+#include "nodes/clients/mqtt/topics.hpp"
 
 namespace bdata = boost::unit_test::data;
 using pp::mqtt::Origin;

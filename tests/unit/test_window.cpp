@@ -5,7 +5,7 @@
 #include <thread>
 #include <vector>
 
-#include "pipeline/window.hpp"
+#include "nodes/model/window.hpp"
 
 BOOST_AUTO_TEST_CASE(grants_up_to_capacity_then_queues) {
   pp::ChunkWindow w(2);

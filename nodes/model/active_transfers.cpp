@@ -1,0 +1,49 @@
+#include "nodes/model/active_transfers.hpp"
+
+#include "nodes/common/log.hpp"
+
+namespace pp {
+
+TransferPtr ActiveTransfers::make(Request request) {
+  return std::make_shared<Transfer>(next_id_.fetch_add(1), std::move(request), chunk_size_);
+}
+
+bool ActiveTransfers::enqueue(const TransferPtr& t, std::size_t queue_limit) {
+  if (queued_.fetch_add(1) >= queue_limit) {
+    queued_.fetch_sub(1);
+    return false;
+  }
+  std::lock_guard lock(mutex_);
+  active_.emplace(t->id, t);
+  return true;
+}
+
+void ActiveTransfers::finished(std::uint64_t id) {
+  std::lock_guard lock(mutex_);
+  active_.erase(id);
+}
+
+void ActiveTransfers::cancel_all(const Error& error) {
+  for (const auto& t : snapshot()) {
+    if (!t->failed.exchange(true)) {
+      log::warn("cancelling transfer",
+                {{"app_name", t->request.app_name}, {"reason", error.message}});
+    }
+  }
+}
+
+std::vector<TransferPtr> ActiveTransfers::snapshot() const {
+  std::vector<TransferPtr> transfers;
+  std::lock_guard lock(mutex_);
+  transfers.reserve(active_.size());
+  for (const auto& [id, t] : active_)
+    transfers.push_back(t);
+  return transfers;
+}
+
+std::size_t ActiveTransfers::size() const {
+  std::lock_guard lock(mutex_);
+  return active_.size();
+}
+
+}  // namespace pp

@@ -1,0 +1,214 @@
+#pragma once
+// A transfer is one request being answered: it flows through the graph as a shared pointer, and the
+// messages below carry it from stage to stage. Each mutable field says which stage owns it; the
+// graph's edges order those stages, so only the fields shared with the I/O thread are atomic.
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "nodes/clients/mqtt/topics.hpp"
+#include "nodes/clients/oci/digest.hpp"
+#include "nodes/clients/oci/manifest.hpp"
+#include "nodes/clients/oci/reference.hpp"
+#include "nodes/common/error.hpp"
+#include "nodes/model/chunk.hpp"
+#include "nodes/model/payload.hpp"
+#include "nodes/model/recent_acks.hpp"
+#include "nodes/model/schedule.hpp"
+
+namespace pp {
+class SpoolFile;
+}
+
+namespace pp {
+
+using Clock = std::chrono::steady_clock;
+
+// An MQTT message as it arrived on a request topic.
+struct Incoming {
+  std::string topic;
+  Payload payload;
+  Clock::time_point received = Clock::now();
+};
+
+// A validated request: what to fetch, and where to answer.
+struct Request {
+  std::string app_name;  // echoed verbatim in every chunk: proplets key on it
+  mqtt::Origin origin;   // the tenant and channel whose topics get the answers
+  // Only these chunks (ascending, no duplicates), when the request names some: a resend.
+  std::vector<std::uint64_t> chunks;
+  std::string digest;  // the module the requester is assembling, when it pins one
+  Clock::time_point received;
+};
+
+struct Transfer {
+  Transfer(std::uint64_t id_, Request request_, std::size_t chunk_size_)
+      : id(id_), request(std::move(request_)), chunk_size(chunk_size_) {
+    live.fetch_add(1, std::memory_order_relaxed);
+  }
+  ~Transfer() { live.fetch_sub(1, std::memory_order_relaxed); }
+  Transfer(const Transfer&) = delete;
+  Transfer& operator=(const Transfer&) = delete;
+
+  // Transfers in memory: queued, running, or finishing. 0 when idle, or something holds on to one.
+  static inline std::atomic<std::int64_t> live{0};
+
+  const std::uint64_t id;
+  const Request request;
+  const std::size_t chunk_size;
+
+  // Set by fetch and manifest-resolve, read-only once the download starts.
+  oci::Reference ref;
+  std::string manifest_digest;
+  oci::Descriptor blob;  // the module as it is sent (the layer itself, or what was unpacked)
+  std::uint64_t total_chunks = 0;
+  std::optional<ChunkFramer> framer;
+  // What is sent, as requests join (the request stage) and chunks are cut (the download).
+  ChunkSchedule schedule;
+  // Chunks were fetched with ranged GETs, which cannot be checked against the blob's digest.
+  bool unverified = false;
+  // Made by the proxy to send again what a broker restart may have lost of an earlier transfer.
+  bool after_broker_restart = false;
+
+  // When no layer is labelled wasm: set by layer-select, then owned by layer-spool and
+  // layer-unpack, which examine the layers one at a time (largest first) and note why each one
+  // held no module, for the error should none hold one.
+  std::vector<oci::Descriptor> candidates;
+  std::size_t next_candidate = 0;
+  std::vector<std::string> rejections;
+  // The module's bytes when they were unpacked to the spool or are read from the cache rather than
+  // streamed from the registry (a module streamed from the registry is spooled by the download
+  // itself, for resends). Set before the download starts, or by it before its first chunk.
+  std::shared_ptr<SpoolFile> module_file;
+  bool from_cache = false;  // module_file is the cached module
+  bool read_cache = true;   // false once the cached copy was found corrupt: download it
+  // The download's copy of a module streamed from the registry, handed to the cache's store by the
+  // verify stage once its digest matched; and the cache's lock for writing that digest, held until
+  // then and by the store until it is done (type-erased: BlobCache::WriterLock).
+  std::shared_ptr<SpoolFile> stream_copy;
+  std::shared_ptr<void> cache_lock;
+
+  // Set by whichever stage first sees the transfer fail; the download stops at its next bytes.
+  std::atomic<bool> failed{false};
+  // Chunks put into the graph and not yet settled: incremented by the download, decremented by
+  // track.
+  std::atomic<std::uint64_t> in_flight{0};
+
+  // Owned by the verify stage (chunks reach it in order).
+  oci::Hasher hasher;
+
+  // Owned by the track stage.
+  RecentAcks acks;  // for resends after a broker restart
+  // Chunks to send again once this transfer is over (it was ending when the broker came back).
+  std::vector<std::uint64_t> resend_when_over;
+  Clock::time_point finished_at{};
+  std::uint64_t delivered = 0;
+  Clock::time_point last_progress{};  // of the last "sending" status and progress log line
+  bool terminal_seen = false;  // the download's last item (last chunk or failure) has been settled
+  bool finished = false;       // reported: whatever still arrives for it only settles its credits
+  std::optional<Error> error;  // the first failure
+};
+
+using TransferPtr = std::shared_ptr<Transfer>;
+
+// What an asynchronous stage gets back from the I/O thread for a transfer: its result, or why
+// there is none.
+template <class T>
+struct Answer {
+  TransferPtr transfer;
+  std::optional<T> value;
+  std::optional<Error> error;
+};
+
+// A cut chunk on its way to publication, or the failure that ended a download. `seq` numbers every
+// item the downloads emit, across transfers and without gaps, so that the sequencer can restore cut
+// order after the parallel encode stage.
+struct Chunk {
+  TransferPtr transfer;
+  std::uint64_t seq = 0;
+  std::uint64_t idx = 0;
+  bool last = false;             // the download's final item: nothing of this transfer follows
+  bool streamed = false;         // part of the stream, whose digest is checked at its last chunk
+  std::string bytes;             // blob bytes (freed after verify)
+  std::string message;           // the framed MQTT payload (set by encode)
+  std::optional<Error> failure;  // set on a failure item, which carries no bytes and no credit
+  // Set on a chunk a stage could not handle (an internal error): it still holds its credit, and is
+  // settled as not delivered, which fails its transfer.
+  std::optional<Error> error;
+};
+
+// A verified chunk message, ready for the broker.
+struct Publication {
+  TransferPtr transfer;
+  std::uint64_t seq = 0;  // the chunk's, for publishing parked chunks in cut order
+  std::uint64_t idx = 0;
+  bool last = false;
+  std::string message;
+};
+
+using ChunkPtr = std::shared_ptr<Chunk>;
+using PublicationPtr = std::shared_ptr<Publication>;
+
+// A chunk's flight is over (acknowledged, refused by the broker, or dropped): its credit returns.
+struct ChunkSettled {
+  TransferPtr transfer;
+  std::uint64_t idx = 0;
+  bool last = false;
+  bool delivered = false;
+  std::optional<Error> error;  // why it was not delivered, when that failed the transfer
+};
+
+// The transfer failed with no chunk in hand; nothing more of it will come from the download.
+struct TransferFailed {
+  TransferPtr transfer;
+  Error error;
+};
+
+// A request refused before it became a transfer.
+struct RequestRejected {
+  std::string topic;  // where it came from (not the payload: refusals of a flood queue for track)
+  std::string app_name;  // when the payload had one
+  mqtt::Origin origin;   // when the topic had one (else the channel is empty)
+  Error error;
+};
+
+// The broker connection, lost at `lost_at`, is back and publishing may resume: what the broker may
+// have lost is to be sent again (the track stage knows what it acknowledged).
+struct BrokerBack {
+  Clock::time_point lost_at;
+  std::uint64_t change = 0;  // of the connection, so that a later loss cancels it
+};
+
+using TrackEvent = std::variant<ChunkSettled, TransferFailed, RequestRejected, BrokerBack>;
+
+// How a request ended, for its requester and the log.
+struct Outcome {
+  TransferPtr transfer;  // null for a request refused before it became a transfer
+  const RequestRejected* rejected = nullptr;
+  std::optional<Error> error;  // nullopt: every chunk delivered and the digest verified
+};
+
+// The app an event is about.
+inline const std::string& app_name_of(const TrackEvent& event) {
+  static const std::string none;
+  return std::visit(
+      [](const auto& e) -> const std::string& {
+        using E = std::decay_t<decltype(e)>;
+        if constexpr (std::is_same_v<E, RequestRejected>) {
+          return e.app_name;
+        } else if constexpr (std::is_same_v<E, BrokerBack>) {
+          return none;
+        } else {
+          return e.transfer->request.app_name;
+        }
+      },
+      event);
+}
+
+}  // namespace pp

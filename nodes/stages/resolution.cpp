@@ -1,0 +1,100 @@
+#include "nodes/stages/resolution.hpp"
+
+#include <chrono>
+
+#include "nodes/common/log.hpp"
+
+namespace pp {
+
+std::string chunks_out_of_range(const Request& r, std::uint64_t total) {
+  return "chunk " + std::to_string(r.chunks.back()) + " does not exist: " + r.app_name + " has " +
+         std::to_string(total) + " chunks (0.." + std::to_string(total - 1) + ")";
+}
+
+std::optional<Error> ModuleResolution::start(Transfer& t, oci::Descriptor module,
+                                             bool resolved) const {
+  if (resolved && cache_) {
+    const BlobCache::Resolution r{t.manifest_digest, module, std::chrono::system_clock::now(),
+                                  t.module_file == nullptr};
+    cache_->remember(t.ref.str(), r);
+    // So that the manifest's digest, once seen, serves without the registry too (for an index,
+    // the digest of the platform's manifest).
+    if (t.ref.digest.empty()) {
+      oci::Reference pinned = t.ref;
+      pinned.tag.clear();
+      pinned.digest = t.manifest_digest;
+      cache_->remember(pinned.str(), r);
+    }
+  }
+  if (!t.module_file && cache_ && t.read_cache) {
+    if (auto cached = cache_->find(module)) {
+      t.module_file = std::move(cached);
+      t.from_cache = true;
+    }
+  }
+  t.blob = std::move(module);
+  t.hasher = oci::Hasher::for_digest(t.blob.digest);
+  t.total_chunks = total_chunks(t.blob.size, t.chunk_size);
+  if (!t.request.digest.empty() && t.request.digest != t.blob.digest) {
+    return Error{errc::digest_mismatch, "the request pins " + t.request.digest + ", but " +
+                                            t.ref.str() + " is now " + t.blob.digest};
+  }
+  if (!t.request.chunks.empty() && t.request.chunks.back() >= t.total_chunks) {
+    return Error{errc::invalid_request, chunks_out_of_range(t.request, t.total_chunks)};
+  }
+  t.framer.emplace(t.request.app_name, t.blob.digest, t.blob.size, t.total_chunks);
+  // Last: from here on the schedule lets requests join, and they read what is set above.
+  if (t.request.chunks.empty()) {
+    t.schedule.start_stream(t.total_chunks, t.blob.digest);
+  } else {
+    t.schedule.start_selection(t.total_chunks, t.blob.digest, t.request.chunks);
+  }
+  log::debug("resolved", {{"app_name", t.request.app_name},
+                          {"manifest", t.manifest_digest},
+                          {"digest", t.blob.digest},
+                          {"size", t.blob.size},
+                          {"chunks", t.total_chunks}});
+  return std::nullopt;
+}
+
+ModuleResolution::FromCache ModuleResolution::start_from_cache(
+    Transfer& t, bool registry_down, const std::string& manifest_digest) const {
+  if (!cache_ || !t.read_cache) return {};
+  const auto resolution = cache_->resolution(t.ref.str());
+  if (!resolution) return {};
+  if (!manifest_digest.empty() && resolution->manifest_digest != manifest_digest) return {};
+  // Kept under a larger PROXY_MAX_BLOB_SIZE: the registry path says too_large.
+  if (resolution->module.size > max_blob_size_) return {};
+  // A manifest just fetched makes the resolution current, whatever its age.
+  if (manifest_digest.empty() &&
+      !cache_->usable(*resolution, !t.ref.digest.empty(), registry_down)) {
+    return {};
+  }
+  auto file = cache_->find(resolution->module);
+  // Not cached (evicted, or too large to keep) but known: downloaded by its digest, which spares
+  // the manifest request (the one a registry such as Docker Hub counts as a pull). Unless the
+  // registry is down, or the module must be unpacked from its layer again.
+  if (!file && (registry_down || !resolution->is_blob)) return {};
+  t.manifest_digest = resolution->manifest_digest;
+  t.module_file = std::move(file);
+  t.from_cache = t.module_file != nullptr;
+  if (registry_down && t.ref.digest.empty()) {
+    log::warn(
+        "registry unreachable; serving the tag as it resolved before",
+        {{"app_name", t.request.app_name},
+         {"digest", resolution->module.digest},
+         {"resolved_s_ago",
+          static_cast<long long>(std::chrono::duration_cast<std::chrono::seconds>(
+                                     std::chrono::system_clock::now() - resolution->resolved_at)
+                                     .count())}});
+  }
+  return {true, start(t, resolution->module, false)};
+}
+
+Error ModuleResolution::too_large(const Transfer& t, const oci::Descriptor& layer) const {
+  return Error{errc::too_large,
+               "blob " + layer.digest + " of " + t.ref.str() + " is " + std::to_string(layer.size) +
+                   " bytes, over PROXY_MAX_BLOB_SIZE (" + std::to_string(max_blob_size_) + ")"};
+}
+
+}  // namespace pp

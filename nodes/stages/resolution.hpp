@@ -1,0 +1,52 @@
+#pragma once
+// Where a transfer learns what module it sends: from the registry's manifest (fetch, layer-select,
+// layer-unpack) or from what the cache remembers of the reference (fetch, and layer-select when
+// the registry is down). Starting a transfer on a module sets what the later stages need to cut,
+// frame and verify it, and opens its schedule to requests that join it.
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "nodes/clients/oci/manifest.hpp"
+#include "nodes/common/error.hpp"
+#include "nodes/model/transfer.hpp"
+#include "nodes/store/cache.hpp"
+
+namespace pp {
+
+class ModuleResolution {
+ public:
+  ModuleResolution(BlobCache* cache, std::uint64_t max_blob_size)
+      : cache_(cache), max_blob_size_(max_blob_size) {}
+
+  // Starts `t` on `module`, or says why the request cannot be answered with it. `resolved` when
+  // the registry was just asked what the reference names: the cache remembers the answer.
+  std::optional<Error> start(Transfer& t, oci::Descriptor module, bool resolved) const;
+
+  // What the cache answered for a transfer: `answered` when `t` was started on the module the
+  // cache says its reference resolves to (`error`: why the request cannot have it), else the
+  // registry is to be asked.
+  struct FromCache {
+    bool answered = false;
+    std::optional<Error> error;
+  };
+  // When the cache has the reference's resolution and it may be used (see BlobCache::usable);
+  // `manifest_digest`, when given, must match it.
+  FromCache start_from_cache(Transfer& t, bool registry_down,
+                             const std::string& manifest_digest = {}) const;
+
+  // errc::too_large for `layer` of `t`'s reference.
+  Error too_large(const Transfer& t, const oci::Descriptor& layer) const;
+  std::uint64_t max_blob_size() const { return max_blob_size_; }
+  BlobCache* cache() const { return cache_; }
+
+ private:
+  BlobCache* const cache_;
+  const std::uint64_t max_blob_size_;
+};
+
+// The refusal of a request for chunks past the module's end.
+std::string chunks_out_of_range(const Request& r, std::uint64_t total);
+
+}  // namespace pp
