@@ -15,6 +15,7 @@
 #include <optional>
 
 #include "app/commands.hpp"
+#include "app/config/sources.hpp"
 #include "nodes/chunk.hpp"
 #include "nodes/mqtt/mqtt_client.hpp"
 #include "nodes/mqtt/topics.hpp"

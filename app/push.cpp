@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "app/commands.hpp"
+#include "app/config/sources.hpp"
 #include "nodes/oci/digest.hpp"
 #include "nodes/oci/http_io.hpp"
 #include "nodes/oci/registry_client.hpp"

@@ -4,18 +4,15 @@
 // is reported by the name the operator typed and --print-config can show everything but secrets.
 // So that the proxy drops into deployments of Propeller's Go proxy unchanged, a setting may also
 // answer to that proxy's variable names (aliases) and, for the four values the Go proxy reads from
-// it, to the [proxy] table of its config.toml. Precedence: flag > variable > aliases in order >
-// config.toml > default.
+// it, to the [proxy] table of its config.toml (see sources.hpp).
 
 #include <cstddef>
+#include <cstdint>
 #include <functional>
-#include <map>
 #include <optional>
 #include <string>
 #include <vector>
 
-#include "nodes/error.hpp"
-#include "nodes/mqtt/mqtt_client.hpp"
 #include "nodes/mqtt/topics.hpp"
 #include "nodes/oci/registry_client.hpp"
 
@@ -100,29 +97,5 @@ struct Setting {
 };
 
 const std::vector<Setting>& settings();
-
-// Looks a variable up; nullopt when it is unset (an empty value counts as unset).
-using EnvLookup = std::function<std::optional<std::string>(const char* name)>;
-EnvLookup process_environment();
-
-// Values given on the command line, by the setting's environment variable name.
-using FlagValues = std::map<std::string, std::string>;
-
-// Error message: "<--flag, VARIABLE, alias or config file key, whichever supplied the value>: <what
-// is wrong>", or "<file>:<line>[:<column>]: <what is wrong>" for a malformed config file. The
-// config file is PROXY_CONFIG_FILE as `env` or `flags` give it (default: config.toml in the working
-// directory, when it exists).
-Expected<Config> load_config(const EnvLookup& env, const FlagValues& flags = {},
-                             Command command = kServe);
-
-// How to reach and authorise with registries, for the proxy and for push alike.
-oci::RegistryOptions registry_options(const Config& config);
-
-// How to reach the broker, for the proxy and for the pull client alike.
-mqtt::ClientOptions mqtt_client_options(const Config& config, std::string client_id);
-
-// The effective configuration, one "VARIABLE=value  (source)" line per setting, secrets redacted;
-// the source is the flag, variable, alias or "<file> [proxy].<key>" that supplied the value.
-std::string describe_config(const EnvLookup& env, const FlagValues& flags);
 
 }  // namespace pp
