@@ -18,61 +18,63 @@
 
 namespace pp {
 
+// No member has a default: load_config gives each the table's, settings() being the one place
+// they are written. A test that needs a default Config takes load_config's.
 struct Config {
-  std::string mqtt_address = "tcp://localhost:1883";
-  int mqtt_version = 4;  // 4: 3.1.1, 5: MQTT 5
+  std::string mqtt_address;
+  int mqtt_version;  // 4: 3.1.1, 5: MQTT 5
   std::string mqtt_ca_file;
   std::string mqtt_cert_file;
   std::string mqtt_key_file;
-  bool mqtt_tls_insecure = false;
-  int mqtt_timeout_s = 30;           // a connect attempt that takes longer is abandoned
-  bool mqtt_clean_session = true;    // false: the broker keeps the proxy's session while it is away
-  int mqtt_session_expiry_s = 3600;  // MQTT 5: how long it keeps it
-  int mqtt_resume_delay_s = 3;       // after a reconnect, before chunks are published again
-  std::size_t mqtt_broker_queue = 1020;  // per subscriber: what a broker restart may lose
-  std::string thing_id;                  // MQTT client id and username
-  std::string thing_key;                 // MQTT password
-  std::vector<std::string> channels;     // {"+"}: every channel
-  std::string mqtt_client_id;            // empty: thing_id, else a generated one
-  std::string tenant;  // SuperMQ tenant (domain) id, "+" for every one; "" for none
-  mqtt::TopicScheme topic_scheme = mqtt::TopicScheme::channels;
+  bool mqtt_tls_insecure;
+  int mqtt_timeout_s;             // a connect attempt that takes longer is abandoned
+  bool mqtt_clean_session;        // false: the broker keeps the proxy's session while it is away
+  int mqtt_session_expiry_s;      // MQTT 5: how long it keeps it
+  int mqtt_resume_delay_s;        // after a reconnect, before chunks are published again
+  std::size_t mqtt_broker_queue;  // per subscriber: what a broker restart may lose
+  std::string thing_id;           // MQTT client id and username
+  std::string thing_key;          // MQTT password
+  std::vector<std::string> channels;  // {"+"}: every channel
+  std::string mqtt_client_id;         // empty: thing_id, else a generated one
+  std::string tenant;                 // SuperMQ tenant (domain) id, "+" for every one; "" for none
+  mqtt::TopicScheme topic_scheme;
   std::string shared_group;  // MQTT shared-subscription group, empty for none
   mqtt::StatusTopic status_topic;
   oci::RegistryUrl registry_url;
   std::string registry_allow;  // PROXY_REGISTRY_ALLOW as given (validated): see RegistryAllowList
-  bool authenticate = false;
+  bool authenticate;
   std::string registry_username;
   std::string registry_password;
   std::string registry_token;
-  std::size_t chunk_size = 512000;
-  std::size_t chunk_window = 10;
-  std::size_t max_transfers = 16;
-  std::size_t queue_limit = 1024;
-  std::size_t max_request_bytes = 64 * 1024;
-  std::size_t intake_limit = 256;
-  std::size_t rate_limit = 20;  // requests per second per channel; 0: no limit
-  std::size_t rate_burst = 100;
-  int shutdown_grace_s = 10;
-  std::uint64_t max_blob_size = 100 * 1024 * 1024;
-  std::string spool_dir = "/tmp";
-  std::string cache_dir;  // set from the environment when not given (see PROXY_CACHE_DIR)
-  std::uint64_t cache_max_bytes = std::uint64_t{2} << 30;  // 0: no cache
-  int manifest_ttl_s = 60;
+  std::size_t chunk_size;
+  std::size_t chunk_window;
+  std::size_t max_transfers;
+  std::size_t queue_limit;
+  std::size_t max_request_bytes;
+  std::size_t intake_limit;
+  std::size_t rate_limit;  // requests per second per channel; 0: no limit
+  std::size_t rate_burst;
+  int shutdown_grace_s;
+  std::uint64_t max_blob_size;
+  std::string spool_dir;
+  std::string cache_dir;          // set from the environment when not given (see PROXY_CACHE_DIR)
+  std::uint64_t cache_max_bytes;  // 0: no cache
+  int manifest_ttl_s;
   // Not a setting: the standard proxy variables, taken from the environment by main before any
   // thread starts (see take_proxy_environment).
   oci::ProxyEnvironment proxies;
-  oci::Platform platform{"wasi", "wasm", ""};
-  int http_retries = 4;
-  int http_stall_timeout_s = 30;
+  oci::Platform platform;
+  int http_retries;
+  int http_stall_timeout_s;
   std::string registry_ca_file;
-  bool registry_insecure = false;
+  bool registry_insecure;
   std::string registry_cert_file;
   std::string registry_key_file;
-  int mqtt_qos = 1;
-  int http_port = 9191;  // 0: no HTTP endpoint
-  std::string http_host = "127.0.0.1";
-  std::string log_level = "info";
-  bool log_json = false;
+  int mqtt_qos;
+  int http_port;  // 0: no HTTP endpoint
+  std::string http_host;
+  std::string log_level;
+  bool log_json;
 };
 
 // The subcommands, as a bit set of who needs a setting.

@@ -188,7 +188,8 @@ Expected<Config> load_config(const EnvLookup& env, const FlagValues& flags, Comm
   const Resolution res = resolve_all(env, flags);
   if (res.problem) return *res.problem;
   const auto& table = settings();
-  Config config;
+  // {}: the member of a setting that has no default and is not given is empty or zero.
+  Config config{};
   for (std::size_t i = 0; i < table.size(); ++i) {
     const Setting& s = table[i];
     const Resolved& r = res.values[i];
