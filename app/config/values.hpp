@@ -1,7 +1,7 @@
 #pragma once
-// The parsers of setting values that more than one setting shares. Each validates the text an
-// operator gave, stores the value only when it is valid, and otherwise returns what is wrong with
-// it, worded to follow "<variable>: " in the error message.
+// The parsers of setting values that more than one setting shares. Each stores the value of the
+// text an operator gave, or returns what is wrong with it, worded to follow "<variable>: " in the
+// error message.
 
 #include <cstddef>
 #include <cstdint>
