@@ -30,13 +30,25 @@ std::function<Problem(Config&, const std::string&)> verbatim(std::string Config:
   };
 }
 
-// A whole number of bytes, `min` .. `max`.
-std::function<Problem(Config&, const std::string&)> byte_count(std::uint64_t Config::*field,
-                                                               std::size_t min, std::size_t max) {
+// A whole number, `min` .. `max`, for a member of any integer type that holds `max`.
+template <typename T>
+std::function<Problem(Config&, const std::string&)> whole_number(T Config::*field, std::size_t min,
+                                                                 std::size_t max) {
   return [=](Config& c, const std::string& v) -> Problem {
     std::size_t n = 0;
     if (auto p = parse_size(v, min, max, n)) return p;
-    c.*field = n;
+    c.*field = static_cast<T>(n);
+    return std::nullopt;
+  };
+}
+
+// A value that nodes/ parses (into an Expected), its error message being the problem.
+template <typename T, typename Parse>
+std::function<Problem(Config&, const std::string&)> parsed(T Config::*field, Parse parse) {
+  return [=](Config& c, const std::string& v) -> Problem {
+    auto value = parse(v);
+    if (!value) return value.error().message;
+    c.*field = std::move(value).value();
     return std::nullopt;
   };
 }
@@ -125,9 +137,7 @@ const std::vector<Setting>& settings() {
        "messages the broker queues for one subscriber at most (mosquitto: max_queued_messages "
        "plus max_inflight_messages): after a broker restart each transfer publishes again its "
        "last this many acknowledged chunks, which is all the broker can have lost of it",
-       [](Config& c, const std::string& v) {
-         return parse_size(v, 1, 1'000'000, c.mqtt_broker_queue);
-       }},
+       whole_number(&Config::mqtt_broker_queue, 1, 1'000'000)},
       {"PROPLET_THING_ID",
        "--thing-id",
        "",
@@ -184,13 +194,7 @@ const std::vector<Setting>& settings() {
        {"channel_id"}},
       {"PROXY_REGISTRY_URL", "--registry-url", "",
        "default registry (http:// for plain HTTP); references without a host use it",
-       [](Config& c, const std::string& v) -> Problem {
-         auto url = oci::parse_registry_url(v);
-         if (!url) return url.error().message;
-         c.registry_url = std::move(url).value();
-         return std::nullopt;
-       },
-       kServe},
+       parsed(&Config::registry_url, oci::parse_registry_url), kServe},
       {"PROXY_REGISTRY_ALLOW", "--registry-allow", "",
        "registries requests may name besides PROXY_REGISTRY_URL's, comma-separated "
        "(host or host:port, as written in references), or * for any; a request naming another "
@@ -228,35 +232,31 @@ const std::vector<Setting>& settings() {
       {"PROXY_REGISTRY_TOKEN", "--registry-token", "", "static bearer token for the registry",
        verbatim(&Config::registry_token), 0, true},
       {"PROXY_CHUNK_SIZE", "--chunk-size", "512000", "blob bytes per chunk (before base64)",
-       [](Config& c, const std::string& v) {
-         return parse_size(v, 1, 64 * 1024 * 1024, c.chunk_size);
-       }},
+       whole_number(&Config::chunk_size, 1, 64 * 1024 * 1024)},
       {"PROXY_CHUNK_WINDOW", "--chunk-window", "10",
        "chunks in flight (cut, not yet acknowledged by the broker)",
-       [](Config& c, const std::string& v) { return parse_size(v, 1, 10000, c.chunk_window); }},
+       whole_number(&Config::chunk_window, 1, 10000)},
       {"PROXY_MAX_TRANSFERS", "--max-transfers", "16", "transfers in progress at once",
-       [](Config& c, const std::string& v) { return parse_size(v, 1, 10000, c.max_transfers); }},
+       whole_number(&Config::max_transfers, 1, 10000)},
       {"PROXY_QUEUE_LIMIT", "--queue-limit", "1024",
        "requests waiting for a transfer slot; past it a request is refused with \"busy\"",
-       [](Config& c, const std::string& v) { return parse_size(v, 1, 1'000'000, c.queue_limit); }},
+       whole_number(&Config::queue_limit, 1, 1'000'000)},
       {"PROXY_MAX_REQUEST_BYTES", "--max-request-bytes", "65536",
        "largest request message; a larger one is dropped unread and unanswered (counted in "
        "propeller_proxy_requests_dropped_total)",
-       [](Config& c, const std::string& v) {
-         return parse_size(v, 256, 16 * 1024 * 1024, c.max_request_bytes);
-       }},
+       whole_number(&Config::max_request_bytes, 256, 16 * 1024 * 1024)},
       {"PROXY_INTAKE_LIMIT", "--intake-limit", "256",
        "received request messages that may wait to be read; past it, new ones are dropped "
        "unread and unanswered (a flood then costs at most this many times "
        "PROXY_MAX_REQUEST_BYTES of memory)",
-       [](Config& c, const std::string& v) { return parse_size(v, 1, 100'000, c.intake_limit); }},
+       whole_number(&Config::intake_limit, 1, 100'000)},
       {"PROXY_RATE_LIMIT", "--rate-limit", "20",
        "requests per second each channel may make on average (a token bucket of "
        "PROXY_RATE_BURST); past it a request is refused with \"busy\"; 0: no limit",
-       [](Config& c, const std::string& v) { return parse_size(v, 0, 1'000'000, c.rate_limit); }},
+       whole_number(&Config::rate_limit, 0, 1'000'000)},
       {"PROXY_RATE_BURST", "--rate-burst", "100",
        "requests a channel may make at once after a quiet spell (see PROXY_RATE_LIMIT)",
-       [](Config& c, const std::string& v) { return parse_size(v, 1, 1'000'000, c.rate_burst); }},
+       whole_number(&Config::rate_burst, 1, 1'000'000)},
       {"PROXY_SHUTDOWN_GRACE", "--shutdown-grace", "10s",
        "how long running transfers may finish after SIGTERM/SIGINT before they are cancelled: a "
        "Go duration or whole seconds, 0s .. 1h",
@@ -275,12 +275,7 @@ const std::vector<Setting>& settings() {
       {"PROXY_HTTP_RETRIES", "--http-retries", "4",
        "retries of a registry request after a connection error, timeout, 408, 429 or 5xx "
        "(exponential backoff with jitter, Retry-After honoured; blobs resume with Range)",
-       [](Config& c, const std::string& v) -> Problem {
-         std::size_t n = 0;
-         if (auto p = parse_size(v, 0, 20, n)) return p;
-         c.http_retries = static_cast<int>(n);
-         return std::nullopt;
-       }},
+       whole_number(&Config::http_retries, 0, 20)},
       {"PROXY_HTTP_STALL_TIMEOUT", "--http-stall-timeout", "30s",
        "a registry connection that moves no byte for this long is dropped and the request retried "
        "(a download resumes with Range); a Go duration or whole seconds, 1s .. 1h",
@@ -288,16 +283,11 @@ const std::vector<Setting>& settings() {
       {"PROXY_PLATFORM", "--platform", "wasi/wasm",
        "the image index entry to follow: os/architecture[/variant] (wasi also accepts wasip1 "
        "and wasip2)",
-       [](Config& c, const std::string& v) -> Problem {
-         auto p = oci::parse_platform(v);
-         if (!p) return p.error().message;
-         c.platform = std::move(p).value();
-         return std::nullopt;
-       }},
+       parsed(&Config::platform, oci::parse_platform)},
       {"PROXY_MAX_BLOB_SIZE", "--max-blob-size", "104857600",
        "largest module served, in bytes (a proplet's own limit is 100 MiB); larger ones are "
        "refused with too_large before any download",
-       byte_count(&Config::max_blob_size, 1, std::size_t{1} << 40)},
+       whole_number(&Config::max_blob_size, 1, std::size_t{1} << 40)},
       {"PROXY_SPOOL_DIR", "--spool-dir", "/tmp",
        "directory where layers that must be unpacked or examined go first, and (with the cache "
        "off) modules are copied while they are sent, for resends to late joiners: up to twice "
@@ -317,27 +307,17 @@ const std::vector<Setting>& settings() {
       {"PROXY_CACHE_MAX_BYTES", "--cache-max-bytes", "2147483648",
        "bound of the cached modules' total size, in bytes (least recently used go first); 0 "
        "turns the cache off",
-       byte_count(&Config::cache_max_bytes, 0, std::size_t{1} << 50)},
+       whole_number(&Config::cache_max_bytes, 0, std::size_t{1} << 50)},
       {"PROXY_MANIFEST_TTL", "--manifest-ttl", "60s",
        "how long what a tag resolves to is taken from the cache without asking the registry (a "
        "Go duration or whole seconds, 0s .. 1h; 0s asks every time); while the registry is "
        "unreachable, cached tags are served up to 10 times as long, with a warning",
        [](Config& c, const std::string& v) { return parse_timeout(v, c.manifest_ttl_s, 0); }},
       {"PROXY_MQTT_QOS", "--mqtt-qos", "1", "QoS of chunk publishes (0, 1 or 2)",
-       [](Config& c, const std::string& v) -> Problem {
-         std::size_t qos = 0;
-         if (auto p = parse_size(v, 0, 2, qos)) return p;
-         c.mqtt_qos = static_cast<int>(qos);
-         return std::nullopt;
-       }},
+       whole_number(&Config::mqtt_qos, 0, 2)},
       {"PROXY_HTTP_PORT", "--http-port", "9191",
        "port of the HTTP endpoint (/health, /ready); 0 turns it off",
-       [](Config& c, const std::string& v) -> Problem {
-         std::size_t port = 0;
-         if (auto p = parse_size(v, 0, 65535, port)) return p;
-         c.http_port = static_cast<int>(port);
-         return std::nullopt;
-       }},
+       whole_number(&Config::http_port, 0, 65535)},
       {"PROXY_HTTP_HOST", "--http-host", "127.0.0.1",
        "address the HTTP endpoint listens on (the container image sets 0.0.0.0)",
        [](Config& c, const std::string& v) -> Problem {
