@@ -4,7 +4,7 @@
 #include <chrono>
 #include <string>
 
-#include "app/config.hpp"
+#include "app/config/settings.hpp"
 
 namespace pp {
 

@@ -8,7 +8,8 @@
 #include <map>
 
 #include "app/commands.hpp"
-#include "app/config.hpp"
+#include "app/config/settings.hpp"
+#include "app/config/sources.hpp"
 #include "nodes/common/log.hpp"
 
 #ifndef PP_VERSION

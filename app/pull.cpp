@@ -15,6 +15,7 @@
 #include <optional>
 
 #include "app/commands.hpp"
+#include "app/config/sources.hpp"
 #include "nodes/clients/mqtt/mqtt_client.hpp"
 #include "nodes/clients/mqtt/topics.hpp"
 #include "nodes/clients/oci/digest.hpp"

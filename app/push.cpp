@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "app/commands.hpp"
+#include "app/config/sources.hpp"
 #include "nodes/clients/oci/digest.hpp"
 #include "nodes/clients/oci/http_io.hpp"
 #include "nodes/clients/oci/registry_client.hpp"

@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "app/commands.hpp"
+#include "app/config/sources.hpp"
 #include "app/http_endpoint.hpp"
 #include "nodes/clients/mqtt/mqtt_client.hpp"
 #include "nodes/clients/mqtt/topics.hpp"

@@ -8,7 +8,8 @@
 #include <map>
 #include <string>
 
-#include "app/config.hpp"
+#include "app/config/settings.hpp"
+#include "app/config/sources.hpp"
 
 namespace {
 
