@@ -26,11 +26,10 @@ namespace flow = oneapi::tbb::flow;
 using flow::output_port;
 
 struct Pipeline::Graph {
-  Graph(PipelineOptions options, oci::RegistryClient& registry, mqtt::Client& mqtt,
-        Metrics& metrics);
+  Graph(PipelineOptions options, oci::Registry& registry, mqtt::Publisher& mqtt, Metrics& metrics);
 
   const PipelineOptions options;
-  oci::RegistryClient& registry;
+  oci::Registry& registry;
   // Shared between stages, each through a type made for it.
   ChunkWindow window;
   JoinTable joins;
@@ -118,7 +117,7 @@ struct Pipeline::Graph {
 // one layer at a time; every stage that fails a transfer sends it to track; and track sends back
 // to admission the transfers the proxy makes itself (a cached module found corrupt, chunks a
 // broker restart may have lost).
-Pipeline::Graph::Graph(PipelineOptions o, oci::RegistryClient& registry_, mqtt::Client& mqtt,
+Pipeline::Graph::Graph(PipelineOptions o, oci::Registry& registry_, mqtt::Publisher& mqtt,
                        Metrics& metrics)
     : options(std::move(o)),
       registry(registry_),
@@ -262,7 +261,7 @@ Pipeline::Graph::Graph(PipelineOptions o, oci::RegistryClient& registry_, mqtt::
   flow::make_edge(output_port<TrackStage::again>(track), admission);
 }
 
-Pipeline::Pipeline(PipelineOptions options, oci::RegistryClient& registry, mqtt::Client& mqtt,
+Pipeline::Pipeline(PipelineOptions options, oci::Registry& registry, mqtt::Publisher& mqtt,
                    Metrics& metrics)
     : graph_(std::make_unique<Graph>(std::move(options), registry, mqtt, metrics)) {}
 

@@ -42,7 +42,7 @@ struct PipelineOptions {
 class Pipeline {
  public:
   // Set up before `mqtt` starts: the pipeline follows its connection.
-  Pipeline(PipelineOptions options, oci::RegistryClient& registry, mqtt::Client& mqtt,
+  Pipeline(PipelineOptions options, oci::Registry& registry, mqtt::Publisher& mqtt,
            Metrics& metrics);
   ~Pipeline();
   Pipeline(const Pipeline&) = delete;

@@ -52,7 +52,7 @@ class RangeReader : public oci::BlobSink {
 
 }  // namespace
 
-ChunkCutter::ChunkCutter(TransferPtr transfer, ChunkWindow& window, oci::RegistryClient& registry,
+ChunkCutter::ChunkCutter(TransferPtr transfer, ChunkWindow& window, oci::Registry& registry,
                          BlobCache* cache, std::string spool_dir, std::atomic<std::uint64_t>& seq,
                          Emit emit)
     : transfer_(std::move(transfer)),

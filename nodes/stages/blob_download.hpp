@@ -38,8 +38,8 @@ class ChunkCutter : public oci::BlobSink, public std::enable_shared_from_this<Ch
   // `emit` puts an item into the graph; it is called for every chunk and exactly once with `last`
   // set (the final chunk or the failure). `seq` numbers items across all downloads. The copy of
   // the stream is made in the cache, or in `spool_dir` when there is none.
-  ChunkCutter(TransferPtr transfer, ChunkWindow& window, oci::RegistryClient& registry,
-              BlobCache* cache, std::string spool_dir, std::atomic<std::uint64_t>& seq, Emit emit);
+  ChunkCutter(TransferPtr transfer, ChunkWindow& window, oci::Registry& registry, BlobCache* cache,
+              std::string spool_dir, std::atomic<std::uint64_t>& seq, Emit emit);
 
   // Starts the download. Call on the I/O thread (through HttpIo::post).
   void begin();
@@ -74,13 +74,13 @@ class ChunkCutter : public oci::BlobSink, public std::enable_shared_from_this<Ch
 
   TransferPtr transfer_;
   ChunkWindow& window_;
-  oci::RegistryClient& registry_;
+  oci::Registry& registry_;
   BlobCache* const cache_;
   const std::string spool_dir_;
   std::atomic<std::uint64_t>& seq_;
   Emit emit_;
 
-  std::shared_ptr<oci::RegistryClient::Call> download_;
+  std::shared_ptr<oci::Registry::Call> download_;
   std::shared_ptr<SpoolFile> spool_;  // the module on disk, for everything after the stream
   bool copy_to_spool_ = false;        // the stream comes from the registry: keep a copy
   bool streaming_ = false;            // the stream is under way (else: scheduled chunks)
@@ -105,7 +105,7 @@ class ChunkCutter : public oci::BlobSink, public std::enable_shared_from_this<Ch
 // numbering of the items every download emits (see Chunk::seq).
 class DownloadStage {
  public:
-  DownloadStage(ChunkWindow& window, oci::RegistryClient& registry, BlobCache* cache,
+  DownloadStage(ChunkWindow& window, oci::Registry& registry, BlobCache* cache,
                 std::string spool_dir, ChunkPublisher& publisher)
       : window_(window),
         registry_(registry),
@@ -117,7 +117,7 @@ class DownloadStage {
 
  private:
   ChunkWindow& window_;
-  oci::RegistryClient& registry_;
+  oci::Registry& registry_;
   BlobCache* const cache_;
   const std::string spool_dir_;
   ChunkPublisher& publisher_;

@@ -23,7 +23,7 @@ using LayerSpooled = Answer<std::shared_ptr<SpoolFile>>;  // the layer being exa
 
 class LayerSearch {
  public:
-  LayerSearch(oci::RegistryClient& registry, const ModuleResolution& resolution,
+  LayerSearch(oci::Registry& registry, const ModuleResolution& resolution,
               ChunkPublisher& publisher, std::string spool_dir)
       : registry_(registry),
         resolution_(resolution),
@@ -39,7 +39,7 @@ class LayerSearch {
   Next unpack(const LayerSpooled& s);
 
  private:
-  oci::RegistryClient& registry_;
+  oci::Registry& registry_;
   const ModuleResolution& resolution_;
   ChunkPublisher& publisher_;
   const std::string spool_dir_;

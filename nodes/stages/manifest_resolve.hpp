@@ -19,7 +19,7 @@ using ManifestResolved = Answer<oci::ResolvedManifest>;
 
 class ManifestStage {
  public:
-  ManifestStage(oci::RegistryClient& registry, const ModuleResolution& resolution)
+  ManifestStage(oci::Registry& registry, const ModuleResolution& resolution)
       : registry_(registry), resolution_(resolution) {}
 
   // manifest-resolve: asks the registry; `reply` runs on the I/O thread.
@@ -31,7 +31,7 @@ class ManifestStage {
   Next select(const ManifestResolved& m);
 
  private:
-  oci::RegistryClient& registry_;
+  oci::Registry& registry_;
   const ModuleResolution& resolution_;
 };
 

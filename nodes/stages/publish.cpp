@@ -32,17 +32,18 @@ void ChunkPublisher::send(Parked p) {
   // publishing it again.
   client_.publish(
       mqtt::Topics::server(t->request.origin), chunk->message, qos_,
-      [this, p = std::move(p)](mqtt::Client::Published result, std::string reason) mutable {
+      [this, p = std::move(p)](mqtt::Publisher::Published result, std::string reason) mutable {
         const Publication& c = *p.chunk;
-        if (result == mqtt::Client::Published::connection_lost) return park(std::move(p));
+        if (result == mqtt::Publisher::Published::connection_lost) return park(std::move(p));
         std::optional<Error> error;
-        if (result == mqtt::Client::Published::refused) {
+        if (result == mqtt::Publisher::Published::refused) {
           error = Error{errc::publish_failed,
                         "chunk " + std::to_string(c.idx) + ": " + std::move(reason)};
         }
         p.chunk->message = std::string();
         p.settled(ChunkSettled{c.transfer, c.idx, c.last,
-                               result == mqtt::Client::Published::acknowledged, std::move(error)});
+                               result == mqtt::Publisher::Published::acknowledged,
+                               std::move(error)});
       });
 }
 
@@ -160,8 +161,8 @@ void ChunkPublisher::publish_status(const mqtt::Origin& origin, std::string mess
   // Not parked like chunks: a status message is news, and stale after a broker restart.
   client_.publish(
       topic, std::move(message), 1,
-      [topic, done = std::move(done)](mqtt::Client::Published result, std::string reason) {
-        if (result != mqtt::Client::Published::acknowledged) {
+      [topic, done = std::move(done)](mqtt::Publisher::Published result, std::string reason) {
+        if (result != mqtt::Publisher::Published::acknowledged) {
           log::warn("status message not delivered", {{"topic", topic}, {"error", reason}});
         }
         if (done) done();

@@ -27,7 +27,7 @@ namespace pp {
 
 class ChunkPublisher {
  public:
-  ChunkPublisher(mqtt::Client& client, int qos, mqtt::StatusTopic status_topic = {})
+  ChunkPublisher(mqtt::Publisher& client, int qos, mqtt::StatusTopic status_topic = {})
       : client_(client), qos_(qos), status_topic_(std::move(status_topic)) {}
 
   using Settled = std::function<void(ChunkSettled)>;
@@ -75,7 +75,7 @@ class ChunkPublisher {
   void publish_status(const mqtt::Origin& origin, std::string message,
                       std::function<void()> done = {});
 
-  mqtt::Client& client_;
+  mqtt::Publisher& client_;
   int qos_;
   mqtt::StatusTopic status_topic_;
   std::atomic<std::size_t> refusal_statuses_{0};  // waiting for the broker

@@ -106,8 +106,7 @@ void LayerSpooler::on_end(std::optional<Error> error) {
 
 namespace {
 
-class SpoolStream : public oci::RegistryClient::Call,
-                    public std::enable_shared_from_this<SpoolStream> {
+class SpoolStream : public oci::Registry::Call, public std::enable_shared_from_this<SpoolStream> {
  public:
   SpoolStream(oci::HttpIo& io, std::shared_ptr<SpoolFile> file, std::shared_ptr<oci::BlobSink> sink)
       : io_(io), file_(std::move(file)), sink_(std::move(sink)) {}
@@ -163,9 +162,9 @@ class SpoolStream : public oci::RegistryClient::Call,
 
 }  // namespace
 
-std::shared_ptr<oci::RegistryClient::Call> stream_spool_file(oci::HttpIo& io,
-                                                             std::shared_ptr<SpoolFile> file,
-                                                             std::shared_ptr<oci::BlobSink> sink) {
+std::shared_ptr<oci::Registry::Call> stream_spool_file(oci::HttpIo& io,
+                                                       std::shared_ptr<SpoolFile> file,
+                                                       std::shared_ptr<oci::BlobSink> sink) {
   auto stream = std::make_shared<SpoolStream>(io, std::move(file), std::move(sink));
   stream->start();
   return stream;

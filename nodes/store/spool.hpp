@@ -74,8 +74,8 @@ class LayerSpooler : public oci::BlobSink {
 // Streams a spool file to `sink` on the I/O thread with a registry download's contract (pause,
 // resume, cancel; on_end exactly once), so that the chunk cutter need not care where bytes come
 // from. Each read is its own I/O-thread task, so other exchanges keep moving meanwhile.
-std::shared_ptr<oci::RegistryClient::Call> stream_spool_file(oci::HttpIo& io,
-                                                             std::shared_ptr<SpoolFile> file,
-                                                             std::shared_ptr<oci::BlobSink> sink);
+std::shared_ptr<oci::Registry::Call> stream_spool_file(oci::HttpIo& io,
+                                                       std::shared_ptr<SpoolFile> file,
+                                                       std::shared_ptr<oci::BlobSink> sink);
 
 }  // namespace pp

@@ -37,20 +37,35 @@ struct ClientOptions {
   bool tls_insecure = false;
 };
 
-class Client {
+// What the pipeline asks of the broker connection: the seam at which tests put a broker of their
+// own.
+class Publisher {
  public:
-  // The views are valid during the call only: a handler copies what it keeps (and so decides what
-  // is worth copying: a flood of oversized messages costs no allocation).
-  using MessageHandler = std::function<void(std::string_view topic, std::string_view payload)>;
+  virtual ~Publisher() = default;
+
   enum class Published {
     acknowledged,     // by the broker (or written, at QoS 0)
     refused,          // by the broker or the client (a reason says why)
     connection_lost,  // the connection was down, or dropped before the broker's ack
   };
   using PublishDone = std::function<void(Published result, std::string reason)>;
-  // Called with true each time the client becomes ready (connected and subscribed), with false
-  // when the connection is lost; on Paho's thread.
+  // Non-blocking; the payload is copied. `done` runs on another thread once the broker
+  // acknowledged (QoS 1: PUBACK, QoS 2: PUBCOMP) or the message was written (QoS 0), or on
+  // failure.
+  virtual void publish(const std::string& topic, std::string_view payload, int qos,
+                       PublishDone done) = 0;
+
+  // Called with true each time the connection becomes ready (connected and subscribed), with
+  // false when it is lost; on the connection's thread. Set before it starts.
   using ConnectionHook = std::function<void(bool ready)>;
+  virtual void on_connection(ConnectionHook hook) = 0;
+};
+
+class Client : public Publisher {
+ public:
+  // The views are valid during the call only: a handler copies what it keeps (and so decides what
+  // is worth copying: a flood of oversized messages costs no allocation).
+  using MessageHandler = std::function<void(std::string_view topic, std::string_view payload)>;
 
   explicit Client(ClientOptions options);
   ~Client();
@@ -60,7 +75,7 @@ class Client {
   // Set before start(); runs on Paho's thread, so it must only hand the message on.
   void on_message(MessageHandler handler) { on_message_ = std::move(handler); }
   // Set before start().
-  void on_connection(ConnectionHook hook) { on_connection_ = std::move(hook); }
+  void on_connection(ConnectionHook hook) override { on_connection_ = std::move(hook); }
 
   // Connects in the background (retrying until stop()) and subscribes `subscriptions` at QoS 1 on
   // every connection.
@@ -70,9 +85,9 @@ class Client {
   // Connections after the first one.
   std::uint64_t reconnects() const { return connections_.load() > 1 ? connections_.load() - 1 : 0; }
 
-  // Non-blocking; the payload is copied. `done` runs on Paho's thread once the broker acknowledged
-  // (QoS 1: PUBACK, QoS 2: PUBCOMP) or the message was written (QoS 0), or on failure.
-  void publish(const std::string& topic, std::string_view payload, int qos, PublishDone done);
+  // `done` runs on Paho's thread.
+  void publish(const std::string& topic, std::string_view payload, int qos,
+               PublishDone done) override;
 
   // Disconnects cleanly (waiting up to `timeout` for outstanding publishes).
   void stop(std::chrono::milliseconds timeout = std::chrono::seconds(5));

@@ -80,9 +80,10 @@ class BlobSink {
 // (`complete` true). errc::size_mismatch, or nullopt when the count is right so far.
 std::optional<Error> check_blob_size(std::uint64_t received, const Descriptor& blob, bool complete);
 
-class RegistryClient {
+// What the pipeline asks of a registry: the seam at which tests put a registry of their own.
+class Registry {
  public:
-  RegistryClient(HttpIo& io, RegistryOptions options);
+  virtual ~Registry() = default;
 
   // One logical request: sent, and sent once more if the registry's 401 challenge could be met.
   // Its handle stays valid across those attempts.
@@ -93,21 +94,37 @@ class RegistryClient {
     virtual void cancel() = 0;  // ends it with an error to the receiver (I/O thread)
   };
 
-  const std::string& default_registry() const { return options_.url.host; }
-  HttpIo& io() { return io_; }
-  RegistryAuth& auth() { return auth_; }  // what it remembers, for /metrics
+  // The host of references that name none.
+  virtual const std::string& default_registry() const = 0;
+  // The I/O thread, on which every callback runs.
+  virtual HttpIo& io() = 0;
 
   using ManifestCallback = std::function<void(Expected<ResolvedManifest>)>;
   // Fetches and parses the manifest `ref` names. When `ref` pins a digest, the bytes must hash to
   // it. `done` runs on the I/O thread.
-  void fetch_manifest(const Reference& ref, ManifestCallback done);
+  virtual void fetch_manifest(const Reference& ref, ManifestCallback done) = 0;
 
   // Streams blob `digest` of `ref`'s repository into `sink`, or only `range` of it (a ranged GET;
   // a registry that ignores Range still gives just those bytes, read past the rest). Call on the
   // I/O thread; the handle resumes the download after the sink paused.
+  virtual std::shared_ptr<Call> fetch_blob(const Reference& ref, const std::string& digest,
+                                           std::shared_ptr<BlobSink> sink,
+                                           std::optional<ByteRange> range = std::nullopt) = 0;
+};
+
+// The registry over HTTP (the distribution spec), with its authorisation, retries and redirects.
+class RegistryClient : public Registry {
+ public:
+  RegistryClient(HttpIo& io, RegistryOptions options);
+
+  const std::string& default_registry() const override { return options_.url.host; }
+  HttpIo& io() override { return io_; }
+  RegistryAuth& auth() { return auth_; }  // what it remembers, for /metrics
+
+  void fetch_manifest(const Reference& ref, ManifestCallback done) override;
   std::shared_ptr<Call> fetch_blob(const Reference& ref, const std::string& digest,
                                    std::shared_ptr<BlobSink> sink,
-                                   std::optional<ByteRange> range = std::nullopt);
+                                   std::optional<ByteRange> range = std::nullopt) override;
 
   using Done = std::function<void(std::optional<Error>)>;
   // Uploads `bytes` (whose digest is `digest`) to `ref`'s repository, unless it is already there.
