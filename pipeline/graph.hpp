@@ -17,25 +17,27 @@
 
 namespace pp {
 
+// Every field is a setting (see docs/configuration.md), whose default the settings table alone
+// writes: the service fills them all.
 struct PipelineOptions {
-  std::size_t chunk_size = 512000;
-  std::size_t window = 10;                    // chunks in flight, across all transfers
-  std::size_t max_transfers = 16;             // transfers past the request stage at once
-  std::size_t queue_limit = 1024;             // requests waiting for one; more are "busy"
-  std::size_t max_request_bytes = 64 * 1024;  // larger request messages are dropped unread
-  std::size_t intake_limit = 256;  // received messages waiting to be read; more are dropped
-  // After a reconnect, before chunks are published again (see Graph::on_connection).
-  std::chrono::milliseconds resume_delay{3000};
+  std::size_t chunk_size;
+  std::size_t window;             // chunks in flight, across all transfers
+  std::size_t max_transfers;      // transfers past the request stage at once
+  std::size_t queue_limit;        // requests waiting for one; more are "busy"
+  std::size_t max_request_bytes;  // larger request messages are dropped unread
+  std::size_t intake_limit;       // received messages waiting to be read; more are dropped
+  // After a reconnect, before chunks are published again (see BrokerRecovery).
+  std::chrono::milliseconds resume_delay;
   // Messages the broker queues per subscriber at most: what a broker restart may have cost, so
   // what is published again after it (see RecentAcks).
-  std::size_t broker_queue = 1020;
-  double rate_limit = 0;  // requests per second per channel (token bucket); 0: no limit
-  double rate_burst = 100;
-  oci::RegistryAllowList allow;                     // registries requests may name
-  std::uint64_t max_blob_size = 100 * 1024 * 1024;  // larger modules are refused before download
-  std::string spool_dir = "/tmp";                   // where layers that need unpacking go
-  BlobCache* cache = nullptr;                       // the module cache, when it is on
-  int qos = 1;
+  std::size_t broker_queue;
+  double rate_limit;  // requests per second per channel (token bucket); 0: no limit
+  double rate_burst;
+  oci::RegistryAllowList allow;  // registries requests may name
+  std::uint64_t max_blob_size;   // larger modules are refused before download
+  std::string spool_dir;         // where layers that need unpacking go
+  BlobCache* cache;              // the module cache, when it is on
+  int qos;
   mqtt::StatusTopic status_topic;  // where status messages go
 };
 

@@ -16,7 +16,6 @@
 
 namespace pp {
 
-inline constexpr std::size_t kDefaultMaxRequestBytes = 64 * 1024;  // PROXY_MAX_REQUEST_BYTES
 inline constexpr std::size_t kMaxAppNameBytes = 1024;
 
 struct ParsedRequest {
@@ -28,8 +27,7 @@ struct ParsedRequest {
 // those) and "digest" (the module the requester expects); other fields are ignored. A payload over
 // `max_bytes` is refused unread (PROXY_MAX_REQUEST_BYTES). Whether app_name is a reference the
 // proxy may fetch is for the reference parser and the allow list to say.
-ParsedRequest parse_request(const Incoming& incoming,
-                            std::size_t max_bytes = kDefaultMaxRequestBytes);
+ParsedRequest parse_request(const Incoming& incoming, std::size_t max_bytes);
 
 // The request stage (serial, so that requests queue for a transfer slot in the order they
 // arrived): a request message becomes a new transfer, joins the one under way for its app and

@@ -14,6 +14,8 @@ namespace {
 // Both topic schemes; which one an input gets depends on its length, so that the seeds stay plain
 // JSON.
 const std::string kChannelsTopic = "channels/ch-1/messages/registry/proplet";
+// The limit the service is configured with here (PROXY_MAX_REQUEST_BYTES).
+constexpr std::size_t kMaxBytes = 64 * 1024;
 const std::string kSupermqTopic = "m/tenant-1/c/ch-1/registry/proplet";
 
 void check(bool condition) {
@@ -26,7 +28,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const bool supermq = size % 2 == 1;
   const pp::Incoming incoming{supermq ? kSupermqTopic : kChannelsTopic,
                               std::string(reinterpret_cast<const char*>(data), size)};
-  const pp::ParsedRequest parsed = pp::parse_request(incoming);
+  const pp::ParsedRequest parsed = pp::parse_request(incoming, kMaxBytes);
 
   // The topic is valid, so the origin is always known (answers and refusals go there).
   check(parsed.request.origin.channel == "ch-1");

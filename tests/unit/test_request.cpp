@@ -6,6 +6,8 @@
 
 namespace {
 const std::string kTopic = "channels/ch-1/messages/registry/proplet";
+// The limit the service is configured with here (PROXY_MAX_REQUEST_BYTES).
+constexpr std::size_t kMaxBytes = 64 * 1024;
 }
 
 BOOST_AUTO_TEST_CASE(valid_requests) {
@@ -21,7 +23,7 @@ BOOST_AUTO_TEST_CASE(valid_requests) {
   };
   for (const auto& k : cases) {
     BOOST_TEST_CONTEXT(k.payload) {
-      const auto r = pp::parse_request(pp::Incoming{kTopic, k.payload});
+      const auto r = pp::parse_request(pp::Incoming{kTopic, k.payload}, kMaxBytes);
       BOOST_TEST(!r.error.has_value());
       BOOST_TEST(r.request.app_name == k.app_name);
       BOOST_TEST(r.request.origin.channel == "ch-1");
@@ -49,7 +51,7 @@ BOOST_AUTO_TEST_CASE(invalid_requests_say_why) {
       {kTopic, R"({"app_name":"a\nb"})", "control character"},
       {kTopic, R"({"app_name":"a\u0000b"})", "control character"},
       {kTopic, "{\"app_name\":\"" + std::string(1025, 'a') + "\"}", "longer than 1024"},
-      {kTopic, std::string(64 * 1024 + 1, ' '), "exceeds the limit"},
+      {kTopic, std::string(kMaxBytes + 1, ' '), "exceeds the limit"},
       {"channels/ch/messages/registry/server", R"({"app_name":"x"})", "not a request topic"},
       {"channels//messages/registry/proplet", R"({"app_name":"x"})", "not a request topic"},
       {"channels/a/b/messages/registry/proplet", R"({"app_name":"x"})", "not a request topic"},
@@ -71,7 +73,7 @@ BOOST_AUTO_TEST_CASE(invalid_requests_say_why) {
   };
   for (const auto& k : cases) {
     BOOST_TEST_CONTEXT(k.topic << " " << k.payload.substr(0, 60)) {
-      const auto r = pp::parse_request(pp::Incoming{k.topic, k.payload});
+      const auto r = pp::parse_request(pp::Incoming{k.topic, k.payload}, kMaxBytes);
       BOOST_TEST_REQUIRE(r.error.has_value());
       BOOST_TEST(r.error->code == pp::errc::invalid_request);
       BOOST_TEST(r.error->message.find(k.message) != std::string::npos, r.error->message);
@@ -94,7 +96,7 @@ BOOST_AUTO_TEST_CASE(resend_requests) {
   };
   for (const auto& k : cases) {
     BOOST_TEST_CONTEXT(k.payload) {
-      const auto r = pp::parse_request(pp::Incoming{kTopic, k.payload});
+      const auto r = pp::parse_request(pp::Incoming{kTopic, k.payload}, kMaxBytes);
       BOOST_TEST(!r.error.has_value());
       BOOST_TEST(r.request.chunks == k.chunks, boost::test_tools::per_element());
       BOOST_TEST(r.request.digest == k.digest);
