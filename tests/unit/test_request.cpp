@@ -8,7 +8,7 @@ namespace {
 const std::string kTopic = "channels/ch-1/messages/registry/proplet";
 // The limit the service is configured with here (PROXY_MAX_REQUEST_BYTES).
 constexpr std::size_t kMaxBytes = 64 * 1024;
-}
+}  // namespace
 
 BOOST_AUTO_TEST_CASE(valid_requests) {
   struct Case {
@@ -117,9 +117,9 @@ BOOST_AUTO_TEST_CASE(the_size_limit_is_the_configured_one) {
 }
 
 BOOST_AUTO_TEST_CASE(rejection_keeps_what_was_parsed_for_the_answer) {
-  const auto r = pp::parse_request(pp::Incoming{kTopic, R"({"app_name":5})"});
+  const auto r = pp::parse_request(pp::Incoming{kTopic, R"({"app_name":5})"}, kMaxBytes);
   BOOST_TEST(r.request.origin.channel == "ch-1");
-  const auto s = pp::parse_request(pp::Incoming{"m/t-1/c/ch-2/registry/proplet", "{}"});
+  const auto s = pp::parse_request(pp::Incoming{"m/t-1/c/ch-2/registry/proplet", "{}"}, kMaxBytes);
   BOOST_TEST(s.request.origin.tenant == "t-1");
   BOOST_TEST(s.request.origin.channel == "ch-2");
 }
