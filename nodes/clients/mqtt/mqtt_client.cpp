@@ -21,6 +21,24 @@ namespace pp::mqtt {
 
 namespace {
 
+// The callbacks of a request, in the signatures of MQTT `version` (5 has its own).
+MQTTAsync_responseOptions response_options(int version, void* context,
+                                           MQTTAsync_onSuccess5* success5,
+                                           MQTTAsync_onFailure5* failure5,
+                                           MQTTAsync_onSuccess* success,
+                                           MQTTAsync_onFailure* failure) {
+  MQTTAsync_responseOptions opts = MQTTAsync_responseOptions_initializer;
+  if (version == 5) {
+    opts.onSuccess5 = success5;
+    opts.onFailure5 = failure5;
+  } else {
+    opts.onSuccess = success;
+    opts.onFailure = failure;
+  }
+  opts.context = context;
+  return opts;
+}
+
 Client& self(void* context) {
   return *static_cast<Client*>(context);
 }
@@ -302,15 +320,9 @@ void Client::handle_connected() {
   disable_nagle_to_port(broker_port(options_.address));
   log::info("connected to the MQTT broker", {{"broker", options_.address}});
   for (const auto& topic : subscriptions_) {
-    MQTTAsync_responseOptions opts = MQTTAsync_responseOptions_initializer;
-    if (options_.version == 5) {
-      opts.onSuccess5 = on_subscribe_success5;
-      opts.onFailure5 = on_subscribe_failure5;
-    } else {
-      opts.onSuccess = on_subscribe_success;
-      opts.onFailure = on_subscribe_failure;
-    }
-    opts.context = this;
+    MQTTAsync_responseOptions opts =
+        response_options(options_.version, this, on_subscribe_success5, on_subscribe_failure5,
+                         on_subscribe_success, on_subscribe_failure);
     const int rc = MQTTAsync_subscribe(client_, topic.c_str(), 1, &opts);
     if (rc != MQTTASYNC_SUCCESS) handle_subscribed(false);
   }
@@ -397,15 +409,9 @@ void Client::publish(const std::string& topic, std::string_view payload, int qos
   msg.payload = const_cast<char*>(payload.data());
   msg.payloadlen = static_cast<int>(payload.size());
   msg.qos = qos;
-  MQTTAsync_responseOptions opts = MQTTAsync_responseOptions_initializer;
-  if (options_.version == 5) {
-    opts.onSuccess5 = on_publish_success5;
-    opts.onFailure5 = on_publish_failure5;
-  } else {
-    opts.onSuccess = on_publish_success;
-    opts.onFailure = on_publish_failure;
-  }
-  opts.context = ctx.get();
+  MQTTAsync_responseOptions opts =
+      response_options(options_.version, ctx.get(), on_publish_success5, on_publish_failure5,
+                       on_publish_success, on_publish_failure);
   const int rc = MQTTAsync_sendMessage(client_, topic.c_str(), &msg, &opts);
   if (rc != MQTTASYNC_SUCCESS) {
     ctx->done(rc == MQTTASYNC_DISCONNECTED ? Published::connection_lost : Published::refused,
