@@ -8,7 +8,7 @@
 
 #include "nodes/clients/oci/digest.hpp"
 #include "nodes/model/chunk.hpp"
-#include "nodes/stages/blob_download.hpp"
+#include "nodes/stages/verify.hpp"
 #include "tests/support/registry_push.hpp"
 
 namespace {
@@ -60,26 +60,28 @@ void BM_ChunkCpuPath(benchmark::State& state) {
 }
 
 // One chunk through encode (parallel) → cut order (sequencer) → verify (serial, the product's
-// verify_chunk) → a sink, one at a time: the graph's own cost per chunk on top of the work.
+// VerifyStage) → a sink, one at a time: the graph's own cost per chunk on top of the work.
 void BM_GraphTrip(benchmark::State& state) {
   using ChunkPtr = std::shared_ptr<pp::Chunk>;
   const auto size = static_cast<std::size_t>(state.range(0));
   const std::string& chunk = bytes_of(size);
-  auto transfer = std::make_shared<pp::Transfer>(1, pp::Request{}, size);
-  transfer->total_chunks = std::uint64_t{1} << 40;  // never the last: no digest check
-  transfer->blob.digest = "sha256:" + std::string(64, 'a');
-  transfer->framer.emplace("registry.example:5000/org/app:v1", transfer->blob.digest,
-                           transfer->total_chunks * size, transfer->total_chunks);
+  auto transfer = std::make_shared<pp::Transfer>(1, pp::Request{}, pp::oci::Reference{}, size);
+  pp::oci::Descriptor blob;
+  blob.digest = "sha256:" + std::string(64, 'a');
+  blob.size = (std::uint64_t{1} << 40) * size;  // never the last chunk: no digest check
+  transfer->module =
+      std::make_shared<const pp::Module>("", blob, "registry.example:5000/org/app:v1", size);
   flow::graph g;
   flow::function_node<ChunkPtr, ChunkPtr> encode(g, flow::unlimited, [](const ChunkPtr& c) {
-    c->message = c->transfer->framer->frame(c->idx, c->bytes);
+    c->message = c->transfer->module->framer.frame(c->idx, c->bytes);
     return c;
   });
   flow::sequencer_node<ChunkPtr> order(g, [](const ChunkPtr& c) { return c->seq; });
   std::size_t published = 0;
+  pp::VerifyStage stage(nullptr);
   flow::function_node<ChunkPtr, flow::continue_msg> verify(
-      g, flow::serial, [&published](const ChunkPtr& c) {
-        pp::Verified v = pp::verify_chunk(std::move(*c), nullptr);
+      g, flow::serial, [&published, &stage](const ChunkPtr& c) {
+        pp::VerifyStage::Verified v = stage.verify(std::move(*c));
         published += v.publish.has_value();
         return flow::continue_msg();
       });

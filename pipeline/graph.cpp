@@ -34,7 +34,6 @@ struct Pipeline::Graph {
   ChunkWindow window;
   JoinTable joins;
   ActiveTransfers active;
-  RefusalLog refusals;  // how refused requests are logged in a flood
   ChunkPublisher publisher;
   const ModuleResolution resolution;
   // The stages, each with its own state.
@@ -44,7 +43,7 @@ struct Pipeline::Graph {
   ManifestStage manifest_stage;
   LayerSearch layer_search;
   DownloadStage download_stage;
-  const VerifyStage verify_stage;
+  VerifyStage verify_stage;
   Tracker tracker;
   BrokerRecovery recovery;
   TrackStage track_stage;
@@ -82,31 +81,6 @@ struct Pipeline::Graph {
       std::get<TrackStage::again>(out).try_put(std::move(t));
     if (next.slot_free) std::get<TrackStage::slot_free>(out).try_put(flow::continue_msg());
   }
-
-  // The broker connection came back: once PROXY_MQTT_RESUME_DELAY is over, track schedules what
-  // the broker may have lost (see BrokerRecovery), through a timer that reaches the graph only
-  // while it exists.
-  struct Alive {
-    explicit Alive(Graph* g) : graph(g) {}
-    std::mutex mutex;
-    Graph* graph;
-  };
-  std::shared_ptr<Alive> alive = std::make_shared<Alive>(this);
-  void on_connection(bool ready) {
-    const auto change = recovery.on_connection(ready);
-    if (!change) return;
-    registry.io().post_after(options.resume_delay, [alive = alive, change = *change] {
-      std::lock_guard lock(alive->mutex);
-      if (alive->graph) alive->graph->broker_back(change);
-    });
-  }
-  void broker_back(std::uint64_t change) {
-    const auto back = recovery.due(change);
-    if (!back) return;
-    g.reserve_wait();
-    track.try_put(TrackEvent{*back});
-    g.release_wait();
-  }
 };
 
 // The whole pipeline, top to bottom: request → fetch → manifest-resolve → layer-select →
@@ -135,10 +109,16 @@ Pipeline::Graph::Graph(PipelineOptions o, oci::Registry& registry_, mqtt::Publis
       download_stage(window, registry, options.cache, options.spool_dir, publisher),
       verify_stage(options.cache),
       tracker(
-          window, metrics, refusals, options.broker_queue,
+          window, metrics, options.broker_queue,
           [this](const Outcome& outcome) { publisher.publish_outcome(outcome); },
           [this](const Transfer& t) { publisher.publish_progress(t, "sending"); }),
-      recovery(resolution, active, publisher),
+      // What the broker may have lost, once it is back (track schedules it).
+      recovery(resolution, active, publisher, registry.io(), options.resume_delay,
+               [this](BrokerBack back) {
+                 g.reserve_wait();
+                 track.try_put(TrackEvent{back});
+                 g.release_wait();
+               }),
       track_stage(tracker, recovery, joins, active),
       // Serial, so that requests queue for a transfer slot in the order they arrived.
       request(g, flow::serial,
@@ -234,7 +214,7 @@ Pipeline::Graph::Graph(PipelineOptions o, oci::Registry& registry_, mqtt::Publis
             "track", [&] { route_track(track_stage(e), out); },
             [&](Error error) { route_track(track_stage.abandon(e, std::move(error)), out); });
       }) {
-  mqtt.on_connection([this](bool ready) { on_connection(ready); });
+  mqtt.on_connection([this](bool ready) { recovery.on_connection(ready); });
 
   flow::make_edge(output_port<RequestStage::accepted>(request), admission);
   flow::make_edge(output_port<RequestStage::refused>(request), track);
@@ -266,10 +246,7 @@ Pipeline::Pipeline(PipelineOptions options, oci::Registry& registry, mqtt::Publi
     : graph_(std::make_unique<Graph>(std::move(options), registry, mqtt, metrics)) {}
 
 Pipeline::~Pipeline() {
-  {
-    std::lock_guard lock(graph_->alive->mutex);
-    graph_->alive->graph = nullptr;
-  }
+  graph_->recovery.stop();  // its timers put into the graph
   graph_->g.wait_for_all();
 }
 
@@ -279,11 +256,7 @@ void Pipeline::submit(std::string_view topic, std::string_view payload) {
 
 void Pipeline::flush_logs() {
   const auto now = RefusalLog::Clock::now();
-  for (const auto& s : graph_->refusals.flush(now)) {
-    log::warn("requests rejected without a line of their own",
-              {{"channel", s.channel.empty() ? "(any)" : s.channel},
-               {"held_back", s.held_back.describe()}});
-  }
+  graph_->tracker.flush_log(now);
   graph_->intake.flush_log(now);
 }
 

@@ -4,8 +4,9 @@
 
 namespace pp {
 
-TransferPtr ActiveTransfers::make(Request request) {
-  return std::make_shared<Transfer>(next_id_.fetch_add(1), std::move(request), chunk_size_);
+TransferPtr ActiveTransfers::make(Request request, oci::Reference ref, Made made) {
+  return std::make_shared<Transfer>(next_id_.fetch_add(1), std::move(request), std::move(ref),
+                                    chunk_size_, made);
 }
 
 bool ActiveTransfers::enqueue(const TransferPtr& t, std::size_t queue_limit) {

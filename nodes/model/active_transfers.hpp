@@ -19,8 +19,8 @@ class ActiveTransfers {
  public:
   explicit ActiveTransfers(std::size_t chunk_size) : chunk_size_(chunk_size) {}
 
-  // A new transfer answering `request`, not yet active.
-  TransferPtr make(Request request);
+  // A new transfer answering `request` with what `ref` names, not yet active.
+  TransferPtr make(Request request, oci::Reference ref, Made made = Made::by_request);
   // `t` is accepted and waits for a transfer slot. `queue_limit`, when given, is the most that may
   // wait: false (and nothing done) when that many already do.
   bool enqueue(const TransferPtr& t, std::size_t queue_limit = SIZE_MAX);

@@ -12,6 +12,9 @@
 
 namespace pp {
 
+// The ways out of a stage that takes a transfer on: on its way, to track (failed), or on another.
+using TransferNext = std::variant<TransferPtr, TrackEvent, TransferPtr>;
+
 // The `Next` that leaves by `port` with `value`.
 template <auto port, class Next, class Value>
 Next by(Value&& value) {

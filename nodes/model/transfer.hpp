@@ -47,9 +47,71 @@ struct Request {
   Clock::time_point received;
 };
 
+// What a transfer resolved to: the module it sends. Made once, by the stage that resolved the
+// reference (see ModuleResolution), before the download starts; read-only from then on, by every
+// later stage and by the requests that join the transfer.
+struct Module {
+  Module(std::string manifest_digest_, oci::Descriptor blob_, std::string_view app_name,
+         std::size_t chunk_size)
+      : manifest_digest(std::move(manifest_digest_)),
+        blob(std::move(blob_)),
+        total_chunks(pp::total_chunks(blob.size, chunk_size)),
+        framer(app_name, blob.digest, blob.size, total_chunks) {}
+
+  const std::string manifest_digest;  // of the manifest (for an index, the platform's)
+  const oci::Descriptor blob;  // the module as it is sent (the layer itself, or what was unpacked)
+  const std::uint64_t total_chunks;
+  const ChunkFramer framer;
+};
+
+// The layers examined for the module when none is labelled wasm: found by layer-select, then
+// layer-spool and layer-unpack take them one at a time (largest first) and note why each one held
+// no module, for the error should none hold one. Those stages alone change it, one after the
+// other as the transfer passes.
+class LayerCandidates {
+  friend class ManifestStage;
+  friend class LayerSearch;
+  std::vector<oci::Descriptor> layers_;
+  std::size_t next_ = 0;
+  std::vector<std::string> rejections_;
+  std::string manifest_digest_;  // of the manifest that lists them
+};
+
+// What the track stage knows of a transfer, which it alone changes (it settles the transfer's
+// chunks one at a time: no lock); others read what the accessors show.
+class TrackRecord {
+ public:
+  std::uint64_t delivered() const { return delivered_; }  // chunks the broker acknowledged
+
+ private:
+  friend class Tracker;
+  friend class TrackStage;
+  friend class BrokerRecovery;
+  RecentAcks acks_;  // for resends after a broker restart
+  // Chunks to send again once this transfer is over (it was ending when the broker came back).
+  std::vector<std::uint64_t> resend_when_over_;
+  std::uint64_t delivered_ = 0;
+  Clock::time_point last_progress_{};  // of the last "sending" status and progress log line
+  bool terminal_seen_ = false;  // the download's last item (last chunk or failure) has been settled
+  bool finished_ = false;       // reported: whatever still arrives for it only settles its credits
+  std::optional<Error> error_;  // the first failure
+};
+
+// Why a transfer exists: a request, or the proxy's own doing for an earlier transfer's requesters.
+enum class Made {
+  by_request,
+  after_broker_restart,  // to send again what a broker restart may have lost
+  after_corrupt_cache,   // to download again a cached module that was found corrupt
+};
+
 struct Transfer {
-  Transfer(std::uint64_t id_, Request request_, std::size_t chunk_size_)
-      : id(id_), request(std::move(request_)), chunk_size(chunk_size_) {
+  Transfer(std::uint64_t id_, Request request_, oci::Reference ref_, std::size_t chunk_size_,
+           Made made_ = Made::by_request)
+      : id(id_),
+        request(std::move(request_)),
+        ref(std::move(ref_)),
+        chunk_size(chunk_size_),
+        made(made_) {
     live.fetch_add(1, std::memory_order_relaxed);
   }
   ~Transfer() { live.fetch_sub(1, std::memory_order_relaxed); }
@@ -61,38 +123,25 @@ struct Transfer {
 
   const std::uint64_t id;
   const Request request;
+  const oci::Reference ref;
   const std::size_t chunk_size;
+  const Made made;
+  bool read_cache() const { return made != Made::after_corrupt_cache; }
 
-  // Set by fetch and manifest-resolve, read-only once the download starts.
-  oci::Reference ref;
-  std::string manifest_digest;
-  oci::Descriptor blob;  // the module as it is sent (the layer itself, or what was unpacked)
-  std::uint64_t total_chunks = 0;
-  std::optional<ChunkFramer> framer;
+  // Set once, before the download (see Module); the edges that take the transfer on order it.
+  std::shared_ptr<const Module> module;
   // What is sent, as requests join (the request stage) and chunks are cut (the download).
   ChunkSchedule schedule;
   // Chunks were fetched with ranged GETs, which cannot be checked against the blob's digest.
   bool unverified = false;
-  // Made by the proxy to send again what a broker restart may have lost of an earlier transfer.
-  bool after_broker_restart = false;
 
-  // When no layer is labelled wasm: set by layer-select, then owned by layer-spool and
-  // layer-unpack, which examine the layers one at a time (largest first) and note why each one
-  // held no module, for the error should none hold one.
-  std::vector<oci::Descriptor> candidates;
-  std::size_t next_candidate = 0;
-  std::vector<std::string> rejections;
+  // The layer-search stages' (see LayerCandidates).
+  LayerCandidates layers;
   // The module's bytes when they were unpacked to the spool or are read from the cache rather than
   // streamed from the registry (a module streamed from the registry is spooled by the download
   // itself, for resends). Set before the download starts, or by it before its first chunk.
   std::shared_ptr<SpoolFile> module_file;
   bool from_cache = false;  // module_file is the cached module
-  bool read_cache = true;   // false once the cached copy was found corrupt: download it
-  // The download's copy of a module streamed from the registry, handed to the cache's store by the
-  // verify stage once its digest matched; and the cache's lock for writing that digest, held until
-  // then and by the store until it is done (type-erased: BlobCache::WriterLock).
-  std::shared_ptr<SpoolFile> stream_copy;
-  std::shared_ptr<void> cache_lock;
 
   // Set by whichever stage first sees the transfer fail; the download stops at its next bytes.
   std::atomic<bool> failed{false};
@@ -100,19 +149,8 @@ struct Transfer {
   // track.
   std::atomic<std::uint64_t> in_flight{0};
 
-  // Owned by the verify stage (chunks reach it in order).
-  oci::Hasher hasher;
-
-  // Owned by the track stage.
-  RecentAcks acks;  // for resends after a broker restart
-  // Chunks to send again once this transfer is over (it was ending when the broker came back).
-  std::vector<std::uint64_t> resend_when_over;
-  Clock::time_point finished_at{};
-  std::uint64_t delivered = 0;
-  Clock::time_point last_progress{};  // of the last "sending" status and progress log line
-  bool terminal_seen = false;  // the download's last item (last chunk or failure) has been settled
-  bool finished = false;       // reported: whatever still arrives for it only settles its credits
-  std::optional<Error> error;  // the first failure
+  // The track stage's (see TrackRecord).
+  TrackRecord tracked;
 };
 
 using TransferPtr = std::shared_ptr<Transfer>;
@@ -141,6 +179,12 @@ struct Chunk {
   // Set on a chunk a stage could not handle (an internal error): it still holds its credit, and is
   // settled as not delivered, which fails its transfer.
   std::optional<Error> error;
+  // On the stream's final chunk, when the download kept a copy of the module in the cache: the
+  // copy, for the verify stage to have it stored once the digest matched, and the cache's lock
+  // for writing that digest, held until then and by the store until it is done (type-erased:
+  // BlobCache::WriterLock).
+  std::shared_ptr<SpoolFile> stream_copy;
+  std::shared_ptr<void> cache_lock;
 };
 
 // A verified chunk message, ready for the broker.

@@ -66,7 +66,7 @@ ChunkCutter::ChunkCutter(TransferPtr transfer, ChunkWindow& window, oci::Registr
 template <class Step>
 void ChunkCutter::guarded(Step&& step) noexcept {
   auto problem = internal_error_in("blob-download", std::forward<Step>(step));
-  if (problem && !done_) fail(std::move(*problem));
+  if (problem && phase_ != Phase::done) fail(std::move(*problem));
 }
 
 void ChunkCutter::begin() {
@@ -77,9 +77,9 @@ void ChunkCutter::start() {
   spool_ = transfer_->module_file;
   if (!transfer_->request.chunks.empty()) {
     if (cache_) count_cache_use(*cache_, transfer_->from_cache);
+    phase_ = Phase::scheduled;
     return send_next();
   }
-  streaming_ = true;
   if (spool_) {
     if (cache_) count_cache_use(*cache_, transfer_->from_cache);
     return stream_file(spool_);
@@ -92,18 +92,20 @@ void ChunkCutter::start() {
 
 void ChunkCutter::claim_download() {
   if (transfer_->failed.load()) return fail(cancelled_error());
-  auto lock = cache_->try_lock(transfer_->blob.digest);
-  if (!lock && !waited_) {
-    log::debug("waiting for another download of the module",
-               {{"app_name", transfer_->request.app_name}, {"digest", transfer_->blob.digest}});
-    waited_ = true;
+  auto lock = cache_->try_lock(transfer_->module->blob.digest);
+  if (!lock && phase_ != Phase::claiming) {
+    log::debug(
+        "waiting for another download of the module",
+        {{"app_name", transfer_->request.app_name}, {"digest", transfer_->module->blob.digest}});
+    phase_ = Phase::claiming;
   }
   // The writer may be stalled by what this transfer does not share (another process's broker, a
   // registry connection of its own): once it has shown no progress for a while, this one
   // downloads too, and whichever stores the module second finds it there.
-  if (!lock && cache_->writer_idle_for(transfer_->blob.digest) >= kWriterStalled) {
-    log::info("the other download of the module is stalled; downloading it too",
-              {{"app_name", transfer_->request.app_name}, {"digest", transfer_->blob.digest}});
+  if (!lock && cache_->writer_idle_for(transfer_->module->blob.digest) >= kWriterStalled) {
+    log::info(
+        "the other download of the module is stalled; downloading it too",
+        {{"app_name", transfer_->request.app_name}, {"digest", transfer_->module->blob.digest}});
     lock = std::make_unique<BlobCache::WriterLock>(-1, std::string());
   }
   if (!lock) {
@@ -114,9 +116,9 @@ void ChunkCutter::claim_download() {
     return;
   }
   // Stored by whoever held the lock before us; else that download failed, and this one takes over.
-  if (transfer_->read_cache) {
+  if (transfer_->read_cache()) {
     // Not hashed here (this is the I/O thread): whoever stored it checked it as it streamed.
-    if (auto cached = cache_->find(transfer_->blob, false)) {
+    if (auto cached = cache_->find(transfer_->module->blob, false)) {
       count_cache_use(*cache_, true);
       transfer_->module_file = spool_ = cached;
       transfer_->from_cache = true;
@@ -126,60 +128,56 @@ void ChunkCutter::claim_download() {
   count_cache_use(*cache_, false);
   auto file = cache_->create_temp();
   if (!file) return fail(file.error());
-  transfer_->stream_copy = *file;
   writer_lock_ = std::move(lock);
-  transfer_->cache_lock = writer_lock_;
   download(std::move(file).value());
 }
 
 void ChunkCutter::stream_file(std::shared_ptr<SpoolFile> file) {
+  phase_ = Phase::streaming;
   download_ = stream_spool_file(registry_.io(), std::move(file), shared_from_this());
 }
 
 void ChunkCutter::download(std::shared_ptr<SpoolFile> copy) {
+  phase_ = Phase::streaming;
   spool_ = std::move(copy);
-  copy_to_spool_ = true;
-  download_ = registry_.fetch_blob(transfer_->ref, transfer_->blob.digest, shared_from_this());
+  from_registry_ = true;
+  download_ =
+      registry_.fetch_blob(transfer_->ref, transfer_->module->blob.digest, shared_from_this());
 }
 
 bool ChunkCutter::take_credit() {
-  if (has_credit_) return true;
+  if (credit_ == Credit::held) return true;
   const bool granted = window_.acquire_or_wait([self = shared_from_this()] {
     // Called on whichever thread released the credit: move back to the I/O thread.
     self->registry_.io().post([self] { self->guarded([&] { self->on_credit(); }); });
   });
-  if (granted) {
-    has_credit_ = true;
-    current_.reserve(transfer_->chunk_size);
-  } else {
-    waiting_ = true;
-  }
+  credit_ = granted ? Credit::held : Credit::asked;
+  if (granted) current_.reserve(transfer_->chunk_size);
   return granted;
 }
 
 void ChunkCutter::on_credit() {
-  waiting_ = false;
-  has_credit_ = true;
-  if (done_) {  // the transfer ended while we waited: the credit is not ours to keep
-    has_credit_ = false;
+  if (phase_ == Phase::done) {  // the transfer ended while we waited: the credit is not ours
+    credit_ = Credit::none;
     window_.release();
     return;
   }
+  credit_ = Credit::held;
   if (transfer_->failed.load()) {
-    if (streaming_ && !ended_) {
+    if (phase_ == Phase::streaming) {
       download_->cancel();  // on_end follows with the failure
     } else {
       fail(cancelled_error());
     }
     return;
   }
-  if (!streaming_) return send_next();
+  if (phase_ == Phase::scheduled) return send_next();
   current_.reserve(transfer_->chunk_size);
   std::string pending = std::move(carry_);
   carry_.clear();
   place(pending.data(), pending.size());
-  if (waiting_) return;
-  if (ended_) {
+  if (credit_ == Credit::asked) return;
+  if (phase_ == Phase::draining) {
     finish_stream();
   } else {
     download_->resume();
@@ -196,18 +194,18 @@ std::size_t ChunkCutter::on_data(const char* data, std::size_t size) {
 }
 
 std::size_t ChunkCutter::take_data(const char* data, std::size_t size) {
-  if (done_) return 0;
+  if (phase_ == Phase::done) return 0;
   if (transfer_->failed.load()) {
     abort_reason_ = cancelled_error();
     return 0;
   }
   // Out of credit: curl keeps these bytes and offers them again after resume().
-  if (waiting_) return oci::HttpHandler::kPause;
-  if (auto error = oci::check_blob_size(received_ + size, transfer_->blob, false)) {
+  if (credit_ == Credit::asked) return oci::HttpHandler::kPause;
+  if (auto error = oci::check_blob_size(received_ + size, transfer_->module->blob, false)) {
     abort_reason_ = std::move(error);
     return 0;
   }
-  if (copy_to_spool_) {
+  if (from_registry_) {
     if (auto error = spool_->append(data, size)) {
       abort_reason_ = std::move(error);
       return 0;
@@ -238,7 +236,7 @@ void ChunkCutter::place(const char* data, std::size_t size) {
     data += n;
     size -= n;
     // The final chunk waits for the end of the response (see finish_stream()).
-    if (current_.size() == chunk && next_idx_ + 1 < transfer_->total_chunks) {
+    if (current_.size() == chunk && next_idx_ + 1 < transfer_->module->total_chunks) {
       // Recorded before the chunk goes out, so that a request joining from now on has it resent.
       transfer_->schedule.cut(next_idx_);
       emit_chunk(next_idx_++, false, true);
@@ -251,23 +249,23 @@ void ChunkCutter::on_end(std::optional<Error> error) {
 }
 
 void ChunkCutter::end(std::optional<Error> error) {
-  if (done_) return;
-  ended_ = true;
+  if (phase_ == Phase::done) return;
+  phase_ = Phase::draining;
   if (abort_reason_) return fail(*abort_reason_);
   // A cancelled transfer's download was aborted: that is the cancellation, not a registry error.
   if (error && transfer_->failed.load()) return fail(cancelled_error());
   if (error) return fail(std::move(*error));
-  if (!waiting_) finish_stream();  // else on_credit() finishes once the carried bytes are placed
+  // Else on_credit() finishes once the carried bytes are placed.
+  if (credit_ != Credit::asked) finish_stream();
 }
 
 void ChunkCutter::finish_stream() {
-  if (auto error = oci::check_blob_size(received_, transfer_->blob, true)) {
+  if (auto error = oci::check_blob_size(received_, transfer_->module->blob, true)) {
     return fail(std::move(*error));
   }
   if (!take_credit()) return;  // a zero-byte blob's only chunk has not asked for one yet
-  streaming_ = false;
-  writer_lock_.reset();  // the transfer holds it until its module is stored
-  download_.reset();     // the download holds this sink: the handle must not hold it back
+  phase_ = Phase::scheduled;
+  download_.reset();  // the download holds this sink: the handle must not hold it back
   const bool last = transfer_->schedule.stream_ended();
   emit_chunk(next_idx_, last, true);
   if (!last) send_next();
@@ -282,7 +280,7 @@ void ChunkCutter::send_next() {
 }
 
 void ChunkCutter::read_spooled(std::uint64_t idx, bool last) {
-  const std::size_t length = chunk_length(transfer_->blob.size, transfer_->chunk_size, idx);
+  const std::size_t length = chunk_length(transfer_->module->blob.size, transfer_->chunk_size, idx);
   current_.resize(length);
   for (std::size_t got = 0; got < length;) {
     const ssize_t n =
@@ -302,18 +300,19 @@ void ChunkCutter::read_spooled(std::uint64_t idx, bool last) {
 
 void ChunkCutter::fetch_range(std::uint64_t idx, bool last) {
   transfer_->unverified = true;
-  const std::size_t length = chunk_length(transfer_->blob.size, transfer_->chunk_size, idx);
+  const std::size_t length = chunk_length(transfer_->module->blob.size, transfer_->chunk_size, idx);
   if (length == 0) {  // the one chunk of an empty module: nothing to fetch
     emit_chunk(idx, last, false);
     return;
   }
   auto reader = std::make_shared<RangeReader>(
-      "chunk " + std::to_string(idx) + " of blob " + transfer_->blob.digest, length,
+      "chunk " + std::to_string(idx) + " of blob " + transfer_->module->blob.digest, length,
       [self = shared_from_this(), idx, last](Expected<std::string> bytes) {
         self->guarded([&] { self->take_range(idx, last, std::move(bytes)); });
       });
-  download_ = registry_.fetch_blob(transfer_->ref, transfer_->blob.digest, std::move(reader),
-                                   oci::ByteRange{idx * transfer_->chunk_size, length});
+  download_ =
+      registry_.fetch_blob(transfer_->ref, transfer_->module->blob.digest, std::move(reader),
+                           oci::ByteRange{idx * transfer_->chunk_size, length});
 }
 
 void ChunkCutter::take_range(std::uint64_t idx, bool last, Expected<std::string> bytes) {
@@ -325,14 +324,13 @@ void ChunkCutter::take_range(std::uint64_t idx, bool last, Expected<std::string>
 }
 
 void ChunkCutter::fail(Error error) {
-  if (has_credit_) {
-    has_credit_ = false;
-    window_.release();
-  }
+  if (credit_ == Credit::held) window_.release();
+  // An asked credit comes all the same, and is given back then (see on_credit).
+  if (credit_ != Credit::asked) credit_ = Credit::none;
   current_.clear();
   current_.shrink_to_fit();
   carry_.clear();
-  done_ = true;
+  phase_ = Phase::done;
   download_.reset();  // the download holds this sink: the handle must not hold it back
   spool_.reset();
   writer_lock_.reset();
@@ -355,9 +353,14 @@ void ChunkCutter::emit_chunk(std::uint64_t idx, bool last, bool streamed) {
   item.streamed = streamed;
   item.bytes = std::move(current_);
   current_ = std::string();
-  has_credit_ = false;
+  credit_ = Credit::none;
+  // The stream's final chunk takes the cache's copy of the module to the verify stage.
+  if (streamed && idx + 1 == transfer_->module->total_chunks && writer_lock_) {
+    item.stream_copy = spool_;
+    item.cache_lock = std::move(writer_lock_);
+  }
   if (last) {
-    done_ = true;
+    phase_ = Phase::done;
     download_.reset();
     // The transfer keeps the file (track reads it once the transfer is over, for what a broker
     // restart may cost), and lets it go with itself.

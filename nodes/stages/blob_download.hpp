@@ -80,22 +80,32 @@ class ChunkCutter : public oci::BlobSink, public std::enable_shared_from_this<Ch
   std::atomic<std::uint64_t>& seq_;
   Emit emit_;
 
+  // Where the download is. Each phase says where the bytes come from and what happens to them.
+  enum class Phase {
+    starting,
+    claiming,   // another download of the module holds the cache's lock: polled until it is free
+    streaming,  // the module arrives, from the registry (kept in spool_ as it passes) or spool_
+    draining,   // its response is over; the last bytes, and the final chunk, wait for a credit
+    scheduled,  // the chunks scheduled after the stream (or instead of it): read back from spool_,
+                // or, without one, fetched with ranged GETs
+    done,       // the final item is out
+  };
+  // The window credit for current_.
+  enum class Credit { none, asked, held };
+
+  Phase phase_ = Phase::starting;
+  Credit credit_ = Credit::none;
+  bool from_registry_ = false;  // streaming from the registry (not spool_): spool_ is its copy
   std::shared_ptr<oci::Registry::Call> download_;
   std::shared_ptr<SpoolFile> spool_;  // the module on disk, for everything after the stream
-  bool copy_to_spool_ = false;        // the stream comes from the registry: keep a copy
-  bool streaming_ = false;            // the stream is under way (else: scheduled chunks)
   std::string current_;               // the chunk being filled
-  bool has_credit_ = false;           // current_ holds a window credit
-  bool waiting_ = false;              // a credit has been asked for and not yet granted
   std::string carry_;                 // bytes received while out of credit (one read's worth)
   std::uint64_t next_idx_ = 0;        // of the stream
   std::uint64_t received_ = 0;
-  bool ended_ = false;                 // the stream's response is over
-  bool done_ = false;                  // the final item has been emitted
   std::optional<Error> abort_reason_;  // why we aborted the stream ourselves
-  bool waited_ = false;                // for another transfer's download of the module
-  // The cache's lock for the module this transfer downloads (also held by the transfer, until the
-  // verify stage stores the module), and when it last showed progress.
+  // The cache's lock for the module this transfer downloads into spool_ (it goes, with spool_, on
+  // the stream's final chunk to the verify stage, which has the module stored), and when it last
+  // showed progress.
   std::shared_ptr<BlobCache::WriterLock> writer_lock_;
   std::chrono::steady_clock::time_point last_heartbeat_{};
   static constexpr auto kWriterStalled = std::chrono::seconds(30);

@@ -6,13 +6,17 @@
 // transfers send those chunks again after their stream; finished ones (kept a few seconds for
 // this) and those ending get a new transfer that sends them from what they kept of their module.
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <deque>
+#include <functional>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <vector>
 
+#include "nodes/clients/oci/http_io.hpp"
 #include "nodes/model/active_transfers.hpp"
 #include "nodes/model/transfer.hpp"
 #include "nodes/stages/publish.hpp"
@@ -22,16 +26,25 @@ namespace pp {
 
 class BrokerRecovery {
  public:
+  // `back` takes what the track stage is to act on (on_back) once a connection that came back has
+  // lasted `resume_delay`; it runs on `io`'s thread.
   BrokerRecovery(const ModuleResolution& resolution, ActiveTransfers& active,
-                 ChunkPublisher& publisher)
-      : resolution_(resolution), active_(active), publisher_(publisher) {}
+                 ChunkPublisher& publisher, oci::HttpIo& io, std::chrono::milliseconds resume_delay,
+                 std::function<void(BrokerBack)> back)
+      : resolution_(resolution),
+        active_(active),
+        publisher_(publisher),
+        io_(io),
+        resume_delay_(resume_delay),
+        back_(std::move(back)) {}
+  ~BrokerRecovery() { stop(); }
+  // From now on the timers still to come call `back` no more (and none is calling it on return).
+  void stop();
+  BrokerRecovery(const BrokerRecovery&) = delete;
+  BrokerRecovery& operator=(const BrokerRecovery&) = delete;
 
-  // Paho's thread. The connection that came back after a loss is change number `*result`: call
-  // due() with it once the resume delay is over. Nullopt when there is nothing to wait for.
-  std::optional<std::uint64_t> on_connection(bool ready);
-  // The resume delay of `change` is over: what track is to act on, unless the connection was lost
-  // again meanwhile.
-  std::optional<BrokerBack> due(std::uint64_t change);
+  // The connection came up or went down (the connection's thread).
+  void on_connection(bool ready);
 
   // The track stage's part. Each returns the transfers it made to send chunks again, for the
   // admission queue.
@@ -43,12 +56,25 @@ class BrokerRecovery {
   std::size_t recently_finished() const { return recently_finished_count_.load(); }
 
  private:
+  // The resume delay of `change` is over: what track is to act on, unless the connection was lost
+  // again meanwhile.
+  std::optional<BrokerBack> due(std::uint64_t change);
   // A new transfer that sends `chunks` of `old` again, from what `old` kept of its module.
   TransferPtr resend(const Transfer& old, std::vector<std::uint64_t> chunks);
 
   const ModuleResolution& resolution_;
   ActiveTransfers& active_;
   ChunkPublisher& publisher_;
+  oci::HttpIo& io_;
+  const std::chrono::milliseconds resume_delay_;
+  const std::function<void(BrokerBack)> back_;
+  // Lets a timer on the I/O thread reach this only while it exists.
+  struct Alive {
+    explicit Alive(BrokerRecovery* r) : recovery(r) {}
+    std::mutex mutex;
+    BrokerRecovery* recovery;
+  };
+  std::shared_ptr<Alive> alive_ = std::make_shared<Alive>(this);
 
   std::mutex connection_mutex_;
   std::optional<Clock::time_point> lost_at_;  // lost then, and not resumed since

@@ -10,7 +10,7 @@ FetchStage::Next FetchStage::operator()(const TransferPtr& t) {
   fault_point("fetch", t->request.app_name);
   if (t->failed.load()) return fail_by<failed, Next>(t, cancelled_error());
   // A resend the proxy made itself knows its module already.
-  if (t->framer) return by<to_download, Next>(t);
+  if (t->module) return by<to_download, Next>(t);
   if (auto cached = resolution_.start_from_cache(*t, false); cached.answered) {
     if (cached.error) return fail_by<failed, Next>(t, std::move(*cached.error));
     return by<to_download, Next>(t);

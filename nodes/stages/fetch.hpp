@@ -8,6 +8,7 @@
 #include <variant>
 
 #include "nodes/model/active_transfers.hpp"
+#include "nodes/model/next.hpp"
 #include "nodes/model/transfer.hpp"
 #include "nodes/stages/publish.hpp"
 #include "nodes/stages/resolution.hpp"
@@ -20,7 +21,7 @@ class FetchStage {
       : resolution_(resolution), active_(active), publisher_(publisher) {}
 
   enum Port : std::size_t { to_registry, failed, to_download };
-  using Next = std::variant<TransferPtr, TrackEvent, TransferPtr>;
+  using Next = TransferNext;
   Next operator()(const TransferPtr& t);
 
  private:

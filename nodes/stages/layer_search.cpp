@@ -10,10 +10,10 @@ namespace pp {
 void LayerSearch::spool(const TransferPtr& t,
                         std::function<void(Expected<std::shared_ptr<SpoolFile>>)> reply) {
   fault_point("layer-spool", t->request.app_name);
-  if (t->next_candidate == 0) publisher_.publish_progress(*t, "downloading");
+  if (t->layers.next_ == 0) publisher_.publish_progress(*t, "downloading");
   auto file = SpoolFile::create(spool_dir_);
   if (!file) return reply(file.error());
-  const oci::Descriptor layer = t->candidates[t->next_candidate];
+  const oci::Descriptor layer = t->layers.layers_[t->layers.next_];
   auto spooler = std::make_shared<LayerSpooler>(
       std::move(file).value(), layer, [t] { return t->failed.load(); }, std::move(reply));
   registry_.io().post(
@@ -22,7 +22,7 @@ void LayerSearch::spool(const TransferPtr& t,
 
 LayerSearch::Next LayerSearch::unpack(const LayerSpooled& s) {
   const TransferPtr& t = s.transfer;
-  const oci::Descriptor layer = t->candidates[t->next_candidate++];
+  const oci::Descriptor layer = t->layers.layers_[t->layers.next_++];
   fault_point("layer-unpack", t->request.app_name);
   // Cancelled before the error, as in layer-select.
   if (t->failed.load()) return fail_by<failed, Next>(t, cancelled_error());
@@ -31,10 +31,10 @@ LayerSearch::Next LayerSearch::unpack(const LayerSpooled& s) {
   if (!unpacked) {
     Error error = unpacked.error();
     if (error.code == errc::no_wasm_layer) {
-      t->rejections.push_back(std::move(error.message));
-      if (t->next_candidate < t->candidates.size()) return by<next_layer, Next>(t);
+      t->layers.rejections_.push_back(std::move(error.message));
+      if (t->layers.next_ < t->layers.layers_.size()) return by<next_layer, Next>(t);
       std::string reasons;
-      for (const auto& r : t->rejections)
+      for (const auto& r : t->layers.rejections_)
         reasons += (reasons.empty() ? "" : "; ") + r;
       error.message = "manifest " + t->ref.str() + ": no layer holds a wasm module: " + reasons;
     }
@@ -47,7 +47,8 @@ LayerSearch::Next LayerSearch::unpack(const LayerSpooled& s) {
   t->module_file = std::move(unpacked->file);
   // Its digest was computed as it was unpacked: it is verified by construction.
   if (BlobCache* cache = resolution_.cache()) cache->store(t->module_file, unpacked->module);
-  if (auto error = resolution_.start(*t, std::move(unpacked->module), true)) {
+  if (auto error =
+          resolution_.start(*t, t->layers.manifest_digest_, std::move(unpacked->module), true)) {
     return fail_by<failed, Next>(t, std::move(*error));
   }
   return by<to_download, Next>(t);

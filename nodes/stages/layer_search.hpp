@@ -12,6 +12,7 @@
 #include <variant>
 
 #include "nodes/clients/oci/registry_client.hpp"
+#include "nodes/model/next.hpp"
 #include "nodes/model/transfer.hpp"
 #include "nodes/stages/publish.hpp"
 #include "nodes/stages/resolution.hpp"
@@ -34,7 +35,7 @@ class LayerSearch {
   void spool(const TransferPtr& t, std::function<void(Expected<std::shared_ptr<SpoolFile>>)> reply);
 
   enum Port : std::size_t { to_download, failed, next_layer };
-  using Next = std::variant<TransferPtr, TrackEvent, TransferPtr>;
+  using Next = TransferNext;
   // layer-unpack.
   Next unpack(const LayerSpooled& s);
 

@@ -43,30 +43,31 @@ ManifestStage::Next ManifestStage::select(const ManifestResolved& m) {
     return fail_by<failed, Next>(
         t, Error{choice.error().code, "manifest " + t->ref.str() + ": " + choice.error().message});
   }
-  t->manifest_digest = m.value->digest;
+  const std::string& manifest_digest = m.value->digest;
   if (choice->labelled) {
     if (choice->labelled->size > resolution_.max_blob_size()) {
       return fail_by<failed, Next>(t, resolution_.too_large(*t, *choice->labelled));
     }
-    if (auto error = resolution_.start(*t, std::move(*choice->labelled), true)) {
+    if (auto error = resolution_.start(*t, manifest_digest, std::move(*choice->labelled), true)) {
       return fail_by<failed, Next>(t, std::move(*error));
     }
     return by<to_download, Next>(t);
   }
   // The same manifest as the last time: its module was found in its layers then, and kept.
-  if (auto c = resolution_.start_from_cache(*t, false, t->manifest_digest); c.answered) {
+  if (auto c = resolution_.start_from_cache(*t, false, manifest_digest); c.answered) {
     return cached(c);
   }
   // A layer too large to be served is not worth downloading to look into; when that is every
   // layer, that is the answer.
   for (const oci::Descriptor& layer : choice->by_content) {
     if (layer.size > resolution_.max_blob_size()) {
-      t->rejections.push_back(resolution_.too_large(*t, layer).message);
-    } else if (t->candidates.size() < kMaxLayersExamined) {
-      t->candidates.push_back(layer);
+      t->layers.rejections_.push_back(resolution_.too_large(*t, layer).message);
+    } else if (t->layers.layers_.size() < kMaxLayersExamined) {
+      t->layers.layers_.push_back(layer);
     }
   }
-  if (t->candidates.empty()) {
+  t->layers.manifest_digest_ = manifest_digest;
+  if (t->layers.layers_.empty()) {
     return fail_by<failed, Next>(t, resolution_.too_large(*t, choice->by_content.front()));
   }
   return by<to_layers, Next>(t);

@@ -10,6 +10,7 @@
 
 #include "nodes/clients/oci/registry_client.hpp"
 #include "nodes/common/error.hpp"
+#include "nodes/model/next.hpp"
 #include "nodes/model/transfer.hpp"
 #include "nodes/stages/resolution.hpp"
 
@@ -26,7 +27,7 @@ class ManifestStage {
   void resolve(const TransferPtr& t, std::function<void(Expected<oci::ResolvedManifest>)> reply);
 
   enum Port : std::size_t { to_download, failed, to_layers };
-  using Next = std::variant<TransferPtr, TrackEvent, TransferPtr>;
+  using Next = TransferNext;
   // layer-select.
   Next select(const ManifestResolved& m);
 

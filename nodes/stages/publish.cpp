@@ -114,10 +114,10 @@ namespace {
 
 // What every status message says of the module, once it is known.
 void describe_module(nlohmann::json& j, const Transfer& t) {
-  if (t.blob.digest.empty()) return;
-  j["digest"] = t.blob.digest;
-  j["size"] = t.blob.size;
-  j["total_chunks"] = t.total_chunks;
+  if (!t.module) return;
+  j["digest"] = t.module->blob.digest;
+  j["size"] = t.module->blob.size;
+  j["total_chunks"] = t.module->total_chunks;
 }
 
 // Invalid UTF-8 from a hostile request must not stop the answer: replace it.
@@ -135,7 +135,7 @@ std::string outcome_message(const Outcome& o) {
     // one there is.
     if (t.unverified) j["verified"] = false;
     // Whether the registry was asked for the module's bytes (false) or the cache had them.
-    if (!t.blob.digest.empty()) j["cached"] = t.from_cache;
+    if (t.module) j["cached"] = t.from_cache;
     j["duration_ms"] =
         std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t.request.received)
             .count();
@@ -201,7 +201,7 @@ void ChunkPublisher::publish_progress(const Transfer& t, std::string_view state)
   j["app_name"] = t.request.app_name;
   j["state"] = state;
   describe_module(j, t);
-  if (state == "sending") j["chunks_sent"] = t.delivered;
+  if (state == "sending") j["chunks_sent"] = t.tracked.delivered();
   publish_status(t.request.origin, status_text(j));
 }
 

@@ -151,8 +151,7 @@ RequestStage::Next RequestStage::operator()(const Incoming& in) {
                                                "; PROXY_REGISTRY_ALLOW adds registries)"});
   }
   if (auto joined = join_running(parsed.request, in)) return std::move(*joined);
-  auto t = active_.make(std::move(parsed.request));
-  t->ref = std::move(ref).value();
+  auto t = active_.make(std::move(parsed.request), std::move(ref).value());
   // A bounded wait: past the limit the requester hears "busy" now, rather than nothing ever.
   if (!active_.enqueue(t, options_.queue_limit)) {
     return by<refused, Next>(TrackEvent{

@@ -11,10 +11,10 @@ std::string chunks_out_of_range(const Request& r, std::uint64_t total) {
          std::to_string(total) + " chunks (0.." + std::to_string(total - 1) + ")";
 }
 
-std::optional<Error> ModuleResolution::start(Transfer& t, oci::Descriptor module,
-                                             bool resolved) const {
+std::optional<Error> ModuleResolution::start(Transfer& t, std::string manifest_digest,
+                                             oci::Descriptor blob, bool resolved) const {
   if (resolved && cache_) {
-    const BlobCache::Resolution r{t.manifest_digest, module, std::chrono::system_clock::now(),
+    const BlobCache::Resolution r{manifest_digest, blob, std::chrono::system_clock::now(),
                                   t.module_file == nullptr};
     cache_->remember(t.ref.str(), r);
     // So that the manifest's digest, once seen, serves without the registry too (for an index,
@@ -22,44 +22,43 @@ std::optional<Error> ModuleResolution::start(Transfer& t, oci::Descriptor module
     if (t.ref.digest.empty()) {
       oci::Reference pinned = t.ref;
       pinned.tag.clear();
-      pinned.digest = t.manifest_digest;
+      pinned.digest = manifest_digest;
       cache_->remember(pinned.str(), r);
     }
   }
-  if (!t.module_file && cache_ && t.read_cache) {
-    if (auto cached = cache_->find(module)) {
+  if (!t.module_file && cache_ && t.read_cache()) {
+    if (auto cached = cache_->find(blob)) {
       t.module_file = std::move(cached);
       t.from_cache = true;
     }
   }
-  t.blob = std::move(module);
-  t.hasher = oci::Hasher::for_digest(t.blob.digest);
-  t.total_chunks = total_chunks(t.blob.size, t.chunk_size);
-  if (!t.request.digest.empty() && t.request.digest != t.blob.digest) {
+  t.module = std::make_shared<const Module>(std::move(manifest_digest), std::move(blob),
+                                            t.request.app_name, t.chunk_size);
+  const Module& m = *t.module;
+  if (!t.request.digest.empty() && t.request.digest != m.blob.digest) {
     return Error{errc::digest_mismatch, "the request pins " + t.request.digest + ", but " +
-                                            t.ref.str() + " is now " + t.blob.digest};
+                                            t.ref.str() + " is now " + m.blob.digest};
   }
-  if (!t.request.chunks.empty() && t.request.chunks.back() >= t.total_chunks) {
-    return Error{errc::invalid_request, chunks_out_of_range(t.request, t.total_chunks)};
+  if (!t.request.chunks.empty() && t.request.chunks.back() >= m.total_chunks) {
+    return Error{errc::invalid_request, chunks_out_of_range(t.request, m.total_chunks)};
   }
-  t.framer.emplace(t.request.app_name, t.blob.digest, t.blob.size, t.total_chunks);
-  // Last: from here on the schedule lets requests join, and they read what is set above.
+  // Last: from here on the schedule lets requests join.
   if (t.request.chunks.empty()) {
-    t.schedule.start_stream(t.total_chunks, t.blob.digest);
+    t.schedule.start_stream(m.total_chunks, m.blob.digest);
   } else {
-    t.schedule.start_selection(t.total_chunks, t.blob.digest, t.request.chunks);
+    t.schedule.start_selection(m.total_chunks, m.blob.digest, t.request.chunks);
   }
   log::debug("resolved", {{"app_name", t.request.app_name},
-                          {"manifest", t.manifest_digest},
-                          {"digest", t.blob.digest},
-                          {"size", t.blob.size},
-                          {"chunks", t.total_chunks}});
+                          {"manifest", m.manifest_digest},
+                          {"digest", m.blob.digest},
+                          {"size", m.blob.size},
+                          {"chunks", m.total_chunks}});
   return std::nullopt;
 }
 
 ModuleResolution::FromCache ModuleResolution::start_from_cache(
     Transfer& t, bool registry_down, const std::string& manifest_digest) const {
-  if (!cache_ || !t.read_cache) return {};
+  if (!cache_ || !t.read_cache()) return {};
   const auto resolution = cache_->resolution(t.ref.str());
   if (!resolution) return {};
   if (!manifest_digest.empty() && resolution->manifest_digest != manifest_digest) return {};
@@ -75,7 +74,6 @@ ModuleResolution::FromCache ModuleResolution::start_from_cache(
   // the manifest request (the one a registry such as Docker Hub counts as a pull). Unless the
   // registry is down, or the module must be unpacked from its layer again.
   if (!file && (registry_down || !resolution->is_blob)) return {};
-  t.manifest_digest = resolution->manifest_digest;
   t.module_file = std::move(file);
   t.from_cache = t.module_file != nullptr;
   if (registry_down && t.ref.digest.empty()) {
@@ -88,7 +86,7 @@ ModuleResolution::FromCache ModuleResolution::start_from_cache(
                                      std::chrono::system_clock::now() - resolution->resolved_at)
                                      .count())}});
   }
-  return {true, start(t, resolution->module, false)};
+  return {true, start(t, resolution->manifest_digest, resolution->module, false)};
 }
 
 Error ModuleResolution::too_large(const Transfer& t, const oci::Descriptor& layer) const {

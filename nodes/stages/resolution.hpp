@@ -20,9 +20,11 @@ class ModuleResolution {
   ModuleResolution(BlobCache* cache, std::uint64_t max_blob_size)
       : cache_(cache), max_blob_size_(max_blob_size) {}
 
-  // Starts `t` on `module`, or says why the request cannot be answered with it. `resolved` when
-  // the registry was just asked what the reference names: the cache remembers the answer.
-  std::optional<Error> start(Transfer& t, oci::Descriptor module, bool resolved) const;
+  // Starts `t` on `blob`, which `manifest_digest` lists, or says why the request cannot be
+  // answered with it. `resolved` when the registry was just asked what the reference names: the
+  // cache remembers the answer.
+  std::optional<Error> start(Transfer& t, std::string manifest_digest, oci::Descriptor blob,
+                             bool resolved) const;
 
   // What the cache answered for a transfer: `answered` when `t` was started on the module the
   // cache says its reference resolves to (`error`: why the request cannot have it), else the

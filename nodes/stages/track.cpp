@@ -37,6 +37,14 @@ TransferPtr Tracker::on_event(const TrackEvent& event) {
       event);
 }
 
+void Tracker::flush_log(RefusalLog::Clock::time_point now) {
+  for (const auto& s : refusals_.flush(now)) {
+    log::warn("requests rejected without a line of their own",
+              {{"channel", s.channel.empty() ? "(any)" : s.channel},
+               {"held_back", s.held_back.describe()}});
+  }
+}
+
 TransferPtr Tracker::abandon(const TrackEvent& event, Error error) {
   if (const auto* rejected = std::get_if<RequestRejected>(&event)) {
     log::error(
@@ -55,28 +63,28 @@ TransferPtr Tracker::abandon(const TrackEvent& event, Error error) {
   // The event's credit came back in on_event. The transfer is over if this was its last item,
   // else once its download sees the failure.
   if (!std::holds_alternative<ChunkSettled>(event) || std::get<ChunkSettled>(event).last) {
-    t->terminal_seen = true;
+    t->tracked.terminal_seen_ = true;
   }
   return maybe_finish(t);
 }
 
 void Tracker::record_failure(Transfer& t, const Error& e) {
   t.failed.store(true);  // stops the download at its next bytes
-  if (!t.error) t.error = e;
+  if (!t.tracked.error_) t.tracked.error_ = e;
 }
 
 TransferPtr Tracker::settle(const ChunkSettled& s) {
   Transfer& t = *s.transfer;
   if (s.delivered) {
-    t.acks.acknowledged(s.idx, Clock::now(), broker_queue_);
-    ++t.delivered;
+    t.tracked.acks_.acknowledged(s.idx, Clock::now(), broker_queue_);
+    ++t.tracked.delivered_;
     metrics_.chunks_published.fetch_add(1, std::memory_order_relaxed);
-    metrics_.bytes_published.fetch_add(chunk_length(t.blob.size, t.chunk_size, s.idx),
+    metrics_.bytes_published.fetch_add(chunk_length(t.module->blob.size, t.chunk_size, s.idx),
                                        std::memory_order_relaxed);
   }
   if (s.error) record_failure(t, *s.error);
-  if (s.last) t.terminal_seen = true;
-  if (s.delivered && !s.last && !t.error) report_progress(t);
+  if (s.last) t.tracked.terminal_seen_ = true;
+  if (s.delivered && !s.last && !t.tracked.error_) report_progress(t);
   return maybe_finish(s.transfer);
 }
 
@@ -84,13 +92,13 @@ TransferPtr Tracker::settle(const ChunkSettled& s) {
 // causes to its duration, not its chunk count.
 void Tracker::report_progress(Transfer& t) {
   const auto now = Clock::now();
-  if (t.delivered > 1 && now - t.last_progress < std::chrono::seconds(1)) return;
-  t.last_progress = now;
-  if (t.delivered > 1) {
+  if (t.tracked.delivered_ > 1 && now - t.tracked.last_progress_ < std::chrono::seconds(1)) return;
+  t.tracked.last_progress_ = now;
+  if (t.tracked.delivered_ > 1) {
     log::info("transfer progress", {{"app_name", t.request.app_name},
-                                    {"acknowledged", t.delivered},
+                                    {"acknowledged", t.tracked.delivered_},
                                     {"in_flight", t.in_flight.load()},
-                                    {"total_chunks", t.total_chunks},
+                                    {"total_chunks", t.module->total_chunks},
                                     {"duration_ms", elapsed_ms(t)}});
   }
   if (on_progress_) on_progress_(t);
@@ -98,53 +106,53 @@ void Tracker::report_progress(Transfer& t) {
 
 TransferPtr Tracker::fail(const TransferFailed& f) {
   Transfer& t = *f.transfer;
-  if (t.finished) return nullptr;  // e.g. failed by a stage's guard, then by its download
+  if (t.tracked.finished_) return nullptr;  // e.g. failed by a stage's guard, then by its download
   record_failure(t, f.error);
-  t.terminal_seen = true;
+  t.tracked.terminal_seen_ = true;
   return maybe_finish(f.transfer);
 }
 
 TransferPtr Tracker::maybe_finish(const TransferPtr& ptr) {
   Transfer& t = *ptr;
-  if (t.finished || !t.terminal_seen || t.in_flight.load() != 0) return nullptr;
-  t.finished = true;
-  t.finished_at = Clock::now();
+  if (t.tracked.finished_ || !t.tracked.terminal_seen_ || t.in_flight.load() != 0) return nullptr;
+  t.tracked.finished_ = true;
   const std::uint64_t sent = t.schedule.sent();
-  if (!t.error && t.delivered != sent) {
+  if (!t.tracked.error_ && t.tracked.delivered_ != sent) {
     // Cannot happen while every chunk cut is settled before the end; never report it as complete.
-    t.error = Error{errc::publish_failed, "only " + std::to_string(t.delivered) + " of " +
-                                              std::to_string(sent) + " chunks delivered"};
+    t.tracked.error_ =
+        Error{errc::publish_failed, "only " + std::to_string(t.tracked.delivered_) + " of " +
+                                        std::to_string(sent) + " chunks delivered"};
   }
   const std::uint64_t requests = t.schedule.requests();
-  if (t.error && t.error->code == errc::cache_corrupt) {
+  if (t.tracked.error_ && t.tracked.error_->code == errc::cache_corrupt) {
     return ptr;  // not an outcome: the graph answers the request again, from the registry
   }
-  if (t.error) {
+  if (t.tracked.error_) {
     metrics_.requests_failed.fetch_add(requests, std::memory_order_relaxed);
-    metrics_.count_error(t.error->code);
+    metrics_.count_error(t.tracked.error_->code);
     log::error("transfer failed", {{"app_name", t.request.app_name},
                                    log::if_set("tenant", t.request.origin.tenant),
                                    {"channel", t.request.origin.channel},
-                                   {"code", t.error->code},
+                                   {"code", t.tracked.error_->code},
                                    {"requests", requests},
                                    {"duration_ms", elapsed_ms(t)},
-                                   {"error", t.error->message}});
+                                   {"error", t.tracked.error_->message}});
   } else {
     metrics_.requests_completed.fetch_add(requests, std::memory_order_relaxed);
-    log::info("transfer completed",
-              {{"app_name", t.request.app_name},
-               log::if_set("tenant", t.request.origin.tenant),
-               {"channel", t.request.origin.channel},
-               {"digest", t.blob.digest},
-               {"size", t.blob.size},
-               {"chunks", t.total_chunks},
-               {"requests", requests},
-               {"resent", t.schedule.resent()},
-               log::if_set("after", t.after_broker_restart ? std::string("a broker restart")
-                                                           : std::string()),
-               {"duration_ms", elapsed_ms(t)}});
+    log::info("transfer completed", {{"app_name", t.request.app_name},
+                                     log::if_set("tenant", t.request.origin.tenant),
+                                     {"channel", t.request.origin.channel},
+                                     {"digest", t.module->blob.digest},
+                                     {"size", t.module->blob.size},
+                                     {"chunks", t.module->total_chunks},
+                                     {"requests", requests},
+                                     {"resent", t.schedule.resent()},
+                                     log::if_set("after", t.made == Made::after_broker_restart
+                                                              ? std::string("a broker restart")
+                                                              : std::string()),
+                                     {"duration_ms", elapsed_ms(t)}});
   }
-  if (on_outcome_) on_outcome_(Outcome{ptr, nullptr, t.error});
+  if (on_outcome_) on_outcome_(Outcome{ptr, nullptr, t.tracked.error_});
   return ptr;
 }
 
@@ -183,7 +191,7 @@ TrackStage::Next TrackStage::finished(const TransferPtr& t) {
   joins_.close(t);
   active_.finished(t->id);
   Next next{true, recovery_.on_finished(t)};
-  if (t->error && t->error->code == errc::cache_corrupt) {
+  if (t->tracked.error_ && t->tracked.error_->code == errc::cache_corrupt) {
     next.again.push_back(retry_without_cache(*t));
   }
   next.again = enqueued(std::move(next.again));
@@ -193,10 +201,8 @@ TrackStage::Next TrackStage::finished(const TransferPtr& t) {
 // A transfer whose cached module was corrupt ends without an answer; this one gives it.
 TransferPtr TrackStage::retry_without_cache(const Transfer& corrupt) {
   log::warn("cached module was corrupt; downloading it again",
-            {{"app_name", corrupt.request.app_name}, {"error", corrupt.error->message}});
-  TransferPtr t = active_.make(corrupt.request);
-  t->ref = corrupt.ref;
-  t->read_cache = false;
+            {{"app_name", corrupt.request.app_name}, {"error", corrupt.tracked.error_->message}});
+  TransferPtr t = active_.make(corrupt.request, corrupt.ref, Made::after_corrupt_cache);
   joins_.open(t);
   return t;
 }

@@ -25,13 +25,12 @@ class Tracker {
 
   // `on_outcome` publishes the requester's final status message; `on_progress` its "sending"
   // ones, at most once a second per transfer (and for the first chunk acknowledged). Refusals are
-  // logged through `refusals`. Each transfer remembers its last `broker_queue` acknowledged chunks
-  // (see RecentAcks).
-  Tracker(ChunkWindow& window, Metrics& metrics, RefusalLog& refusals, std::size_t broker_queue,
+  // logged at most once a second per channel and code (see RefusalLog). Each transfer remembers its
+  // last `broker_queue` acknowledged chunks (see RecentAcks).
+  Tracker(ChunkWindow& window, Metrics& metrics, std::size_t broker_queue,
           OutcomeHook on_outcome = {}, ProgressHook on_progress = {})
       : window_(window),
         metrics_(metrics),
-        refusals_(refusals),
         broker_queue_(broker_queue),
         on_outcome_(std::move(on_outcome)),
         on_progress_(std::move(on_progress)) {}
@@ -41,6 +40,8 @@ class Tracker {
   // on_event failed on `event` with `error` (an internal error): fails its transfer as far as the
   // event tells, and returns the transfer when that ended it.
   TransferPtr abandon(const TrackEvent& event, Error error);
+  // Logs what the refusal log held back; about once a second. Thread-safe.
+  void flush_log(RefusalLog::Clock::time_point now);
 
  private:
   TransferPtr settle(const ChunkSettled& s);
@@ -52,7 +53,7 @@ class Tracker {
 
   ChunkWindow& window_;
   Metrics& metrics_;
-  RefusalLog& refusals_;
+  RefusalLog refusals_;  // how refused requests are logged in a flood
   const std::size_t broker_queue_;
   OutcomeHook on_outcome_;
   ProgressHook on_progress_;

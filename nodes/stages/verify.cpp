@@ -4,8 +4,17 @@
 
 namespace pp {
 
-Verified verify_chunk(Chunk chunk, BlobCache* cache) {
-  Transfer& t = *chunk.transfer;
+VerifyStage::Verified VerifyStage::verify(Chunk chunk) {
+  const Transfer& t = *chunk.transfer;
+  // Nothing of the transfer follows its last item: whatever became of its stream, it is over.
+  struct Forget {
+    std::unordered_map<std::uint64_t, oci::Hasher>& hashers;
+    std::uint64_t id;
+    bool last;
+    ~Forget() {
+      if (last) hashers.erase(id);
+    }
+  } forget{hashers_, t.id, chunk.last};
   if (chunk.failure) {
     return {std::nullopt, TransferFailed{chunk.transfer, std::move(*chunk.failure)}};
   }
@@ -20,25 +29,27 @@ Verified verify_chunk(Chunk chunk, BlobCache* cache) {
   // Chunks sent after the stream come from the spool it wrote (or a ranged GET): the stream's
   // check covers the first, and nothing can cover the second.
   if (chunk.streamed) {
-    t.hasher.update(chunk.bytes);
-    if (chunk.idx + 1 == t.total_chunks) {
-      const std::string actual = t.hasher.finish_digest();
-      const bool matched = actual == t.blob.digest;
+    const Module& m = *t.module;
+    auto [it, first] = hashers_.try_emplace(t.id, oci::Hasher::for_digest(m.blob.digest));
+    it->second.update(chunk.bytes);
+    if (chunk.idx + 1 == m.total_chunks) {
+      const std::string actual = it->second.finish_digest();
+      hashers_.erase(it);
+      const bool matched = actual == m.blob.digest;
       // The store runs on the cache's own thread and lets go of the writer's lock when it is done:
-      // a transfer waiting for this module then finds it.
-      if (matched && t.stream_copy && cache) {
-        cache->store(std::move(t.stream_copy), t.blob,
-                     std::static_pointer_cast<BlobCache::WriterLock>(std::move(t.cache_lock)));
+      // a transfer waiting for this module then finds it. Not stored, the lock goes with the
+      // chunk, and a transfer waiting for this module goes on.
+      if (matched && chunk.stream_copy && cache_) {
+        cache_->store(std::move(chunk.stream_copy), m.blob,
+                      std::static_pointer_cast<BlobCache::WriterLock>(std::move(chunk.cache_lock)));
       }
-      t.stream_copy.reset();
-      t.cache_lock.reset();  // not stored: a transfer waiting for this module goes on
       if (!matched) {
-        t.failed.store(true);
+        chunk.transfer->failed.store(true);
         Error error{errc::digest_mismatch,
-                    "blob content hashes to " + actual + ", the manifest says " + t.blob.digest};
-        if (t.from_cache && cache) {
-          cache->discard(t.blob.digest);
-          error = Error{errc::cache_corrupt, "the cached copy of " + t.blob.digest + " hashes to " +
+                    "blob content hashes to " + actual + ", the manifest says " + m.blob.digest};
+        if (t.from_cache && cache_) {
+          cache_->discard(m.blob.digest);
+          error = Error{errc::cache_corrupt, "the cached copy of " + m.blob.digest + " hashes to " +
                                                  actual + "; it was removed"};
         }
         return {std::nullopt,
@@ -50,15 +61,15 @@ Verified verify_chunk(Chunk chunk, BlobCache* cache) {
           std::nullopt};
 }
 
-VerifyStage::Next VerifyStage::operator()(const ChunkPtr& c) const noexcept {
-  // What verify_chunk consumes, for the guard.
+VerifyStage::Next VerifyStage::operator()(const ChunkPtr& c) noexcept {
+  // What verify() consumes, for the guard.
   const TransferPtr t = c->transfer;
   const std::uint64_t idx = c->idx;
   const bool last = c->last, failure = c->failure.has_value();
   Next next;
   auto problem = internal_error_in("verify", [&] {
     fault_point("verify", t->request.app_name);
-    Verified v = verify_chunk(std::move(*c), cache_);
+    Verified v = verify(std::move(*c));
     if (v.publish) next.publish = std::make_shared<Publication>(std::move(*v.publish));
     next.settle = std::move(v.settle);
   });
