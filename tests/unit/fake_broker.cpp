@@ -73,6 +73,11 @@ bool FakeBroker::wait_for(const Condition& condition, std::chrono::milliseconds 
   return changed_.wait_for(lock, timeout, [&] { return condition(messages_); });
 }
 
+bool FakeBroker::wait_acknowledged(std::chrono::milliseconds timeout) const {
+  std::unique_lock lock(mutex_);
+  return changed_.wait_for(lock, timeout, [&] { return pending_.empty() && !acknowledging_; });
+}
+
 void FakeBroker::run() {
   std::unique_lock lock(mutex_);
   for (;;) {
@@ -81,11 +86,14 @@ void FakeBroker::run() {
     Pending p = std::move(pending_.front());
     pending_.pop_front();
     messages_.push_back(p.message);
+    acknowledging_ = true;
     changed_.notify_all();
     // Outside the lock: the callback publishes again, or drops the connection.
     lock.unlock();
     p.done(Published::acknowledged, "");
     lock.lock();
+    acknowledging_ = false;
+    changed_.notify_all();
   }
 }
 

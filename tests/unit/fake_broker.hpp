@@ -50,6 +50,8 @@ class FakeBroker : public mqtt::Publisher {
   std::size_t lost() const;
   // Waits up to `timeout` until `condition` holds for what was acknowledged; whether it did.
   bool wait_for(const Condition& condition, std::chrono::milliseconds timeout) const;
+  // Waits up to `timeout` until every publish has had its callback; whether it did.
+  bool wait_acknowledged(std::chrono::milliseconds timeout) const;
 
  private:
   struct Pending {
@@ -64,6 +66,7 @@ class FakeBroker : public mqtt::Publisher {
   bool connected_ = true;
   bool stopping_ = false;
   std::deque<Pending> pending_;
+  bool acknowledging_ = false;  // a callback is running
   std::vector<Message> messages_;
   std::size_t lost_ = 0;
   std::thread acks_;  // last: it uses the members above
