@@ -560,3 +560,25 @@ BOOST_AUTO_TEST_CASE(a_transfer_survives_the_broker_connection_going_and_coming_
   BOOST_TEST(first_copies == iota(30), boost::test_tools::per_element());
   BOOST_TEST(h.registry.blob_gets(blob.digest) == 1u);
 }
+
+BOOST_AUTO_TEST_CASE(a_resend_without_a_cache_fetches_just_its_chunks_by_range) {
+  Harness h;
+  const std::string module = wasm_module(4500, 11);
+  const auto blob = h.registry.push("resend", "v1", module);
+  h.pipeline.submit(pp::mqtt::Topics::request({"", kChannel}),
+                    json{{"app_name", app("resend")}, {"chunks", {3, 1}}}.dump());
+  const json status = h.final_status(kChannel, app("resend"));
+  BOOST_TEST_REQUIRE(status.value("state", "") == "completed", status.dump());
+  // Parts of a blob cannot be checked against its digest: the requester is told so.
+  BOOST_TEST(status.at("verified") == false);
+  h.idle();
+  const auto chunks = h.chunks(kChannel, app("resend"));
+  BOOST_TEST(indices(chunks) == (std::vector<std::uint64_t>{1, 3}),
+             boost::test_tools::per_element());
+  for (const auto& c : chunks) {
+    const auto idx = c.at("chunk_idx").get<std::size_t>();
+    BOOST_TEST(c.at("total_chunks") == 5);
+    BOOST_TEST((decoded(c) == module.substr(idx * 1000, 1000)), "chunk " << idx);
+  }
+  BOOST_TEST(h.registry.blob_gets(blob.digest) == 2u);  // one ranged GET per chunk
+}
