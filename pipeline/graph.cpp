@@ -194,21 +194,21 @@ Pipeline::Graph::Graph(PipelineOptions o, oci::Registry& registry_, mqtt::Publis
              }),
       // Serial keeps each transfer's chunks in chunk_idx order on the wire (the body only queues
       // the message with Paho, so one at a time costs nothing).
-      publish(
-          g, flow::serial,
-          [this](const PublicationPtr& p, auto& gw) {
-            // Whatever can throw in there does so before Paho has the message, so nothing
-            // else will settle the chunk.
-            guarded(
-                "publish",
-                [&] {
-                  fault_point("publish", p->transfer->request.app_name);
-                  publisher.publish(p, settled_through(gw));
-                },
-                [&](Error e) {
-                  track.try_put(ChunkSettled{p->transfer, p->idx, p->last, false, std::move(e)});
-                });
-          }),
+      publish(g, flow::serial,
+              [this](const PublicationPtr& p, auto& gw) {
+                // Whatever can throw in there does so before Paho has the message, so nothing
+                // else will settle the chunk.
+                guarded(
+                    "publish",
+                    [&] {
+                      fault_point("publish", p->transfer->request.app_name);
+                      publisher.publish(p, settled_through(gw));
+                    },
+                    [&](Error e) {
+                      track.try_put(ChunkSettled{p->transfer, p->idx, p->last, false, std::move(e),
+                                                 p->chunks});
+                    });
+              }),
       track(g, flow::serial, [this](const TrackEvent& e, auto& out) {
         guarded(
             "track", [&] { route_track(track_stage(e), out); },

@@ -92,7 +92,10 @@ class TrackRecord {
   std::vector<std::uint64_t> resend_when_over_;
   std::uint64_t delivered_ = 0;
   Clock::time_point last_progress_{};  // of the last "sending" status and progress log line
-  bool terminal_seen_ = false;  // the download's last item (last chunk or failure) has been settled
+  // The chunks the download emitted in all, once its last item (last chunk or failure) has been
+  // settled; and how many have been.
+  std::optional<std::uint64_t> emitted_;
+  std::uint64_t settled_ = 0;
   bool finished_ = false;       // reported: whatever still arrives for it only settles its credits
   std::optional<Error> error_;  // the first failure
 };
@@ -132,22 +135,22 @@ struct Transfer {
   std::shared_ptr<const Module> module;
   // What is sent, as requests join (the request stage) and chunks are cut (the download).
   ChunkSchedule schedule;
-  // Chunks were fetched with ranged GETs, which cannot be checked against the blob's digest.
-  bool unverified = false;
 
   // The layer-search stages' (see LayerCandidates).
   LayerCandidates layers;
-  // The module's bytes when they were unpacked to the spool or are read from the cache rather than
-  // streamed from the registry (a module streamed from the registry is spooled by the download
-  // itself, for resends). Set before the download starts, or by it before its first chunk.
+  // The module on the proxy's disk. Set at most once, and handed on as the transfer goes: by the
+  // stage that resolved the transfer (the cache's copy, or the layer unpacked to the spool), else
+  // by the download (the cache's copy it found after waiting for another download of the module,
+  // or, once its last chunk is out, the copy it made as the module streamed); read after that by
+  // verify (was it the cache's?) and, once the transfer is over, by track's resends.
   std::shared_ptr<SpoolFile> module_file;
-  bool from_cache = false;  // module_file is the cached module
+  bool from_cache = false;  // module_file is the cache's copy
+  // Its chunks are fetched with ranged GETs, which cannot be checked against the blob's digest:
+  // particular chunks were asked for, and the proxy has the module on no disk of its own.
+  bool unverified() const { return !request.chunks.empty() && !module_file; }
 
   // Set by whichever stage first sees the transfer fail; the download stops at its next bytes.
   std::atomic<bool> failed{false};
-  // Chunks put into the graph and not yet settled: incremented by the download, decremented by
-  // track.
-  std::atomic<std::uint64_t> in_flight{0};
 
   // The track stage's (see TrackRecord).
   TrackRecord tracked;
@@ -172,6 +175,7 @@ struct Chunk {
   std::uint64_t seq = 0;
   std::uint64_t idx = 0;
   bool last = false;             // the download's final item: nothing of this transfer follows
+  std::uint64_t chunks = 0;      // on the final item: the chunks the download emitted in all
   bool streamed = false;         // part of the stream, whose digest is checked at its last chunk
   std::string bytes;             // blob bytes (freed after verify)
   std::string message;           // the framed MQTT payload (set by encode)
@@ -193,6 +197,7 @@ struct Publication {
   std::uint64_t seq = 0;  // the chunk's, for publishing parked chunks in cut order
   std::uint64_t idx = 0;
   bool last = false;
+  std::uint64_t chunks = 0;  // see Chunk
   std::string message;
 };
 
@@ -206,12 +211,14 @@ struct ChunkSettled {
   bool last = false;
   bool delivered = false;
   std::optional<Error> error;  // why it was not delivered, when that failed the transfer
+  std::uint64_t chunks = 0;    // see Chunk
 };
 
 // The transfer failed with no chunk in hand; nothing more of it will come from the download.
 struct TransferFailed {
   TransferPtr transfer;
   Error error;
+  std::uint64_t chunks = 0;  // emitted by its download before it failed (see Chunk)
 };
 
 // A request refused before it became a transfer.

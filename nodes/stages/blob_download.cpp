@@ -299,7 +299,6 @@ void ChunkCutter::read_spooled(std::uint64_t idx, bool last) {
 }
 
 void ChunkCutter::fetch_range(std::uint64_t idx, bool last) {
-  transfer_->unverified = true;
   const std::size_t length = chunk_length(transfer_->module->blob.size, transfer_->chunk_size, idx);
   if (length == 0) {  // the one chunk of an empty module: nothing to fetch
     emit_chunk(idx, last, false);
@@ -339,17 +338,19 @@ void ChunkCutter::fail(Error error) {
   item.seq = seq_.fetch_add(1);
   item.idx = next_idx_;
   item.last = true;
+  item.chunks = emitted_;
   item.failure = std::move(error);
   emit_(std::move(item));
 }
 
 void ChunkCutter::emit_chunk(std::uint64_t idx, bool last, bool streamed) {
-  transfer_->in_flight.fetch_add(1);
+  ++emitted_;
   Chunk item;
   item.transfer = transfer_;
   item.seq = seq_.fetch_add(1);
   item.idx = idx;
   item.last = last;
+  if (last) item.chunks = emitted_;
   item.streamed = streamed;
   item.bytes = std::move(current_);
   current_ = std::string();

@@ -102,6 +102,7 @@ class ChunkCutter : public oci::BlobSink, public std::enable_shared_from_this<Ch
   std::string carry_;                 // bytes received while out of credit (one read's worth)
   std::uint64_t next_idx_ = 0;        // of the stream
   std::uint64_t received_ = 0;
+  std::uint64_t emitted_ = 0;  // chunks, for track to know when every one of them is settled
   std::optional<Error> abort_reason_;  // why we aborted the stream ourselves
   // The cache's lock for the module this transfer downloads into spool_ (it goes, with spool_, on
   // the stream's final chunk to the verify stage, which has the module stored), and when it last

@@ -42,8 +42,8 @@ void ChunkPublisher::send(Parked p) {
         }
         p.chunk->message = std::string();
         p.settled(ChunkSettled{c.transfer, c.idx, c.last,
-                               result == mqtt::Publisher::Published::acknowledged,
-                               std::move(error)});
+                               result == mqtt::Publisher::Published::acknowledged, std::move(error),
+                               c.chunks});
       });
 }
 
@@ -68,7 +68,7 @@ void ChunkPublisher::park(Parked p) {
 void ChunkPublisher::unpark(Parked p) {
   const Publication& c = *p.chunk;
   if (c.transfer->failed.load()) {  // failed while parked: its requester has been told
-    return p.settled(ChunkSettled{c.transfer, c.idx, c.last, false, cancelled_error()});
+    return p.settled(ChunkSettled{c.transfer, c.idx, c.last, false, cancelled_error(), c.chunks});
   }
   send(std::move(p));
 }
@@ -106,7 +106,7 @@ void ChunkPublisher::drop_parked(const Error& error) {
   }
   for (Parked& p : dropped) {
     const Publication& c = *p.chunk;
-    p.settled(ChunkSettled{c.transfer, c.idx, c.last, false, error});
+    p.settled(ChunkSettled{c.transfer, c.idx, c.last, false, error, c.chunks});
   }
 }
 
@@ -133,7 +133,7 @@ std::string outcome_message(const Outcome& o) {
     describe_module(j, t);
     // A resend fetched with ranged GETs: the requester's check of the assembled module is the only
     // one there is.
-    if (t.unverified) j["verified"] = false;
+    if (t.unverified()) j["verified"] = false;
     // Whether the registry was asked for the module's bytes (false) or the cache had them.
     if (t.module) j["cached"] = t.from_cache;
     j["duration_ms"] =

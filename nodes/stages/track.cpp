@@ -16,7 +16,7 @@ TransferPtr Tracker::on_event(const TrackEvent& event) {
   // A settled chunk's credit comes back first, before anything that could throw: abandon() can
   // then take it as returned.
   if (const auto* s = std::get_if<ChunkSettled>(&event)) {
-    s->transfer->in_flight.fetch_sub(1);
+    ++s->transfer->tracked.settled_;
     window_.release();
   }
   fault_point("track", app_name_of(event));
@@ -62,8 +62,10 @@ TransferPtr Tracker::abandon(const TrackEvent& event, Error error) {
   record_failure(*t, error);
   // The event's credit came back in on_event. The transfer is over if this was its last item,
   // else once its download sees the failure.
-  if (!std::holds_alternative<ChunkSettled>(event) || std::get<ChunkSettled>(event).last) {
-    t->tracked.terminal_seen_ = true;
+  if (const auto* f = std::get_if<TransferFailed>(&event)) {
+    if (!t->tracked.emitted_) t->tracked.emitted_ = f->chunks;
+  } else if (const auto& s = std::get<ChunkSettled>(event); s.last) {
+    t->tracked.emitted_ = s.chunks;
   }
   return maybe_finish(t);
 }
@@ -83,7 +85,7 @@ TransferPtr Tracker::settle(const ChunkSettled& s) {
                                        std::memory_order_relaxed);
   }
   if (s.error) record_failure(t, *s.error);
-  if (s.last) t.tracked.terminal_seen_ = true;
+  if (s.last) t.tracked.emitted_ = s.chunks;
   if (s.delivered && !s.last && !t.tracked.error_) report_progress(t);
   return maybe_finish(s.transfer);
 }
@@ -97,7 +99,6 @@ void Tracker::report_progress(Transfer& t) {
   if (t.tracked.delivered_ > 1) {
     log::info("transfer progress", {{"app_name", t.request.app_name},
                                     {"acknowledged", t.tracked.delivered_},
-                                    {"in_flight", t.in_flight.load()},
                                     {"total_chunks", t.module->total_chunks},
                                     {"duration_ms", elapsed_ms(t)}});
   }
@@ -108,13 +109,16 @@ TransferPtr Tracker::fail(const TransferFailed& f) {
   Transfer& t = *f.transfer;
   if (t.tracked.finished_) return nullptr;  // e.g. failed by a stage's guard, then by its download
   record_failure(t, f.error);
-  t.tracked.terminal_seen_ = true;
+  // A stage's guard may fail a transfer before its download does: the first count stands.
+  if (!t.tracked.emitted_) t.tracked.emitted_ = f.chunks;
   return maybe_finish(f.transfer);
 }
 
 TransferPtr Tracker::maybe_finish(const TransferPtr& ptr) {
   Transfer& t = *ptr;
-  if (t.tracked.finished_ || !t.tracked.terminal_seen_ || t.in_flight.load() != 0) return nullptr;
+  if (t.tracked.finished_ || !t.tracked.emitted_ || t.tracked.settled_ < *t.tracked.emitted_) {
+    return nullptr;
+  }
   t.tracked.finished_ = true;
   const std::uint64_t sent = t.schedule.sent();
   if (!t.tracked.error_ && t.tracked.delivered_ != sent) {

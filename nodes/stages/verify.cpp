@@ -16,15 +16,15 @@ VerifyStage::Verified VerifyStage::verify(Chunk chunk) {
     }
   } forget{hashers_, t.id, chunk.last};
   if (chunk.failure) {
-    return {std::nullopt, TransferFailed{chunk.transfer, std::move(*chunk.failure)}};
+    return {std::nullopt, TransferFailed{chunk.transfer, std::move(*chunk.failure), chunk.chunks}};
   }
   if (chunk.error) {
-    return {std::nullopt,
-            ChunkSettled{chunk.transfer, chunk.idx, chunk.last, false, std::move(*chunk.error)}};
+    return {std::nullopt, ChunkSettled{chunk.transfer, chunk.idx, chunk.last, false,
+                                       std::move(*chunk.error), chunk.chunks}};
   }
   if (t.failed.load()) {  // whoever failed it has recorded why; this only fills in for cancel_all
-    return {std::nullopt,
-            ChunkSettled{chunk.transfer, chunk.idx, chunk.last, false, cancelled_error()}};
+    return {std::nullopt, ChunkSettled{chunk.transfer, chunk.idx, chunk.last, false,
+                                       cancelled_error(), chunk.chunks}};
   }
   // Chunks sent after the stream come from the spool it wrote (or a ranged GET): the stream's
   // check covers the first, and nothing can cover the second.
@@ -52,12 +52,13 @@ VerifyStage::Verified VerifyStage::verify(Chunk chunk) {
           error = Error{errc::cache_corrupt, "the cached copy of " + m.blob.digest + " hashes to " +
                                                  actual + "; it was removed"};
         }
-        return {std::nullopt,
-                ChunkSettled{chunk.transfer, chunk.idx, chunk.last, false, std::move(error)}};
+        return {std::nullopt, ChunkSettled{chunk.transfer, chunk.idx, chunk.last, false,
+                                           std::move(error), chunk.chunks}};
       }
     }
   }
-  return {Publication{chunk.transfer, chunk.seq, chunk.idx, chunk.last, std::move(chunk.message)},
+  return {Publication{chunk.transfer, chunk.seq, chunk.idx, chunk.last, chunk.chunks,
+                      std::move(chunk.message)},
           std::nullopt};
 }
 
@@ -66,6 +67,7 @@ VerifyStage::Next VerifyStage::operator()(const ChunkPtr& c) noexcept {
   const TransferPtr t = c->transfer;
   const std::uint64_t idx = c->idx;
   const bool last = c->last, failure = c->failure.has_value();
+  const std::uint64_t chunks = c->chunks;
   Next next;
   auto problem = internal_error_in("verify", [&] {
     fault_point("verify", t->request.app_name);
@@ -76,9 +78,9 @@ VerifyStage::Next VerifyStage::operator()(const ChunkPtr& c) noexcept {
   if (problem) {
     next = {};
     if (failure) {
-      next.settle = TransferFailed{t, std::move(*problem)};
+      next.settle = TransferFailed{t, std::move(*problem), chunks};
     } else {
-      next.settle = ChunkSettled{t, idx, last, false, std::move(*problem)};
+      next.settle = ChunkSettled{t, idx, last, false, std::move(*problem), chunks};
     }
   }
   return next;

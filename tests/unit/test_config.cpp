@@ -625,3 +625,25 @@ BOOST_AUTO_TEST_CASE(mqtt_timeout_takes_go_durations_or_seconds) {
   BOOST_TEST_REQUIRE(d.ok());
   BOOST_TEST(d->mqtt_timeout_s == 30);
 }
+
+// The clients' option structs keep defaults of their own, for those who use the clients directly
+// (tests, tools); the service's come from the settings table alone. They must agree, or a client
+// made without the service's configuration would behave otherwise than the service by default.
+BOOST_AUTO_TEST_CASE(the_clients_defaults_are_the_settings_tables) {
+  const auto config = load(minimal());
+  BOOST_TEST_REQUIRE(bool(config));
+  const pp::oci::RegistryOptions table = pp::registry_options(*config), library{};
+  BOOST_TEST(table.authenticate == library.authenticate);
+  BOOST_TEST(table.platform.os == library.platform.os);
+  BOOST_TEST(table.platform.architecture == library.platform.architecture);
+  BOOST_TEST(table.platform.variant == library.platform.variant);
+  BOOST_TEST(table.retry.max_attempts == library.retry.max_attempts);
+  BOOST_TEST(table.stall_timeout_ms == library.stall_timeout_ms);
+  BOOST_TEST(table.insecure == library.insecure);
+  const pp::mqtt::ClientOptions mqtt_table = pp::mqtt_client_options(*config, "id"), mqtt_library{};
+  BOOST_TEST(mqtt_table.version == mqtt_library.version);
+  BOOST_TEST(mqtt_table.connect_timeout_s == mqtt_library.connect_timeout_s);
+  BOOST_TEST(mqtt_table.clean_session == mqtt_library.clean_session);
+  BOOST_TEST(mqtt_table.session_expiry_s == mqtt_library.session_expiry_s);
+  BOOST_TEST(mqtt_table.tls_insecure == mqtt_library.tls_insecure);
+}
