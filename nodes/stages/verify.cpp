@@ -30,7 +30,10 @@ VerifyStage::Verified VerifyStage::verify(Chunk chunk) {
   // check covers the first, and nothing can cover the second.
   if (chunk.streamed) {
     const Module& m = *t.module;
-    auto [it, first] = hashers_.try_emplace(t.id, oci::Hasher::for_digest(m.blob.digest));
+    auto it = hashers_.find(t.id);
+    // Made once per stream (an OpenSSL context): not for every chunk.
+    if (it == hashers_.end())
+      it = hashers_.emplace(t.id, oci::Hasher::for_digest(m.blob.digest)).first;
     it->second.update(chunk.bytes);
     if (chunk.idx + 1 == m.total_chunks) {
       const std::string actual = it->second.finish_digest();
