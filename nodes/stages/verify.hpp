@@ -29,7 +29,7 @@ class VerifyStage {
     PublicationPtr publish;
     std::optional<TrackEvent> settle;
   };
-  // verify_chunk, guarded: a chunk it fails on is settled as not delivered (which fails its
+  // verify(), guarded: a chunk it fails on is settled as not delivered (which fails its
   // transfer), a failure item fails its transfer all the same.
   Next operator()(const ChunkPtr& c) noexcept;
 
