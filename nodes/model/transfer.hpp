@@ -1,7 +1,9 @@
 #pragma once
 // A transfer is one request being answered: it flows through the graph as a shared pointer, and the
-// messages below carry it from stage to stage. Each mutable field says which stage owns it; the
-// graph's edges order those stages, so only the fields shared with the I/O thread are atomic.
+// messages below carry it from stage to stage. What it is and what it resolved to do not change
+// once made (the const members, Module); what a stage changes is that stage's, in a type only it
+// can change (LayerCandidates, TrackRecord) or said so below. Only the cancellation flag and the
+// schedule are shared between stages that run at once, and they are made for it.
 
 #include <atomic>
 #include <chrono>
