@@ -1,0 +1,187 @@
+#include "nodes/trust/public_key.hpp"
+
+#include <openssl/bio.h>
+#include <openssl/core_names.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+
+#include <cstddef>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <system_error>
+
+namespace pp::trust {
+namespace {
+
+// A PEM public key is under 1 KiB even for RSA 4096; a larger file is not one.
+constexpr std::uintmax_t max_key_file_size = 64 * 1024;
+
+Error key_error(std::string message) {
+  return Error{errc::proxy_error, std::move(message)};
+}
+
+// What a PEM text holds instead of a public key, for the error message: "a PRIVATE KEY block".
+std::string pem_label(std::string_view pem) {
+  constexpr std::string_view begin = "-----BEGIN ";
+  const std::size_t at = pem.find(begin);
+  if (at == std::string_view::npos) return "no PEM block";
+  const std::size_t from = at + begin.size();
+  const std::size_t end = pem.find("-----", from);
+  if (end == std::string_view::npos || end - from > 64) return "no PEM block";
+  return "a " + std::string(pem.substr(from, end - from)) + " block";
+}
+
+struct MdCtxFree {
+  void operator()(EVP_MD_CTX* ctx) const { EVP_MD_CTX_free(ctx); }
+};
+
+bool verify_with(EVP_PKEY* key, const EVP_MD* md, std::string_view message,
+                 std::string_view signature) {
+  std::unique_ptr<EVP_MD_CTX, MdCtxFree> ctx(EVP_MD_CTX_new());
+  if (!ctx) return false;
+  // The one-shot EVP_DigestVerify: Ed25519 (md == nullptr) has no streaming form.
+  const bool ok =
+      EVP_DigestVerifyInit(ctx.get(), nullptr, md, nullptr, key) == 1 &&
+      EVP_DigestVerify(ctx.get(), reinterpret_cast<const unsigned char*>(signature.data()),
+                       signature.size(), reinterpret_cast<const unsigned char*>(message.data()),
+                       message.size()) == 1;
+  // A bad signature leaves OpenSSL errors queued on this thread; they are not ours to report.
+  ERR_clear_error();
+  return ok;
+}
+
+}  // namespace
+
+PublicKey::PublicKey(std::shared_ptr<evp_pkey_st> key, Algorithm kind, int bits)
+    : key_(std::move(key)), kind_(kind), bits_(bits) {}
+
+Expected<PublicKey> PublicKey::from_pem(std::string_view pem) {
+  if (pem.find("-----BEGIN PUBLIC KEY-----") == std::string_view::npos) {
+    return key_error("not a PEM public key (found " + pem_label(pem) +
+                     "; expected -----BEGIN PUBLIC KEY-----)");
+  }
+  std::unique_ptr<BIO, decltype(&BIO_free)> bio(
+      BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())), &BIO_free);
+  if (!bio) return key_error("out of memory reading a public key");
+  EVP_PKEY* raw = PEM_read_bio_PUBKEY(bio.get(), nullptr, nullptr, nullptr);
+  ERR_clear_error();
+  if (raw == nullptr)
+    return key_error("not a PEM public key (the PUBLIC KEY block does not parse)");
+  std::shared_ptr<evp_pkey_st> key(raw, &EVP_PKEY_free);
+
+  const int bits = EVP_PKEY_get_bits(raw);
+  switch (EVP_PKEY_get_base_id(raw)) {
+    case EVP_PKEY_EC: {
+      char group[64] = {};
+      std::size_t len = 0;
+      if (EVP_PKEY_get_group_name(raw, group, sizeof group, &len) != 1) {
+        ERR_clear_error();
+        return key_error("unsupported algorithm: an EC key without a named curve");
+      }
+      const std::string_view name(group, len);
+      if (name == "prime256v1" || name == "P-256")
+        return PublicKey(key, Algorithm::ecdsa_p256, bits);
+      if (name == "secp384r1" || name == "P-384")
+        return PublicKey(key, Algorithm::ecdsa_p384, bits);
+      return key_error("unsupported algorithm: ECDSA on curve " + std::string(name) +
+                       " (P-256 and P-384 are accepted)");
+    }
+    case EVP_PKEY_RSA:
+      // Below 2048 bits RSA is within reach of a well-funded forger (NIST SP 800-131A).
+      if (bits < 2048) {
+        return key_error("unsupported algorithm: RSA with " + std::to_string(bits) +
+                         " bits (at least 2048 are needed)");
+      }
+      return PublicKey(key, Algorithm::rsa, bits);
+    case EVP_PKEY_ED25519:
+      return PublicKey(key, Algorithm::ed25519, bits);
+    default:
+      return key_error(std::string("unsupported algorithm: ") +
+                       (EVP_PKEY_get0_type_name(raw) ? EVP_PKEY_get0_type_name(raw) : "unknown") +
+                       " (ECDSA P-256/P-384, RSA >= 2048 bits and Ed25519 are accepted)");
+  }
+}
+
+Expected<PublicKey> PublicKey::load(const std::string& path) {
+  std::error_code ec;
+  const std::uintmax_t size = std::filesystem::file_size(path, ec);
+  if (ec) return key_error("public key " + path + " is unreadable: " + ec.message());
+  if (size > max_key_file_size) {
+    return key_error("public key " + path + " is not a PEM public key: " + std::to_string(size) +
+                     " bytes, far more than a key");
+  }
+  std::ifstream in(path, std::ios::binary);
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (!in && !in.eof()) return key_error("public key " + path + " is unreadable");
+  auto key = from_pem(text);
+  if (!key) return key_error("public key " + path + ": " + key.error().message);
+  return key;
+}
+
+std::string PublicKey::id() const {
+  unsigned char* der = nullptr;
+  const int len = i2d_PUBKEY(key_.get(), &der);
+  if (len <= 0) {
+    ERR_clear_error();
+    return "unknown";
+  }
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int md_len = 0;
+  const bool ok =
+      EVP_Digest(der, static_cast<std::size_t>(len), md, &md_len, EVP_sha256(), nullptr) == 1;
+  OPENSSL_free(der);
+  if (!ok) return "unknown";
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  for (unsigned i = 0; i < 8; ++i) {
+    out.push_back(kHex[md[i] >> 4]);
+    out.push_back(kHex[md[i] & 15]);
+  }
+  return out;
+}
+
+std::string PublicKey::algorithm() const {
+  switch (kind_) {
+    case Algorithm::ecdsa_p256:
+      return "ecdsa-p256";
+    case Algorithm::ecdsa_p384:
+      return "ecdsa-p384";
+    case Algorithm::rsa:
+      return "rsa-" + std::to_string(bits_);
+    case Algorithm::ed25519:
+      return "ed25519";
+  }
+  return "unknown";
+}
+
+// The hashes, checked against cosign's own code (sigstore/cosign pkg/signature/keys.go:
+// LoadPublicKey and VerifierForKeyRef hard-code crypto.SHA256 and hand the key to sigstore's
+// signature.LoadVerifier, which makes a PKCS#1 v1.5 verifier for RSA, an ECDSA verifier with that
+// hash for any curve, and pure Ed25519):
+//   ECDSA P-256: SHA-256.
+//   ECDSA P-384: SHA-384 (the Sigstore algorithm registry's ECDSA_SHA2_384_NISTP384, what newer
+//                clients sign with) and also SHA-256, what `cosign sign --key` has produced for a
+//                P-384 key; both hashes are collision-resistant, so accepting either costs nothing.
+//   RSA:         PKCS#1 v1.5 with SHA-256 (PSS is not accepted: cosign's key path does not use it).
+//   Ed25519:     pure Ed25519 over the message itself (no pre-hash), as Go's ed25519.Verify.
+bool PublicKey::verify(std::string_view message, std::string_view signature) const {
+  if (signature.empty() || !key_) return false;
+  // Nothing below throws: OpenSSL reports every failure, memory included, as a return code.
+  switch (kind_) {
+    case Algorithm::ecdsa_p256:
+      return verify_with(key_.get(), EVP_sha256(), message, signature);
+    case Algorithm::ecdsa_p384:
+      return verify_with(key_.get(), EVP_sha384(), message, signature) ||
+             verify_with(key_.get(), EVP_sha256(), message, signature);
+    case Algorithm::rsa:
+      return verify_with(key_.get(), EVP_sha256(), message, signature);
+    case Algorithm::ed25519:
+      return verify_with(key_.get(), nullptr, message, signature);
+  }
+  return false;
+}
+
+}  // namespace pp::trust
