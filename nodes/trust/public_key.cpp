@@ -8,9 +8,12 @@
 #include <openssl/x509.h>
 
 #include <cstddef>
+#include <cstdint>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <memory>
+#include <string>
 #include <system_error>
 
 namespace pp::trust {
@@ -59,6 +62,10 @@ PublicKey::PublicKey(std::shared_ptr<evp_pkey_st> key, Algorithm kind, int bits)
     : key_(std::move(key)), kind_(kind), bits_(bits) {}
 
 Expected<PublicKey> PublicKey::from_pem(std::string_view pem) {
+  if (pem.size() > max_key_file_size) {
+    return key_error("not a PEM public key: " + std::to_string(pem.size()) +
+                     " bytes, far more than a key");
+  }
   if (pem.find("-----BEGIN PUBLIC KEY-----") == std::string_view::npos) {
     return key_error("not a PEM public key (found " + pem_label(pem) +
                      "; expected -----BEGIN PUBLIC KEY-----)");
