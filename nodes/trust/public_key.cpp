@@ -164,16 +164,21 @@ std::string PublicKey::algorithm() const {
   return "unknown";
 }
 
-// The hashes, checked against cosign's own code (sigstore/cosign pkg/signature/keys.go:
-// LoadPublicKey and VerifierForKeyRef hard-code crypto.SHA256 and hand the key to sigstore's
-// signature.LoadVerifier, which makes a PKCS#1 v1.5 verifier for RSA, an ECDSA verifier with that
-// hash for any curve, and pure Ed25519):
-//   ECDSA P-256: SHA-256.
-//   ECDSA P-384: SHA-384 (the Sigstore algorithm registry's ECDSA_SHA2_384_NISTP384, what newer
-//                clients sign with) and also SHA-256, what `cosign sign --key` has produced for a
-//                P-384 key; both hashes are collision-resistant, so accepting either costs nothing.
-//   RSA:         PKCS#1 v1.5 with SHA-256 (PSS is not accepted: cosign's key path does not use it).
-//   Ed25519:     pure Ed25519 over the message itself (no pre-hash), as Go's ed25519.Verify.
+// The hashes, checked against Sigstore's own code:
+// - cosign's key path (sigstore/cosign pkg/signature/keys.go, the cosign v1 layout): LoadPublicKey
+//   and VerifierForKeyRef hard-code crypto.SHA256 and hand the key to sigstore's
+//   signature.LoadVerifier, which makes a PKCS#1 v1.5 verifier for RSA, an ECDSA verifier with that
+//   one hash whatever the curve, and pure Ed25519;
+// - the algorithm registry (sigstore/sigstore pkg/signature/algorithm_registry.go): P-256 with
+//   SHA-256, P-384 with SHA-384, RSA PKCS#1 v1.5 and PSS with SHA-256, Ed25519 unhashed.
+// So:
+//   ECDSA P-256: SHA-256 (both agree).
+//   ECDSA P-384: SHA-384 (the registry, what newer clients sign with) and also SHA-256 (what
+//                `cosign sign --key` has produced for a P-384 key); both hashes are
+//                collision-resistant, so accepting either costs no security.
+//   RSA:         PKCS#1 v1.5 with SHA-256. PSS is not accepted: cosign's key path does not make
+//                it, and each extra scheme is one more to get wrong.
+//   Ed25519:     pure Ed25519 over the message itself (no pre-hash, not Ed25519ph).
 bool PublicKey::verify(std::string_view message, std::string_view signature) const {
   if (signature.empty() || !key_) return false;
   // Nothing below throws: OpenSSL reports every failure, memory included, as a return code.
