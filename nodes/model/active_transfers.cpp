@@ -9,14 +9,21 @@ TransferPtr ActiveTransfers::make(Request request, oci::Reference ref, Made made
                                     chunk_size_, made);
 }
 
-bool ActiveTransfers::enqueue(const TransferPtr& t, std::size_t queue_limit) {
+TransferPtr ActiveTransfers::admit(Request&& request, oci::Reference ref, std::size_t queue_limit) {
   if (queued_.fetch_add(1) >= queue_limit) {
     queued_.fetch_sub(1);
-    return false;
+    return nullptr;
   }
+  TransferPtr t = make(std::move(request), std::move(ref));
   std::lock_guard lock(mutex_);
   active_.emplace(t->id, t);
-  return true;
+  return t;
+}
+
+void ActiveTransfers::enqueue(const TransferPtr& t) {
+  queued_.fetch_add(1);
+  std::lock_guard lock(mutex_);
+  active_.emplace(t->id, t);
 }
 
 void ActiveTransfers::finished(std::uint64_t id) {

@@ -21,9 +21,13 @@ class ActiveTransfers {
 
   // A new transfer answering `request` with what `ref` names, not yet active.
   TransferPtr make(Request request, oci::Reference ref, Made made = Made::by_request);
-  // `t` is accepted and waits for a transfer slot. `queue_limit`, when given, is the most that may
-  // wait: false (and nothing done) when that many already do.
-  bool enqueue(const TransferPtr& t, std::size_t queue_limit = SIZE_MAX);
+  // A new transfer answering `request`, accepted and waiting for a transfer slot; null when
+  // `queue_limit` already wait, and then nothing is made and `request` is left as it was (a flood
+  // of refusals costs no transfer).
+  TransferPtr admit(Request&& request, oci::Reference ref, std::size_t queue_limit);
+  // `t`, which the proxy made for requesters accepted once already, waits for a transfer slot,
+  // beyond the queue limit.
+  void enqueue(const TransferPtr& t);
   void dequeued() { queued_.fetch_sub(1); }  // it has a transfer slot
   void finished(std::uint64_t id);           // reported: no longer active
   // Marks every active transfer failed (their downloads stop at their next bytes; track reports

@@ -151,14 +151,12 @@ RequestStage::Next RequestStage::operator()(const Incoming& in) {
                                                "; PROXY_REGISTRY_ALLOW adds registries)"});
   }
   if (auto joined = join_running(parsed.request, in)) return std::move(*joined);
-  auto t = active_.make(std::move(parsed.request), std::move(ref).value());
   // A bounded wait: past the limit the requester hears "busy" now, rather than nothing ever.
-  if (!active_.enqueue(t, options_.queue_limit)) {
-    return by<refused, Next>(TrackEvent{
-        RequestRejected{in.topic, t->request.app_name, t->request.origin,
-                        Error{errc::busy, std::to_string(options_.queue_limit) +
-                                              " requests are already waiting for a transfer slot "
-                                              "(PROXY_QUEUE_LIMIT); ask again later"}}});
+  auto t = active_.admit(std::move(parsed.request), std::move(ref).value(), options_.queue_limit);
+  if (!t) {
+    return refuse(Error{errc::busy, std::to_string(options_.queue_limit) +
+                                        " requests are already waiting for a transfer slot "
+                                        "(PROXY_QUEUE_LIMIT); ask again later"});
   }
   joins_.open(t);
   log::debug("request accepted", {{"app_name", t->request.app_name},
