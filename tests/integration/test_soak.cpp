@@ -120,17 +120,24 @@ const char* const kMalformed[] = {
 
 // One well-formed request for `app`, asked again while broker restarts excuse a missing answer.
 void fetch(PropletClient& client, const App& app, Tally& tally, Restarts& restarts) {
-  for (int attempt = 0; attempt < kAttempts; ++attempt) {
+  // A request that could not even be sent is not an attempt: nothing was asked. Sends are retried
+  // until this deadline, which no run without a stuck broker reaches.
+  const auto give_up = Clock::now() + 3min;
+  for (int attempt = 0; attempt < kAttempts && Clock::now() < give_up;) {
     client.forget(app.name);
     const auto started = Clock::now();
     try {
       client.request(app.name);
-    } catch (const std::exception&) {  // the broker is away: wait for it, then ask again
+    } catch (const std::exception&) {
+      // The broker is away. Paho refuses the send before it reports the connection lost, so
+      // the client may still look connected: back off before waiting for it, as a device would.
+      std::this_thread::sleep_for(250ms);
       client.wait_connected(60s);
       std::lock_guard lock(tally.mutex);
       ++tally.asked_again;
       continue;
     }
+    ++attempt;
     const auto status = client.wait_status(app.name, kAnswerTimeout);
     if (status && status->value("state", "") == "failed") {
       std::lock_guard lock(tally.mutex);
@@ -160,7 +167,8 @@ void fetch(PropletClient& client, const App& app, Tally& tally, Restarts& restar
     std::lock_guard lock(tally.mutex);
     ++tally.asked_again;
   }
-  tally.problem(app.name + ": no answer after " + std::to_string(kAttempts) + " attempts");
+  tally.problem(app.name + ": no answer after " + std::to_string(kAttempts) +
+                " attempts, or none could be sent for 3 minutes");
 }
 
 void malformed(PropletClient& client, const char* payload, Tally& tally, Restarts& restarts) {
