@@ -5,6 +5,7 @@
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
+#include <openssl/rsa.h>
 #include <openssl/x509.h>
 
 #include <cstddef>
@@ -56,10 +57,26 @@ bool verify_with(EVP_PKEY* key, const EVP_MD* md, std::string_view message,
   return ok;
 }
 
+struct PkeyCtxFree {
+  void operator()(EVP_PKEY_CTX* ctx) const { EVP_PKEY_CTX_free(ctx); }
+};
+
+std::string spki_der(EVP_PKEY* key) {
+  unsigned char* der = nullptr;
+  const int len = i2d_PUBKEY(key, &der);
+  if (len <= 0) {
+    ERR_clear_error();
+    return {};
+  }
+  std::string out(reinterpret_cast<const char*>(der), static_cast<std::size_t>(len));
+  OPENSSL_free(der);
+  return out;
+}
+
 }  // namespace
 
 PublicKey::PublicKey(std::shared_ptr<evp_pkey_st> key, Algorithm kind, int bits)
-    : key_(std::move(key)), kind_(kind), bits_(bits) {}
+    : key_(std::move(key)), kind_(kind), bits_(bits), spki_(spki_der(key_.get())) {}
 
 Expected<PublicKey> PublicKey::from_pem(std::string_view pem) {
   if (pem.size() > max_key_file_size) {
@@ -77,8 +94,21 @@ Expected<PublicKey> PublicKey::from_pem(std::string_view pem) {
   ERR_clear_error();
   if (raw == nullptr)
     return key_error("not a PEM public key (the PUBLIC KEY block does not parse)");
-  std::shared_ptr<evp_pkey_st> key(raw, &EVP_PKEY_free);
+  return accept(std::shared_ptr<evp_pkey_st>(raw, &EVP_PKEY_free));
+}
 
+Expected<PublicKey> PublicKey::from_certificate(std::string_view der) {
+  const auto* p = reinterpret_cast<const unsigned char*>(der.data());
+  std::unique_ptr<X509, decltype(&X509_free)> cert(
+      d2i_X509(nullptr, &p, static_cast<long>(der.size())), &X509_free);
+  EVP_PKEY* raw = cert ? X509_get_pubkey(cert.get()) : nullptr;
+  ERR_clear_error();
+  if (raw == nullptr) return key_error("not an X.509 certificate with a public key");
+  return accept(std::shared_ptr<evp_pkey_st>(raw, &EVP_PKEY_free));
+}
+
+Expected<PublicKey> PublicKey::accept(std::shared_ptr<evp_pkey_st> key) {
+  EVP_PKEY* raw = key.get();
   const int bits = EVP_PKEY_get_bits(raw);
   switch (EVP_PKEY_get_base_id(raw)) {
     case EVP_PKEY_EC: {
@@ -129,18 +159,12 @@ Expected<PublicKey> PublicKey::load(const std::string& path) {
 }
 
 std::string PublicKey::id() const {
-  unsigned char* der = nullptr;
-  const int len = i2d_PUBKEY(key_.get(), &der);
-  if (len <= 0) {
-    ERR_clear_error();
-    return "unknown";
-  }
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned int md_len = 0;
-  const bool ok =
-      EVP_Digest(der, static_cast<std::size_t>(len), md, &md_len, EVP_sha256(), nullptr) == 1;
-  OPENSSL_free(der);
-  if (!ok) return "unknown";
+  if (spki_.empty() ||
+      EVP_Digest(spki_.data(), spki_.size(), md, &md_len, EVP_sha256(), nullptr) != 1) {
+    return "unknown";
+  }
   static constexpr char kHex[] = "0123456789abcdef";
   std::string out;
   for (unsigned i = 0; i < 8; ++i) {
@@ -194,6 +218,24 @@ bool PublicKey::verify(std::string_view message, std::string_view signature) con
       return verify_with(key_.get(), nullptr, message, signature);
   }
   return false;
+}
+
+
+bool PublicKey::verify_sha256(std::string_view sha256, std::string_view signature) const {
+  if (sha256.size() != 32 || signature.empty() || !key_) return false;
+  if (kind_ == Algorithm::ed25519) return false;
+  std::unique_ptr<EVP_PKEY_CTX, PkeyCtxFree> ctx(EVP_PKEY_CTX_new(key_.get(), nullptr));
+  bool ok = ctx && EVP_PKEY_verify_init(ctx.get()) == 1;
+  if (ok && kind_ == Algorithm::rsa) {
+    ok = EVP_PKEY_CTX_set_rsa_padding(ctx.get(), RSA_PKCS1_PADDING) == 1;
+  }
+  // The digest's algorithm goes into RSA's DigestInfo; ECDSA signs the 32 bytes as they are.
+  ok = ok && EVP_PKEY_CTX_set_signature_md(ctx.get(), EVP_sha256()) == 1 &&
+       EVP_PKEY_verify(ctx.get(), reinterpret_cast<const unsigned char*>(signature.data()),
+                       signature.size(), reinterpret_cast<const unsigned char*>(sha256.data()),
+                       sha256.size()) == 1;
+  ERR_clear_error();
+  return ok;
 }
 
 }  // namespace pp::trust

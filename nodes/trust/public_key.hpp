@@ -24,6 +24,9 @@ class PublicKey {
   static Expected<PublicKey> from_pem(std::string_view pem);
   // from_pem() of a file's contents; the error names the file.
   static Expected<PublicKey> load(const std::string& path);
+  // The subject key of a DER X.509 certificate (a keyless Sigstore bundle's), with from_pem()'s
+  // limits. The certificate itself is not checked: it is trusted only when its key is a listed one.
+  static Expected<PublicKey> from_certificate(std::string_view der);
 
   // The first 16 hex digits of SHA-256 over the key's DER SubjectPublicKeyInfo. SPKI rather than
   // the PEM text because it is the key itself, whatever its line breaks or comments; 64 bits are
@@ -32,19 +35,26 @@ class PublicKey {
   // "ecdsa-p256", "ecdsa-p384", "rsa-<bits>" or "ed25519".
   std::string algorithm() const;
   Algorithm kind() const { return kind_; }
+  // Same key: same DER SubjectPublicKeyInfo.
+  bool operator==(const PublicKey& other) const { return spki_ == other.spki_; }
 
   // Whether `signature` is this key's signature over `message` (the message itself, not a hash).
   // ECDSA signatures are ASN.1 DER (r, s), as cosign writes them. False for anything malformed;
   // never throws. The hash per algorithm, and why, is in public_key.cpp.
   bool verify(std::string_view message, std::string_view signature) const;
+  // The same for a message known only by its SHA-256 (`sha256`: the 32 raw bytes), as a Sigstore
+  // messageSignature signs a manifest. ECDSA and RSA only: pure Ed25519 needs the message itself.
+  bool verify_sha256(std::string_view sha256, std::string_view signature) const;
 
  private:
   PublicKey(std::shared_ptr<evp_pkey_st> key, Algorithm kind, int bits);
+  static Expected<PublicKey> accept(std::shared_ptr<evp_pkey_st> key);
 
   // Shared: a key is immutable once parsed, and copies are as cheap as the verifiers need.
   std::shared_ptr<evp_pkey_st> key_;
   Algorithm kind_;
   int bits_;
+  std::string spki_;  // DER
 };
 
 }  // namespace pp::trust

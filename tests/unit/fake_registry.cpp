@@ -136,7 +136,7 @@ oci::Descriptor FakeRegistry::push(const std::string& repository, const std::str
   const std::string body = doc.dump();
   auto parsed = oci::parse_manifest(body, oci::media::oci_manifest);
   if (!parsed) throw std::runtime_error("manifest not accepted: " + parsed.error().message);
-  const oci::ResolvedManifest resolved{std::move(parsed).value(), sha256_of(body)};
+  const oci::ResolvedManifest resolved{std::move(parsed).value(), sha256_of(body), {}};
   std::lock_guard lock(state_->mutex);
   state_->manifests[repository + ":" + tag] = resolved;
   state_->manifests[repository + "@" + resolved.digest] = resolved;
@@ -168,6 +168,47 @@ void FakeRegistry::fail_blob(const std::string& digest, Error error) {
 void FakeRegistry::corrupt_blob(const std::string& digest) {
   std::lock_guard lock(state_->mutex);
   state_->corrupt.insert(digest);
+}
+
+namespace {
+std::string document_key(const std::string& repository, oci::DocumentKind kind,
+                         const std::string& name) {
+  return repository + " " + std::to_string(static_cast<int>(kind)) + " " + name;
+}
+}  // namespace
+
+void FakeRegistry::put_document(const std::string& repository, oci::DocumentKind kind,
+                                const std::string& name, std::string body,
+                                std::string content_type) {
+  std::lock_guard lock(state_->mutex);
+  std::string digest = sha256_of(body);
+  state_->documents[document_key(repository, kind, name)] =
+      oci::Document{std::move(body), std::move(content_type), std::move(digest)};
+}
+
+void FakeRegistry::fetch_document(const oci::Reference& ref, oci::DocumentKind kind,
+                                  const std::string& name, std::size_t max_bytes,
+                                  DocumentCallback done) {
+  io_.post([&io = io_, state = state_, key = document_key(ref.repository, kind, name), kind, name,
+            max_bytes, done = std::move(done)] {
+    if (io.aborted()) return done(aborted());
+    std::optional<Expected<oci::Document>> answer;
+    {
+      std::lock_guard lock(state->mutex);
+      if (auto d = state->documents.find(key); d != state->documents.end()) {
+        answer.emplace(d->second);
+      } else if (auto b = state->blobs.find(name);
+                 kind == oci::DocumentKind::blob && b != state->blobs.end()) {
+        answer.emplace(oci::Document{*b->second, "application/octet-stream", name});
+      } else {
+        answer.emplace(Error{errc::not_found, key + ": HTTP 404"});
+      }
+    }
+    if (*answer && (*answer)->body.size() > max_bytes) {
+      answer.emplace(Error{errc::too_large, key + " is larger than the limit"});
+    }
+    done(std::move(*answer));
+  });
 }
 
 void FakeRegistry::set_slice(std::size_t bytes) {

@@ -38,6 +38,9 @@ class FakeRegistry : public oci::Registry {
   void fail_blob(const std::string& digest, Error error);
   // Blob `digest` is served with one byte changed: its size is right, its digest is not.
   void corrupt_blob(const std::string& digest);
+  // Serves `body` to fetch_document(kind, name) for `repository` (blobs pushed are served too).
+  void put_document(const std::string& repository, oci::DocumentKind kind, const std::string& name,
+                    std::string body, std::string content_type = "application/json");
   // Bytes per on_data call (the real client's receive buffer is at most 128 KiB).
   void set_slice(std::size_t bytes);
 
@@ -47,6 +50,8 @@ class FakeRegistry : public oci::Registry {
   const std::string& default_registry() const override { return host_; }
   oci::HttpIo& io() override { return io_; }
   void fetch_manifest(const oci::Reference& ref, ManifestCallback done) override;
+  void fetch_document(const oci::Reference& ref, oci::DocumentKind kind, const std::string& name,
+                      std::size_t max_bytes, DocumentCallback done) override;
   std::shared_ptr<Call> fetch_blob(const oci::Reference& ref, const std::string& digest,
                                    std::shared_ptr<oci::BlobSink> sink,
                                    std::optional<oci::ByteRange> range = std::nullopt) override;
@@ -56,6 +61,7 @@ class FakeRegistry : public oci::Registry {
     mutable std::mutex mutex;
     std::map<std::string, oci::ResolvedManifest> manifests;  // "repo:tag", "repo@digest"
     std::map<std::string, std::shared_ptr<const std::string>> blobs;
+    std::map<std::string, oci::Document> documents;  // "repo kind name"
     std::set<std::string> held;
     std::set<std::string> corrupt;
     std::map<std::string, Error> failing_manifests;  // by repository

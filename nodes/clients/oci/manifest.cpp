@@ -95,17 +95,6 @@ Expected<std::string> parse_digest(const json& descriptor, const std::string& pa
   return digest;
 }
 
-Expected<Descriptor> parse_descriptor(const json& value, const std::string& path) {
-  if (!value.is_object()) return invalid(path + " is not an object");
-  auto media_type = optional_string(value, "mediaType", path + ".mediaType");
-  if (!media_type) return media_type.error();
-  auto digest = parse_digest(value, path);
-  if (!digest) return digest.error();
-  auto size = parse_size(value, path);
-  if (!size) return size.error();
-  return Descriptor{std::move(media_type).value(), std::move(digest).value(), size.value()};
-}
-
 Expected<std::vector<Descriptor>> parse_layers(const json& root) {
   const auto it = root.find("layers");
   if (it == root.end()) return invalid("layers is missing");
@@ -193,6 +182,17 @@ Expected<Document> parse_document(std::string_view body, std::string_view conten
 }
 
 }  // namespace
+
+Expected<Descriptor> parse_descriptor(const json& value, const std::string& path) {
+  if (!value.is_object()) return invalid(path + " is not an object");
+  auto media_type = optional_string(value, "mediaType", path + ".mediaType");
+  if (!media_type) return media_type.error();
+  auto digest = parse_digest(value, path);
+  if (!digest) return digest.error();
+  auto size = parse_size(value, path);
+  if (!size) return size.error();
+  return Descriptor{std::move(media_type).value(), std::move(digest).value(), size.value()};
+}
 
 bool is_index_media_type(std::string_view media_type) {
   const std::string type = normalize_media_type(media_type);

@@ -2,6 +2,7 @@
 // Manifest parsing and wasm layer selection (OCI image manifest, Docker schema 2 manifest).
 
 #include <cstdint>
+#include <nlohmann/json_fwd.hpp>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -47,6 +48,10 @@ struct Manifest {
   Descriptor config;
   std::vector<Descriptor> layers;
 };
+
+// A descriptor object ({"mediaType", "digest", "size"}); errc::invalid_manifest naming `path`
+// (as "layers[0]") and what is wrong with it.
+Expected<Descriptor> parse_descriptor(const nlohmann::json& value, const std::string& path);
 
 // True when `media_type` names an index / manifest list.
 bool is_index_media_type(std::string_view media_type);

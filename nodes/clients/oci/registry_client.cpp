@@ -20,6 +20,14 @@ bool is_success(long status) {
   return status >= 200 && status < 300;
 }
 
+// "4 MiB", "64 KiB", "100 bytes": for messages about limits.
+std::string size_text(std::size_t bytes) {
+  if (bytes >= 1024 * 1024 && bytes % (1024 * 1024) == 0)
+    return std::to_string(bytes / (1024 * 1024)) + " MiB";
+  if (bytes >= 1024 && bytes % 1024 == 0) return std::to_string(bytes / 1024) + " KiB";
+  return std::to_string(bytes) + " bytes";
+}
+
 // A request that ended without a complete response: the registry could not be reached, or the
 // proxy refused where the registry sent it.
 Error transport_failure(const HttpHead& head, const std::string& what, const std::string& error) {
@@ -48,8 +56,7 @@ class BufferedExchange : public HttpHandler {
   void on_done(const HttpHead& head, std::optional<std::string> transport_error) override {
     if (oversized_) {
       done_(head, {},
-            Error{errc::too_large,
-                  what_ + " is larger than " + std::to_string(limit_ / (1024 * 1024)) + " MiB"});
+            Error{errc::too_large, what_ + " is larger than " + size_text(limit_)});
     } else if (transport_error) {
       done_(head, {}, transport_failure(head, what_, *transport_error));
     } else {
@@ -469,14 +476,60 @@ void RegistryClient::fetch_manifest_at(const Reference& ref, int depth, Manifest
             return done(Error{chosen.error().code, what + ": " + chosen.error().message});
           Reference child = ref;
           child.digest = chosen->digest;  // fetched by digest, so it is verified like a pinned ref
-          return fetch_manifest_at(child, depth + 1, done);
+          return fetch_manifest_at(
+              child, depth + 1,
+              [done, digest = std::move(digest)](Expected<ResolvedManifest> resolved) {
+                if (resolved) resolved->index_digests.insert(resolved->index_digests.begin(), digest);
+                done(std::move(resolved));
+              });
         }
         auto manifest = parse_manifest(body, head.content_type);
         if (!manifest) {
           const Error& e = manifest.error();
           return done(Error{e.code, what + ": " + e.message});
         }
-        done(ResolvedManifest{std::move(manifest).value(), std::move(digest)});
+        done(ResolvedManifest{std::move(manifest).value(), std::move(digest), {}});
+      });
+  send(ref, std::move(req), std::move(handler), [done](Error e) { done(std::move(e)); });
+}
+
+void RegistryClient::fetch_document(const Reference& ref, DocumentKind kind,
+                                    const std::string& name, std::size_t max_bytes,
+                                    DocumentCallback done) {
+  static constexpr const char* kPaths[] = {"/manifests/", "/referrers/", "/blobs/"};
+  HttpRequest req =
+      request_for(ref, "/v2/" + ref.repository + kPaths[static_cast<int>(kind)] + name);
+  switch (kind) {
+    case DocumentKind::manifest:
+      req.headers.push_back(std::string("Accept: ") + media::manifest_accept);
+      break;
+    case DocumentKind::referrers:
+      req.headers.push_back(std::string("Accept: ") + media::oci_index);
+      break;
+    case DocumentKind::blob:
+      req.follow_redirects = true;  // blobs may live on a CDN
+      break;
+  }
+  req.timeout_ms = 30'000;  // small documents, as manifests
+  static constexpr const char* kWhat[] = {"manifest ", "referrers of ", "blob "};
+  std::string what = kWhat[static_cast<int>(kind)] + name + " of " + ref.registry + "/" +
+                     ref.repository;
+  auto handler = std::make_shared<BufferedExchange>(
+      max_bytes, what,
+      [name, what, done = std::move(done)](const HttpHead& head, std::string body,
+                                           std::optional<Error> error) {
+        if (error) return done(std::move(*error));
+        if (!is_success(head.status)) return done(registry_error(head.status, body, what));
+        const bool by_digest = is_digest(name);
+        Hasher hasher = Hasher::for_digest(by_digest ? name : std::string());
+        hasher.update(body);
+        std::string digest = hasher.finish_digest();
+        if (by_digest && digest != name) {
+          return done(
+              Error{errc::digest_mismatch, what + ": the registry served bytes whose digest is " +
+                                               digest});
+        }
+        done(Document{std::move(body), head.content_type, std::move(digest)});
       });
   send(ref, std::move(req), std::move(handler), [done](Error e) { done(std::move(e)); });
 }

@@ -11,6 +11,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "nodes/clients/oci/http_io.hpp"
 #include "nodes/clients/oci/manifest.hpp"
@@ -62,7 +63,19 @@ struct ByteRange {
 struct ResolvedManifest {
   Manifest manifest;
   std::string digest;  // of the manifest bytes as served: sha256, or the pinned algorithm
+  // The image indexes followed to reach it, outermost first (what `cosign sign` signs when given
+  // the tag of a multi-platform image); empty when the reference named the manifest itself.
+  std::vector<std::string> index_digests;
 };
+
+// A small document read whole: a manifest by tag or digest, the referrers of a digest (an image
+// index, OCI 1.1), or a blob by digest.
+struct Document {
+  std::string body;
+  std::string content_type;
+  std::string digest;  // sha256 of the body
+};
+enum class DocumentKind { manifest, referrers, blob };
 
 // Receives a blob's bytes on the I/O thread. on_data has HttpHandler::on_body's contract (consume,
 // HttpHandler::kPause, or abort); on_end is called exactly once.
@@ -104,6 +117,15 @@ class Registry {
   // it. `done` runs on the I/O thread.
   virtual void fetch_manifest(const Reference& ref, ManifestCallback done) = 0;
 
+  using DocumentCallback = std::function<void(Expected<Document>)>;
+  // GET /v2/<ref's repository>/{manifests,referrers,blobs}/<name>, the body kept whole up to
+  // `max_bytes` (errc::too_large past it). A name that is a digest must be what the body hashes to
+  // (errc::digest_mismatch), and a 404 is errc::not_found: the caller decides what absence means.
+  // With the authorisation, retries and redirect rules of every other request; `done` runs on the
+  // I/O thread.
+  virtual void fetch_document(const Reference& ref, DocumentKind kind, const std::string& name,
+                              std::size_t max_bytes, DocumentCallback done) = 0;
+
   // Streams blob `digest` of `ref`'s repository into `sink`, or only `range` of it (a ranged GET;
   // a registry that ignores Range still gives just those bytes, read past the rest). Call on the
   // I/O thread; the handle resumes the download after the sink paused.
@@ -122,6 +144,8 @@ class RegistryClient : public Registry {
   RegistryAuth& auth() { return auth_; }  // what it remembers, for /metrics
 
   void fetch_manifest(const Reference& ref, ManifestCallback done) override;
+  void fetch_document(const Reference& ref, DocumentKind kind, const std::string& name,
+                      std::size_t max_bytes, DocumentCallback done) override;
   std::shared_ptr<Call> fetch_blob(const Reference& ref, const std::string& digest,
                                    std::shared_ptr<BlobSink> sink,
                                    std::optional<ByteRange> range = std::nullopt) override;
