@@ -126,14 +126,8 @@ BOOST_AUTO_TEST_CASE(the_endpoint_listens_on_the_configured_address_only) {
 
 BOOST_AUTO_TEST_CASE(secrets_never_reach_the_log) {
   const std::string user = "fleet", password = "pw-Zq8-never-logged";
-  TempDir tmp("pp-htpasswd-");
-  ChildProcess htpasswd({"htpasswd", "-nbB", user, password}, {}, tmp.file("out"));
-  BOOST_TEST_REQUIRE(htpasswd.wait_exit(20s).value_or(-1) == 0);
-  std::string entry = htpasswd.log();
-  entry = entry.substr(0, entry.find('\n'));
-  Stack s(RegistryOptions{
-      .extra_yaml = "auth:\n  htpasswd:\n    realm: test\n    path: {{dir}}/htpasswd\n",
-      .files = {{"htpasswd", entry + "\n"}}});
+  TempDir tmp("pp-secrets-");
+  Stack s(htpasswd_registry(user, password));
 
   const std::vector<std::string> secrets = {
       password,

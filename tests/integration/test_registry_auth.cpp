@@ -19,20 +19,6 @@ constexpr auto kTimeout = 30s;
 const std::string kUser = "fleet";
 const std::string kPassword = "pw-4-fleet";
 
-std::string htpasswd_entry(const std::string& user, const std::string& password) {
-  TempDir tmp("pp-htpasswd-");
-  ChildProcess p({"htpasswd", "-nbB", user, password}, {}, tmp.file("out"));
-  if (p.wait_exit(20s).value_or(-1) != 0) throw std::runtime_error("htpasswd failed");
-  const std::string out = p.log();
-  return out.substr(0, out.find('\n')) + "\n";
-}
-
-RegistryOptions htpasswd_registry() {
-  return RegistryOptions{
-      .extra_yaml = "auth:\n  htpasswd:\n    realm: test\n    path: {{dir}}/htpasswd\n",
-      .files = {{"htpasswd", htpasswd_entry(kUser, kPassword)}}};
-}
-
 RegistryOptions token_registry(const TokenServer& ts) {
   return RegistryOptions{.extra_yaml = ts.registry_yaml(),
                          .files = {{"token.crt", ts.certificate_pem()}}};
@@ -54,7 +40,7 @@ std::string error_code(const nlohmann::json& status) {
 }  // namespace
 
 BOOST_AUTO_TEST_CASE(basic_challenge_is_met_with_configured_credentials) {
-  Stack s(htpasswd_registry());
+  Stack s(htpasswd_registry(kUser, kPassword));
   s.pusher.set_authorization("Basic " + base64_encode(kUser + ":" + kPassword));
   const std::string wasm = random_wasm(4000, 1);
   s.pusher.push_wasm("private", "v1", wasm);

@@ -106,6 +106,17 @@ std::optional<AccessLogEntry> parse_access_line(std::string_view line) {
 
 }  // namespace
 
+RegistryOptions htpasswd_registry(const std::string& user, const std::string& password) {
+  TempDir tmp("pp-htpasswd-");
+  ChildProcess p({"htpasswd", "-nbB", user, password}, {}, tmp.file("out"));
+  if (p.wait_exit(std::chrono::seconds(20)).value_or(-1) != 0)
+    throw std::runtime_error("htpasswd failed: " + p.log());
+  const std::string out = p.log();
+  return RegistryOptions{
+      .extra_yaml = "auth:\n  htpasswd:\n    realm: test\n    path: {{dir}}/htpasswd\n",
+      .files = {{"htpasswd", out.substr(0, out.find('\n')) + "\n"}}};
+}
+
 Registry::Registry(RegistryOptions options) : dir_("pp-registry-"), env_(std::move(options.env)) {
   const std::string root = dir_.file("storage");
   std::filesystem::create_directories(root);

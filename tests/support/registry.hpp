@@ -35,6 +35,10 @@ struct RegistryOptions {
   std::vector<std::pair<std::string, std::string>> files{};
 };
 
+// A registry that asks for `user` and `password` with a Basic challenge (htpasswd auth; the bcrypt
+// entry made with `htpasswd -nbB` from apache2-utils). Throws std::runtime_error if htpasswd fails.
+RegistryOptions htpasswd_registry(const std::string& user, const std::string& password);
+
 // One access-log line ("combined" format, written when a request completes).
 struct AccessLogEntry {
   std::string method{};
