@@ -220,7 +220,6 @@ bool PublicKey::verify(std::string_view message, std::string_view signature) con
   return false;
 }
 
-
 bool PublicKey::verify_sha256(std::string_view sha256, std::string_view signature) const {
   if (sha256.size() != 32 || signature.empty() || !key_) return false;
   if (kind_ == Algorithm::ed25519) return false;

@@ -78,9 +78,9 @@ const PublicKey* signer_among(std::span<const PublicKey> keys, Verifies verifies
 
 Expected<json> parse_object(std::string_view text, std::string_view what) {
   if (text.size() > max_signature_artifact_size) {
-    return Error{errc::signature_invalid, std::string(what) + " of " +
-                                              std::to_string(text.size()) +
-                                              " bytes, over the 64 KiB a signature artifact may be"};
+    return Error{errc::signature_invalid,
+                 std::string(what) + " of " + std::to_string(text.size()) +
+                     " bytes, over the 64 KiB a signature artifact may be"};
   }
   json doc = json::parse(text, nullptr, /*allow_exceptions=*/false);
   if (doc.is_discarded() || !doc.is_object()) {
@@ -122,9 +122,10 @@ Finding check_bundle(std::string_view text, std::span<const PublicKey> keys,
       (*media_type != bundle_media_type &&
        std::find(std::begin(older_bundle_media_types), std::end(older_bundle_media_types),
                  *media_type) == std::end(older_bundle_media_types))) {
-    return malformed(bundle_format, "mediaType is " + (media_type ? "\"" + shown(*media_type) + "\""
-                                                                  : std::string("missing")) +
-                                        ", not a Sigstore bundle's");
+    return malformed(bundle_format,
+                     "mediaType is " +
+                         (media_type ? "\"" + shown(*media_type) + "\"" : std::string("missing")) +
+                         ", not a Sigstore bundle's");
   }
   const json* material = member(*doc, "verificationMaterial", json::value_t::object);
   if (!material) return malformed(bundle_format, "no verificationMaterial");
@@ -255,12 +256,12 @@ Expected<std::optional<oci::Descriptor>> bundle_layer(std::string_view manifest,
     return std::optional<oci::Descriptor>();
   }
   const json* subject_descriptor = member(*doc, "subject", json::value_t::object);
-  const std::string* named = subject_descriptor ? string_member(*subject_descriptor, "digest")
-                                                : nullptr;
+  const std::string* named =
+      subject_descriptor ? string_member(*subject_descriptor, "digest") : nullptr;
   if (!named || *named != subject) {
-    return Error{errc::signature_invalid,
-                 "bundle manifest's subject is " + (named ? shown(*named) : "missing") +
-                     ", not " + std::string(subject)};
+    return Error{errc::signature_invalid, "bundle manifest's subject is " +
+                                              (named ? shown(*named) : "missing") + ", not " +
+                                              std::string(subject)};
   }
   const json* layers = member(*doc, "layers", json::value_t::array);
   if (!layers || layers->size() != 1) {
@@ -325,15 +326,16 @@ Verdict judge(const std::vector<Finding>& findings, std::span<const PublicKey> k
   if (skipped) tail += "; " + std::to_string(skipped) + " more not examined (16 at most)";
   const std::size_t signatures = other_key + other_digest + bad;
   if (signatures == 0) {
-    return Verdict{Verdict::Result::unsigned_module, {}, {},
+    return Verdict{Verdict::Result::unsigned_module,
+                   {},
+                   {},
                    "no signature found (simple signing or Sigstore bundle)" + tail};
   }
   std::string trusted;
   for (const PublicKey& k : keys)
     trusted += (trusted.empty() ? "" : ", ") + k.id();
-  std::string reason =
-      count(signatures, "signature", "signatures") + ", none valid for a trusted key (trusted: " +
-      trusted + "):";
+  std::string reason = count(signatures, "signature", "signatures") +
+                       ", none valid for a trusted key (trusted: " + trusted + "):";
   std::string parts;
   const auto part = [&](const std::string& text) { parts += (parts.empty() ? " " : ", ") + text; };
   if (other_key) part(count(other_key, "by another key", "by other keys"));

@@ -55,8 +55,7 @@ struct Finding {
 // A simple-signing payload and the base64 signature from its layer's annotation, for `digests`
 // (any one of them may be named).
 Finding check_simple_signing(std::string_view payload, std::string_view signature_base64,
-                             std::span<const PublicKey> keys,
-                             std::span<const std::string> digests);
+                             std::span<const PublicKey> keys, std::span<const std::string> digests);
 // A Sigstore bundle (JSON) for `digests`. Transparency-log entries and timestamps in it are not
 // checked: the proxy verifies offline, against keys, not against Rekor (docs/security.md).
 Finding check_bundle(std::string_view bundle, std::span<const PublicKey> keys,

@@ -12,8 +12,8 @@ using oci::DocumentKind;
 // errors instead mean the registry could not be asked, so nothing is known.
 bool registry_trouble(const Error& e) {
   return e.code == errc::registry_unavailable || e.code == errc::registry_error ||
-         e.code == errc::unauthorized || e.code == errc::forbidden ||
-         e.code == errc::not_allowed || e.code == errc::shutting_down;
+         e.code == errc::unauthorized || e.code == errc::forbidden || e.code == errc::not_allowed ||
+         e.code == errc::shutting_down;
 }
 
 // One search, alive through its own callbacks, one request at a time.

@@ -55,8 +55,7 @@ class BufferedExchange : public HttpHandler {
 
   void on_done(const HttpHead& head, std::optional<std::string> transport_error) override {
     if (oversized_) {
-      done_(head, {},
-            Error{errc::too_large, what_ + " is larger than " + size_text(limit_)});
+      done_(head, {}, Error{errc::too_large, what_ + " is larger than " + size_text(limit_)});
     } else if (transport_error) {
       done_(head, {}, transport_failure(head, what_, *transport_error));
     } else {
@@ -479,7 +478,8 @@ void RegistryClient::fetch_manifest_at(const Reference& ref, int depth, Manifest
           return fetch_manifest_at(
               child, depth + 1,
               [done, digest = std::move(digest)](Expected<ResolvedManifest> resolved) {
-                if (resolved) resolved->index_digests.insert(resolved->index_digests.begin(), digest);
+                if (resolved)
+                  resolved->index_digests.insert(resolved->index_digests.begin(), digest);
                 done(std::move(resolved));
               });
         }
@@ -512,8 +512,8 @@ void RegistryClient::fetch_document(const Reference& ref, DocumentKind kind,
   }
   req.timeout_ms = 30'000;  // small documents, as manifests
   static constexpr const char* kWhat[] = {"manifest ", "referrers of ", "blob "};
-  std::string what = kWhat[static_cast<int>(kind)] + name + " of " + ref.registry + "/" +
-                     ref.repository;
+  std::string what =
+      kWhat[static_cast<int>(kind)] + name + " of " + ref.registry + "/" + ref.repository;
   auto handler = std::make_shared<BufferedExchange>(
       max_bytes, what,
       [name, what, done = std::move(done)](const HttpHead& head, std::string body,
@@ -525,9 +525,8 @@ void RegistryClient::fetch_document(const Reference& ref, DocumentKind kind,
         hasher.update(body);
         std::string digest = hasher.finish_digest();
         if (by_digest && digest != name) {
-          return done(
-              Error{errc::digest_mismatch, what + ": the registry served bytes whose digest is " +
-                                               digest});
+          return done(Error{errc::digest_mismatch,
+                            what + ": the registry served bytes whose digest is " + digest});
         }
         done(Document{std::move(body), head.content_type, std::move(digest)});
       });
