@@ -516,11 +516,12 @@ void RegistryClient::fetch_document(const Reference& ref, DocumentKind kind,
       kWhat[static_cast<int>(kind)] + name + " of " + ref.registry + "/" + ref.repository;
   auto handler = std::make_shared<BufferedExchange>(
       max_bytes, what,
-      [name, what, done = std::move(done)](const HttpHead& head, std::string body,
-                                           std::optional<Error> error) {
+      [kind, name, what, done = std::move(done)](const HttpHead& head, std::string body,
+                                                 std::optional<Error> error) {
         if (error) return done(std::move(*error));
         if (!is_success(head.status)) return done(registry_error(head.status, body, what));
-        const bool by_digest = is_digest(name);
+        // A referrers answer is named by its subject's digest, not its own.
+        const bool by_digest = kind != DocumentKind::referrers && is_digest(name);
         Hasher hasher = Hasher::for_digest(by_digest ? name : std::string());
         hasher.update(body);
         std::string digest = hasher.finish_digest();

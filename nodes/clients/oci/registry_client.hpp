@@ -119,8 +119,9 @@ class Registry {
 
   using DocumentCallback = std::function<void(Expected<Document>)>;
   // GET /v2/<ref's repository>/{manifests,referrers,blobs}/<name>, the body kept whole up to
-  // `max_bytes` (errc::too_large past it). A name that is a digest must be what the body hashes to
-  // (errc::digest_mismatch), and a 404 is errc::not_found: the caller decides what absence means.
+  // `max_bytes` (errc::too_large past it). A manifest or blob named by its digest must be what the
+  // body hashes to (errc::digest_mismatch); a referrers answer is named by the digest it lists the
+  // referrers of. A 404 is errc::not_found: the caller decides what absence means.
   // With the authorisation, retries and redirect rules of every other request; `done` runs on the
   // I/O thread.
   virtual void fetch_document(const Reference& ref, DocumentKind kind, const std::string& name,
