@@ -210,33 +210,6 @@ void write_file(const std::string& path, std::string_view contents) {
 
 // --- TempDir ---------------------------------------------------------------------------------
 
-TempDir::TempDir(std::string_view prefix) {
-  std::string templ = "/tmp/" + std::string(prefix) + "XXXXXX";
-  if (::mkdtemp(templ.data()) == nullptr) throw sys_error("mkdtemp " + templ);
-  path_ = std::move(templ);
-}
-
-TempDir::~TempDir() {
-  remove();
-}
-
-TempDir::TempDir(TempDir&& other) noexcept : path_(std::exchange(other.path_, {})) {}
-
-TempDir& TempDir::operator=(TempDir&& other) noexcept {
-  if (this != &other) {
-    remove();
-    path_ = std::exchange(other.path_, {});
-  }
-  return *this;
-}
-
-void TempDir::remove() noexcept {
-  if (path_.empty()) return;
-  std::error_code ec;  // best effort: a failed cleanup must not fail the test
-  std::filesystem::remove_all(path_, ec);
-  path_.clear();
-}
-
 // --- ChildProcess ----------------------------------------------------------------------------
 
 ChildProcess::ChildProcess(std::vector<std::string> argv, std::vector<std::string> env_overrides,

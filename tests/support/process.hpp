@@ -10,6 +10,8 @@
 #include <string_view>
 #include <vector>
 
+#include "tests/support/temp_dir.hpp"
+
 namespace pp::test {
 
 // A port on 127.0.0.1 that was free a moment ago (bind to port 0, read it back, close). Anything
@@ -42,24 +44,6 @@ std::string read_file(const std::string& path);
 
 // Writes (truncates) a whole file; throws std::runtime_error on failure.
 void write_file(const std::string& path, std::string_view contents);
-
-// A directory created with mkdtemp under /tmp and removed recursively on destruction.
-class TempDir {
- public:
-  explicit TempDir(std::string_view prefix = "pp-test-");
-  ~TempDir();
-  TempDir(TempDir&& other) noexcept;
-  TempDir& operator=(TempDir&& other) noexcept;
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-
-  const std::string& path() const { return path_; }
-  std::string file(std::string_view name) const { return path_ + "/" + std::string(name); }
-
- private:
-  void remove() noexcept;
-  std::string path_;
-};
 
 // A child started with fork/exec in its own process group, stdin from /dev/null and
 // stdout+stderr appended to a log file. Always stopped (SIGTERM, then SIGKILL) on destruction.

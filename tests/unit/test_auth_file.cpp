@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "nodes/clients/oci/auth_file.hpp"
+#include "tests/support/temp_dir.hpp"
 
 namespace fs = std::filesystem;
 using pp::oci::auth_file_candidates;
@@ -17,6 +18,7 @@ using pp::oci::Credentials;
 using pp::oci::credentials_from_json;
 using pp::oci::EnvGet;
 using pp::oci::find_credentials;
+using pp::test::TempDir;
 
 namespace {
 
@@ -143,24 +145,6 @@ std::vector<JsonCase> json_cases() {
   };
 }
 
-// A fresh directory under TMPDIR (or /tmp), removed at the end of the test.
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    const char* base = std::getenv("TMPDIR");
-    std::string pattern = std::string(base && *base ? base : "/tmp") + "/pp-auth-file-XXXXXX";
-    char* made = mkdtemp(pattern.data());
-    BOOST_TEST_REQUIRE(made != nullptr);
-    path = made;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-};
-
 void write_file(const fs::path& path, const std::string& text) {
   fs::create_directories(path.parent_path());
   std::ofstream out(path, std::ios::binary);
@@ -247,10 +231,10 @@ BOOST_AUTO_TEST_CASE(find_credentials_order) {
   };
   for (const Case& c : cases) {
     BOOST_TEST_CONTEXT(c.name) {
-      TempDir dir;
-      const fs::path auth_file = dir.path / "auth.json";
-      const fs::path xdg = dir.path / "xdg";
-      const fs::path home = dir.path / "home";
+      TempDir dir("pp-auth-file-");
+      const fs::path auth_file = fs::path(dir.path()) / "auth.json";
+      const fs::path xdg = fs::path(dir.path()) / "xdg";
+      const fs::path home = fs::path(dir.path()) / "home";
       if (c.registry_auth_file) write_file(auth_file, *c.registry_auth_file);
       if (c.xdg_auth) write_file(xdg / "containers" / "auth.json", *c.xdg_auth);
       if (c.docker_config) write_file(home / ".docker" / "config.json", *c.docker_config);
@@ -263,14 +247,14 @@ BOOST_AUTO_TEST_CASE(find_credentials_order) {
 }
 
 BOOST_AUTO_TEST_CASE(find_credentials_skips_what_is_not_a_file) {
-  TempDir dir;
+  TempDir dir("pp-auth-file-");
   // REGISTRY_AUTH_FILE names a directory, XDG's file is missing: the docker config still counts.
-  fs::create_directories(dir.path / "a-directory");
-  write_file(dir.path / "home" / ".docker" / "config.json",
+  fs::create_directories(fs::path(dir.path()) / "a-directory");
+  write_file(fs::path(dir.path()) / "home" / ".docker" / "config.json",
              auths("https://index.docker.io/v1/", hub));
-  const Env env = {{"REGISTRY_AUTH_FILE", (dir.path / "a-directory").string()},
-                   {"XDG_RUNTIME_DIR", (dir.path / "no-such-dir").string()},
-                   {"HOME", (dir.path / "home").string()}};
+  const Env env = {{"REGISTRY_AUTH_FILE", (fs::path(dir.path()) / "a-directory").string()},
+                   {"XDG_RUNTIME_DIR", (fs::path(dir.path()) / "no-such-dir").string()},
+                   {"HOME", (fs::path(dir.path()) / "home").string()}};
   BOOST_TEST(render(find_credentials("registry-1.docker.io", fake_env(env))) ==
              render(creds("hub", "hubpw")));
   BOOST_TEST(render(find_credentials("ghcr.io", fake_env(env))) == "none");

@@ -23,9 +23,11 @@
 #include "nodes/common/error.hpp"
 #include "nodes/trust/public_key.hpp"
 #include "nodes/trust/signature_policy.hpp"
+#include "tests/support/temp_dir.hpp"
 
 namespace bdata = boost::unit_test::data;
 namespace fs = std::filesystem;
+using pp::test::TempDir;
 using pp::trust::parse_signature_mode;
 using pp::trust::parse_signature_policy;
 using pp::trust::PolicyRule;
@@ -334,22 +336,10 @@ std::string public_pem(const char* type) {
   return std::string(data, static_cast<std::size_t>(len));
 }
 
-// A fresh directory under TMPDIR (or /tmp), removed at the end of the test; HOME plays no part.
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    const char* base = std::getenv("TMPDIR");
-    std::string pattern = std::string(base && *base ? base : "/tmp") + "/pp-sig-policy-XXXXXX";
-    const char* made = mkdtemp(pattern.data());
-    BOOST_TEST_REQUIRE(made != nullptr);
-    path = made;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
+// A fresh directory (see TempDir: HOME plays no part), with files written into it.
+struct PolicyDir {
+  TempDir temp{"pp-sig-policy-"};
+  fs::path path = temp.path();
 
   std::string write(const std::string& name, const std::string& text) const {
     const fs::path file = path / name;
@@ -363,7 +353,7 @@ struct TempDir {
 
 // Three key files: a and b distinct keys, a_copy the same key as a in another file.
 struct Keys {
-  TempDir dir;
+  PolicyDir dir;
   std::string a = dir.write("keys/a.pub", public_pem("EC"));
   std::string b = dir.write("keys/b.pub", public_pem("ED25519"));
   std::string a_copy = dir.write("keys/a-copy.pub", read(a));
