@@ -16,6 +16,7 @@ inline constexpr int kExitTimeout = 3;  // pull: no complete answer in time
 
 int run_serve(const Config& config);
 int run_push(const Config& config, const std::string& file, const std::string& reference);
+int run_verify(const Config& config, const std::string& reference);
 int run_pull(const Config& config, const std::string& reference, const std::string& out,
              std::chrono::seconds timeout);
 

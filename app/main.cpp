@@ -85,6 +85,12 @@ int main(int argc, char** argv) {
   pull->add_option("--timeout", pull_timeout, "Seconds to wait for the whole module [default 60]")
       ->check(CLI::PositiveNumber);
 
+  auto* verify = app.add_subcommand(
+      "verify", "Check a module's signatures as the proxy would, and print the verdict");
+  std::string verify_ref;
+  verify->add_option("REF", verify_ref, "The module's reference: [host[:port]/]repo[:tag|@digest]")
+      ->required();
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -96,7 +102,10 @@ int main(int argc, char** argv) {
   for (const auto& [env, option] : options) {
     if (option->count() > 0) flags[env] = values[env];
   }
-  const pp::Command command = push->parsed() ? pp::kPush : pull->parsed() ? pp::kPull : pp::kServe;
+  const pp::Command command = push->parsed()     ? pp::kPush
+                             : pull->parsed()   ? pp::kPull
+                             : verify->parsed() ? pp::kVerify
+                                                : pp::kServe;
   const auto env = pp::process_environment();
   auto config = pp::load_config(env, flags, command);
   if (print_config) std::fputs(pp::describe_config(env, flags).c_str(), stdout);
@@ -113,6 +122,8 @@ int main(int argc, char** argv) {
   switch (command) {
     case pp::kPush:
       return pp::run_push(*config, push_file, push_ref);
+    case pp::kVerify:
+      return pp::run_verify(*config, verify_ref);
     case pp::kPull:
       return pp::run_pull(*config, pull_ref, pull_out, std::chrono::seconds(pull_timeout));
     default:

@@ -108,7 +108,9 @@ int pp::run_serve(const Config& config) {
                           .spool_dir = config.spool_dir,
                           .cache = cache.get(),
                           .qos = config.mqtt_qos,
-                          .status_topic = config.status_topic},
+                          .status_topic = config.status_topic,
+                          .signatures = config.trust.get(),
+                          .manifest_ttl = std::chrono::seconds(config.manifest_ttl_s)},
       registry, mqtt, metrics);
 
   std::atomic<bool> accepting{true};
@@ -171,6 +173,15 @@ int pp::run_serve(const Config& config) {
        {"window", config.chunk_window},
        {"qos", config.mqtt_qos},
        {"http", config.http_host + ":" + std::to_string(config.http_port)}});
+
+  for (const auto& [path, key] : config.trust->keys()) {
+    log::info("trusted key", {{"key", key.id()}, {"algorithm", key.algorithm()}, {"file", path}});
+  }
+  if (config.trust->enabled()) {
+    log::info("signatures checked", {{"mode", trust::to_string(config.trust->default_rule().mode)},
+                                     {"policy_rules", config.trust->policy_rules()},
+                                     log::if_set("policy", config.signature_policy)});
+  }
 
   bool announced = false;
   auto flushed = std::chrono::steady_clock::now();

@@ -69,8 +69,8 @@ void BM_GraphTrip(benchmark::State& state) {
   pp::oci::Descriptor blob;
   blob.digest = "sha256:" + std::string(64, 'a');
   blob.size = (std::uint64_t{1} << 40) * size;  // never the last chunk: no digest check
-  transfer->module =
-      std::make_shared<const pp::Module>("", blob, "registry.example:5000/org/app:v1", size);
+  transfer->module = std::make_shared<const pp::Module>(
+      "", blob, "registry.example:5000/org/app:v1", size, std::nullopt);
   flow::graph g;
   flow::function_node<ChunkPtr, ChunkPtr> encode(g, flow::unlimited, [](const ChunkPtr& c) {
     c->message = c->transfer->module->framer.frame(c->idx, c->bytes);

@@ -16,6 +16,7 @@
 #include "nodes/stages/publish.hpp"
 #include "nodes/stages/request.hpp"
 #include "nodes/stages/resolution.hpp"
+#include "nodes/stages/signature.hpp"
 #include "nodes/stages/track.hpp"
 #include "nodes/stages/verify.hpp"
 #include "pipeline/adapters.hpp"
@@ -30,6 +31,8 @@ struct Pipeline::Graph {
 
   const PipelineOptions options;
   oci::Registry& registry;
+  const trust::SignaturePolicy nobody;  // whose signatures are checked without options.signatures
+  const trust::SignaturePolicy& signatures;
   // Shared between stages, each through a type made for it.
   ChunkWindow window;
   JoinTable joins;
@@ -41,6 +44,7 @@ struct Pipeline::Graph {
   RequestStage request_stage;
   FetchStage fetch_stage;
   ManifestStage manifest_stage;
+  SignatureStage signature_stage;
   LayerSearch layer_search;
   DownloadStage download_stage;
   VerifyStage verify_stage;
@@ -59,6 +63,7 @@ struct Pipeline::Graph {
   flow::limiter_node<TransferPtr> transfer_limit;
   flow::multifunction_node<TransferPtr, std::tuple<TransferPtr, TrackEvent, TransferPtr>> fetch;
   flow::async_node<TransferPtr, ManifestResolved> manifest_resolve;
+  flow::async_node<ManifestResolved, ManifestResolved> signature_check;
   flow::multifunction_node<ManifestResolved, std::tuple<TransferPtr, TrackEvent, TransferPtr>>
       layer_select;
   flow::async_node<TransferPtr, LayerSpooled> layer_spool;
@@ -83,11 +88,12 @@ struct Pipeline::Graph {
   }
 };
 
-// The whole pipeline, top to bottom: request → fetch → manifest-resolve → layer-select →
-// blob-download → chunk-encode → (cut order) → verify → publish → track, with the transfer limit
-// between request and fetch and the chunk window between the download's cut and the broker's ack.
-// The edges below are every way the data takes: a reference the cache answers skips the registry
-// (fetch → blob-download); a layer not labelled wasm detours through layer-spool ⇄ layer-unpack,
+// The whole pipeline, top to bottom: request → fetch → manifest-resolve → signature-check →
+// layer-select → blob-download → chunk-encode → (cut order) → verify → publish → track, with the
+// transfer limit between request and fetch and the chunk window between the download's cut and
+// the broker's ack. The edges below are every way the data takes: a reference the cache answers
+// skips the registry (fetch → blob-download), and the signature check with it (the cache keeps
+// the verdict); a layer not labelled wasm detours through layer-spool ⇄ layer-unpack,
 // one layer at a time; every stage that fails a transfer sends it to track; and track sends back
 // to admission the transfers the proxy makes itself (a cached module found corrupt, chunks a
 // broker restart may have lost).
@@ -95,16 +101,18 @@ Pipeline::Graph::Graph(PipelineOptions o, oci::Registry& registry_, mqtt::Publis
                        Metrics& metrics)
     : options(std::move(o)),
       registry(registry_),
+      signatures(options.signatures ? *options.signatures : nobody),
       window(options.window),
       active(options.chunk_size),
       publisher(mqtt, options.qos, options.status_topic),
-      resolution(options.cache, options.max_blob_size),
+      resolution(options.cache, options.max_blob_size, signatures, options.manifest_ttl),
       intake(options.max_request_bytes, options.intake_limit, metrics),
       request_stage({options.max_request_bytes, options.queue_limit, options.rate_limit,
                      options.rate_burst, options.allow, registry.default_registry()},
                     joins, active, metrics),
       fetch_stage(resolution, active, publisher),
       manifest_stage(registry, resolution),
+      signature_stage(registry, signatures, metrics, options.manifest_ttl),
       layer_search(registry, resolution, publisher, options.spool_dir),
       download_stage(window, registry, options.cache, options.spool_dir, publisher),
       verify_stage(options.cache),
@@ -147,6 +155,19 @@ Pipeline::Graph::Graph(PipelineOptions o, oci::Registry& registry_, mqtt::Publis
                 [&] { manifest_stage.resolve(t, answer_through<oci::ResolvedManifest>(gw, t)); },
                 fail_transfer(t));
           }),
+      signature_check(g, flow::unlimited,
+                      [this](const ManifestResolved& m, auto& gw) {
+                        guarded(
+                            "signature-check",
+                            [&] {
+                              signature_stage.check(m,
+                                                    [hold = reserve(gw)](ManifestResolved checked) {
+                                                      hold->put(std::move(checked));
+                                                      hold->release();
+                                                    });
+                            },
+                            fail_transfer(m.transfer));
+                      }),
       layer_select(g, flow::unlimited,
                    [this](const ManifestResolved& m, auto& out) {
                      // Outside the guard on purpose: what happens when a body throws all the
@@ -223,7 +244,8 @@ Pipeline::Graph::Graph(PipelineOptions o, oci::Registry& registry_, mqtt::Publis
   flow::make_edge(output_port<FetchStage::to_registry>(fetch), manifest_resolve);
   flow::make_edge(output_port<FetchStage::failed>(fetch), track);
   flow::make_edge(output_port<FetchStage::to_download>(fetch), blob_download);
-  flow::make_edge(manifest_resolve, layer_select);
+  flow::make_edge(manifest_resolve, signature_check);
+  flow::make_edge(signature_check, layer_select);
   flow::make_edge(output_port<ManifestStage::to_download>(layer_select), blob_download);
   flow::make_edge(output_port<ManifestStage::failed>(layer_select), track);
   flow::make_edge(output_port<ManifestStage::to_layers>(layer_select), layer_spool);

@@ -14,6 +14,7 @@
 #include "nodes/model/metrics.hpp"
 #include "nodes/model/transfer.hpp"
 #include "nodes/store/cache.hpp"
+#include "nodes/trust/signature_policy.hpp"
 
 namespace pp {
 
@@ -39,6 +40,11 @@ struct PipelineOptions {
   BlobCache* cache;              // the module cache, when it is on
   int qos;
   mqtt::StatusTopic status_topic;  // where status messages go
+  // Whose signatures are checked, against which keys; null (the one default here, for pipelines
+  // that check none): nobody's.
+  const trust::SignaturePolicy* signatures = nullptr;
+  // How long a signature verdict short of verified holds (PROXY_MANIFEST_TTL); 0: not at all.
+  std::chrono::seconds manifest_ttl{0};
 };
 
 class Pipeline {

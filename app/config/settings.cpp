@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <utility>
 
@@ -271,6 +272,37 @@ const std::vector<Setting>& settings() {
        readable_file(&Config::registry_cert_file)},
       {"PROXY_REGISTRY_KEY_FILE", "--registry-key-file", "",
        "private key (PEM) of --registry-cert-file", readable_file(&Config::registry_key_file)},
+      {"PROXY_SIGNATURE_KEYS", "--signature-keys", "",
+       "public keys (PEM: ECDSA P-256 or P-384, RSA, Ed25519) whose signatures the fleet trusts, "
+       "comma-separated paths; a module signed by any one of them verifies (two allow a key "
+       "rotation). Each key's id is logged at start",
+       [](Config& c, const std::string& v) -> Problem {
+         c.signature_keys.clear();
+         std::size_t start = 0;
+         while (start <= v.size()) {
+           const std::size_t comma = std::min(v.find(',', start), v.size());
+           std::string path = v.substr(start, comma - start);
+           path.erase(0, path.find_first_not_of(" \t"));
+           path.erase(path.find_last_not_of(" \t") + 1);
+           if (path.empty()) return "an empty key path in \"" + v + "\"";
+           c.signature_keys.push_back(std::move(path));
+           start = comma + 1;
+         }
+         return std::nullopt;
+       }},
+      {"PROXY_SIGNATURE_MODE", "--signature-mode", "",
+       "off, audit (check, log and report, deliver anyway) or enforce (deliver only what a "
+       "trusted key signed); default enforce when PROXY_SIGNATURE_KEYS is set, else off",
+       [](Config& c, const std::string& v) -> Problem {
+         auto mode = trust::parse_signature_mode(v);
+         if (!mode) return mode.error().message;
+         c.signature_mode = *mode;
+         return std::nullopt;
+       }},
+      {"PROXY_SIGNATURE_POLICY", "--signature-policy", "",
+       "a file of rules, first match wins, giving some repositories their own mode and keys "
+       "(\"ghcr.io/acme/* enforce keys/acme.pub\"; see docs/security.md)",
+       readable_file(&Config::signature_policy)},
       {"PROXY_HTTP_RETRIES", "--http-retries", "4",
        "retries of a registry request after a connection error, timeout, 408, 429 or 5xx "
        "(exponential backoff with jitter, Retry-After honoured; blobs resume with Range)",

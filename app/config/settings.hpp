@@ -9,12 +9,14 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "nodes/clients/mqtt/topics.hpp"
 #include "nodes/clients/oci/registry_client.hpp"
+#include "nodes/trust/signature_policy.hpp"
 
 namespace pp {
 
@@ -70,6 +72,12 @@ struct Config {
   bool registry_insecure;
   std::string registry_cert_file;
   std::string registry_key_file;
+  std::vector<std::string> signature_keys;
+  std::optional<trust::SignatureMode> signature_mode;  // unset: from the keys (see the setting)
+  std::string signature_policy;
+  // Not a setting: the three above, their key files loaded (by load_config, for serve and verify,
+  // so that a key that does not load is a configuration error).
+  std::shared_ptr<const trust::SignaturePolicy> trust;
   int mqtt_qos;
   int http_port;  // 0: no HTTP endpoint
   std::string http_host;
@@ -78,7 +86,7 @@ struct Config {
 };
 
 // The subcommands, as a bit set of who needs a setting.
-enum Command : unsigned { kServe = 1, kPush = 2, kPull = 4 };
+enum Command : unsigned { kServe = 1, kPush = 2, kPull = 4, kVerify = 8 };
 
 struct Setting {
   const char* env;

@@ -257,6 +257,12 @@ Expected<Config> load_config(const EnvLookup& env, const FlagValues& flags, Comm
                                        ": {tenant} names the tenant of supermq topics, but the "
                                        "topic scheme is channels"};
   }
+  if (command & (kServe | kVerify)) {
+    auto policy = trust::SignaturePolicy::load(config.signature_keys, config.signature_mode,
+                                               config.signature_policy);
+    if (!policy) return Error{"invalid_config", policy.error().message};
+    config.trust = std::make_shared<const trust::SignaturePolicy>(std::move(policy).value());
+  }
   return config;
 }
 

@@ -44,10 +44,10 @@ inline constexpr const char* busy = "busy";
 // The request names a registry outside PROXY_REGISTRY_ALLOW, or the registry redirected a download
 // where the proxy does not follow (plain HTTP elsewhere, too many hops).
 inline constexpr const char* not_allowed = "not_allowed";
-// Reserved for the signature checks (nodes/trust), not yet enforced: a signature, or what it signs,
-// that does not hold up (bad signature, wrong digest, malformed payload or envelope)...
+// Refusals of the signature check in enforce mode (nodes/stages/signature.hpp): signatures were
+// found, none valid for a trusted key and the module's digest...
 inline constexpr const char* signature_invalid = "signature_invalid";
-// ...and a module that carries no signature at all, which the proxy will refuse to deliver.
+// ...or there is none at all (keyless bundles whose certificate key is not trusted count as none).
 inline constexpr const char* unsigned_module = "unsigned";
 }  // namespace errc
 

@@ -67,6 +67,15 @@ std::string Metrics::render(const Gauges& g) const {
       value(out, "propeller_proxy_errors_total{code=\"" + code + "\"}", n);
     }
   }
+  metric(out, "propeller_proxy_signature_checks_total", "counter",
+         "Signature checks of modules by verdict (error: the registry could not be asked).");
+  value(out, R"(propeller_proxy_signature_checks_total{result="verified"})",
+        signatures_verified.load());
+  value(out, R"(propeller_proxy_signature_checks_total{result="unsigned"})",
+        signatures_unsigned.load());
+  value(out, R"(propeller_proxy_signature_checks_total{result="invalid"})",
+        signatures_invalid.load());
+  value(out, R"(propeller_proxy_signature_checks_total{result="error"})", signatures_error.load());
   metric(out, "propeller_proxy_registry_request_seconds", "histogram",
          "Registry requests, from start to the response head.");
   registry_seconds.render(out, "propeller_proxy_registry_request_seconds");

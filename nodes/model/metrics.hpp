@@ -62,6 +62,12 @@ struct Metrics {
   std::atomic<std::uint64_t> chunks_published{0};
   std::atomic<std::uint64_t> bytes_published{0};  // blob bytes (before base64)
   Histogram registry_seconds;                     // registry requests, until the response head
+  // Signature checks made (not verdicts taken from the cache), by result; `error`: the registry
+  // could not be asked, so there is no verdict.
+  std::atomic<std::uint64_t> signatures_verified{0};
+  std::atomic<std::uint64_t> signatures_unsigned{0};
+  std::atomic<std::uint64_t> signatures_invalid{0};
+  std::atomic<std::uint64_t> signatures_error{0};
 
   void count_error(const std::string& code);
   std::string render(const Gauges& gauges) const;

@@ -23,6 +23,7 @@
 #include "nodes/model/payload.hpp"
 #include "nodes/model/recent_acks.hpp"
 #include "nodes/model/schedule.hpp"
+#include "nodes/trust/signature_check.hpp"
 
 namespace pp {
 class SpoolFile;
@@ -54,16 +55,20 @@ struct Request {
 // later stage and by the requests that join the transfer.
 struct Module {
   Module(std::string manifest_digest_, oci::Descriptor blob_, std::string_view app_name,
-         std::size_t chunk_size)
+         std::size_t chunk_size, std::optional<trust::CheckedSignature> signature_)
       : manifest_digest(std::move(manifest_digest_)),
         blob(std::move(blob_)),
         total_chunks(pp::total_chunks(blob.size, chunk_size)),
-        framer(app_name, blob.digest, blob.size, total_chunks) {}
+        framer(app_name, blob.digest, blob.size, total_chunks),
+        signature(std::move(signature_)) {}
 
   const std::string manifest_digest;  // of the manifest (for an index, the platform's)
   const oci::Descriptor blob;  // the module as it is sent (the layer itself, or what was unpacked)
   const std::uint64_t total_chunks;
   const ChunkFramer framer;
+  // The signature check's verdict, when the module's repository has its signatures checked: a
+  // module is only started on a verified one, or in audit mode.
+  const std::optional<trust::CheckedSignature> signature;
 };
 
 // The layers examined for the module when none is labelled wasm: found by layer-select, then
@@ -140,6 +145,9 @@ struct Transfer {
 
   // The layer-search stages' (see LayerCandidates).
   LayerCandidates layers;
+  // What the module's signatures were found to be, for the Module: set by signature-check, or
+  // from the cache (or the earlier transfer, for a resend), before the module is started.
+  std::optional<trust::CheckedSignature> signature;
   // The module on the proxy's disk. Set at most once, and handed on as the transfer goes: by the
   // stage that resolved the transfer (the cache's copy, or the layer unpacked to the spool), else
   // by the download (the cache's copy it found after waiting for another download of the module,

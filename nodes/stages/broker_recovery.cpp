@@ -98,6 +98,7 @@ TransferPtr BrokerRecovery::resend(const Transfer& old, std::vector<std::uint64_
   TransferPtr t = active_.make(std::move(request), old.ref, Made::after_broker_restart);
   t->module_file = old.module_file;
   t->from_cache = old.from_cache;
+  t->signature = old.module->signature;
   if (auto error = resolution_.start(*t, old.module->manifest_digest, old.module->blob, false)) {
     log::warn("cannot send again what the broker may have lost",
               {{"app_name", old.request.app_name}, {"error", error->message}});

@@ -136,6 +136,16 @@ std::string outcome_message(const Outcome& o) {
     if (t.unverified()) j["verified"] = false;
     // Whether the registry was asked for the module's bytes (false) or the cache had them.
     if (t.module) j["cached"] = t.from_cache;
+    // Only on a module whose repository has its signatures checked; verified:false is audit mode.
+    if (t.module && t.module->signature && !o.error) {
+      const trust::Verdict& v = t.module->signature->verdict;
+      if (v.result == trust::Verdict::Result::verified) {
+        j["signature"] = {{"verified", true}, {"key", v.key_id}, {"format", v.format}};
+      } else {
+        j["signature"] = {
+            {"verified", false}, {"result", trust::to_string(v.result)}, {"reason", v.reason}};
+      }
+    }
     j["duration_ms"] =
         std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t.request.received)
             .count();

@@ -3,6 +3,7 @@
 #include <chrono>
 
 #include "nodes/common/log.hpp"
+#include "nodes/stages/signature.hpp"
 
 namespace pp {
 
@@ -15,7 +16,7 @@ std::optional<Error> ModuleResolution::start(Transfer& t, std::string manifest_d
                                              oci::Descriptor blob, bool resolved) const {
   if (resolved && cache_) {
     const BlobCache::Resolution r{manifest_digest, blob, std::chrono::system_clock::now(),
-                                  t.module_file == nullptr};
+                                  t.module_file == nullptr, t.signature};
     cache_->remember(t.ref.str(), r);
     // So that the manifest's digest, once seen, serves without the registry too (for an index,
     // the digest of the platform's manifest).
@@ -33,7 +34,7 @@ std::optional<Error> ModuleResolution::start(Transfer& t, std::string manifest_d
     }
   }
   t.module = std::make_shared<const Module>(std::move(manifest_digest), std::move(blob),
-                                            t.request.app_name, t.chunk_size);
+                                            t.request.app_name, t.chunk_size, t.signature);
   const Module& m = *t.module;
   if (!t.request.digest.empty() && t.request.digest != m.blob.digest) {
     return Error{errc::digest_mismatch, "the request pins " + t.request.digest + ", but " +
@@ -69,6 +70,7 @@ ModuleResolution::FromCache ModuleResolution::start_from_cache(
       !cache_->usable(*resolution, !t.ref.digest.empty(), registry_down)) {
     return {};
   }
+  if (auto answer = signature_from_cache(t, *resolution, registry_down)) return *answer;
   auto file = cache_->find(resolution->module);
   // Not cached (evicted, or too large to keep) but known: downloaded by its digest, which spares
   // the manifest request (the one a registry such as Docker Hub counts as a pull). Unless the
@@ -87,6 +89,38 @@ ModuleResolution::FromCache ModuleResolution::start_from_cache(
                                      .count())}});
   }
   return {true, start(t, resolution->manifest_digest, resolution->module, false)};
+}
+
+std::optional<ModuleResolution::FromCache> ModuleResolution::signature_from_cache(
+    Transfer& t, const BlobCache::Resolution& r, bool registry_down) const {
+  // Checked just now, by signature-check, for the manifest the registry named.
+  if (t.signature) return std::nullopt;
+  const trust::TrustRule& rule = policy_.for_repository(policy_repository(t.ref));
+  if (rule.mode == trust::SignatureMode::off) return std::nullopt;
+  const auto now = std::chrono::system_clock::now();
+  const auto& kept = r.signature;
+  const bool known = kept && kept->keyset == rule.keyset;
+  const bool holds = known && (kept->verdict.result == trust::Verdict::Result::verified ||
+                               now - kept->checked_at < manifest_ttl_);
+  if (!holds && !registry_down) return FromCache{};
+  if (known) {
+    t.signature = *kept;
+    if (auto refusal = signature_refusal(kept->verdict, rule.mode, t.ref)) {
+      return FromCache{true, std::move(refusal)};
+    }
+    return std::nullopt;
+  }
+  const std::string why =
+      "the registry is unreachable, and the cache holds no signature verdict "
+      "of " +
+      r.manifest_digest + " for the trusted keys";
+  if (rule.mode == trust::SignatureMode::enforce) {
+    return FromCache{true, Error{errc::registry_unavailable, t.ref.str() + ": " + why}};
+  }
+  t.signature = trust::CheckedSignature{
+      trust::Verdict{trust::Verdict::Result::invalid, {}, {}, "signatures not checked: " + why},
+      rule.keyset, now};
+  return std::nullopt;
 }
 
 Error ModuleResolution::too_large(const Transfer& t, const oci::Descriptor& layer) const {

@@ -27,6 +27,10 @@ constexpr auto kStaleTemp = std::chrono::hours(1);
 // Resolution records are a few hundred bytes; anything much larger is not one of ours.
 constexpr std::uintmax_t kMaxRecord = 64 * 1024;
 
+std::int64_t seconds_since_epoch(std::chrono::system_clock::time_point t) {
+  return std::chrono::duration_cast<std::chrono::seconds>(t.time_since_epoch()).count();
+}
+
 // Creates `path` and whichever of its parents are missing, as `mkdir -p` does. What it creates is
 // 0700: cached modules and what references resolved to are the proxy's business. Directories that
 // exist keep their modes. The error names the directory that could not be made, which on a fresh
@@ -342,6 +346,17 @@ std::optional<BlobCache::Resolution> BlobCache::resolution(const std::string& re
         std::chrono::seconds(j.at("resolved_at").get<std::int64_t>()));
     r.is_blob = j.at("is_blob").get<bool>();
     if (!oci::is_digest(r.module.digest)) return std::nullopt;
+    if (const auto s = j.find("signature"); s != j.end()) {
+      const auto result = trust::verdict_result(s->at("result").get<std::string>());
+      if (!result) return std::nullopt;
+      trust::CheckedSignature c;
+      c.verdict = {*result, s->at("key").get<std::string>(), s->at("format").get<std::string>(),
+                   s->at("reason").get<std::string>()};
+      c.keyset = s->at("keyset").get<std::string>();
+      c.checked_at = std::chrono::system_clock::time_point(
+          std::chrono::seconds(s->at("checked_at").get<std::int64_t>()));
+      r.signature = std::move(c);
+    }
     return r;
   } catch (const nlohmann::json::exception&) {
     return std::nullopt;  // damaged: the reference is resolved again and the record rewritten
@@ -349,14 +364,22 @@ std::optional<BlobCache::Resolution> BlobCache::resolution(const std::string& re
 }
 
 void BlobCache::remember(const std::string& reference, const Resolution& r) {
-  const nlohmann::json j = {
+  nlohmann::json j = {
       {"reference", reference + '\n' + options_.platform},
       {"manifest", r.manifest_digest},
       {"module",
        {{"mediaType", r.module.media_type}, {"digest", r.module.digest}, {"size", r.module.size}}},
-      {"resolved_at",
-       std::chrono::duration_cast<std::chrono::seconds>(r.resolved_at.time_since_epoch()).count()},
+      {"resolved_at", seconds_since_epoch(r.resolved_at)},
       {"is_blob", r.is_blob}};
+  if (r.signature) {
+    const trust::Verdict& v = r.signature->verdict;
+    j["signature"] = {{"keyset", r.signature->keyset},
+                      {"result", trust::to_string(v.result)},
+                      {"key", v.key_id},
+                      {"format", v.format},
+                      {"reason", v.reason},
+                      {"checked_at", seconds_since_epoch(r.signature->checked_at)}};
+  }
   const std::string text = j.dump();
   std::string temp = options_.dir + "/tmp/ref-XXXXXX";
   const int fd = ::mkostemp(temp.data(), O_CLOEXEC);

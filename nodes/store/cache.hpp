@@ -48,6 +48,7 @@
 #include "nodes/common/task_thread.hpp"
 #include "nodes/store/cache_index.hpp"
 #include "nodes/store/spool.hpp"
+#include "nodes/trust/signature_check.hpp"
 
 namespace pp {
 
@@ -81,6 +82,9 @@ class BlobCache {
     // The module is a blob of the repository (not unpacked from one): it can be downloaded by its
     // digest without the manifest.
     bool is_blob = true;
+    // What the signature check concluded, when the module's repository had its signatures
+    // checked (see SignatureStage).
+    std::optional<trust::CheckedSignature> signature;
   };
 
   // Counters for /metrics.

@@ -288,6 +288,14 @@ std::string_view to_string(Verdict::Result result) {
   return "invalid";
 }
 
+std::optional<Verdict::Result> verdict_result(std::string_view text) {
+  for (const auto r :
+       {Verdict::Result::verified, Verdict::Result::unsigned_module, Verdict::Result::invalid}) {
+    if (to_string(r) == text) return r;
+  }
+  return std::nullopt;
+}
+
 Verdict judge(const std::vector<Finding>& findings, std::span<const PublicKey> keys,
               std::size_t skipped) {
   for (const Finding& f : findings) {

@@ -12,6 +12,7 @@
 // An artifact is checked against every trusted key (a bundle's key hint is only a hint), and its
 // signature first: what an unverified payload says is never read as a claim.
 
+#include <chrono>
 #include <cstddef>
 #include <optional>
 #include <span>
@@ -89,6 +90,16 @@ struct Verdict {
 };
 // "verified", "unsigned", "invalid": the metric's label values.
 std::string_view to_string(Verdict::Result result);
+// The inverse; nullopt for anything else (a damaged cache record).
+std::optional<Verdict::Result> verdict_result(std::string_view text);
+
+// A verdict as kept with a module: on its transfer, and in the cache with what its reference
+// resolved to. It holds for the keys it was reached with (`keyset`, see TrustRule) and no others.
+struct CheckedSignature {
+  Verdict verdict;
+  std::string keyset;
+  std::chrono::system_clock::time_point checked_at;
+};
 
 // The first verified finding wins. Nothing but keyless bundles (or nothing at all) is unsigned:
 // there is no signature the fleet's keys could have made. Anything else is invalid, with a reason

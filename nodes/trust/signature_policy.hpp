@@ -87,6 +87,9 @@ class SignaturePolicy {
   const TrustRule& for_repository(std::string_view repository) const;
   // Whether any rule checks signatures (the proxy then needs to look for them at all).
   bool enabled() const;
+  // PROXY_SIGNATURE_MODE and PROXY_SIGNATURE_KEYS, for what no policy rule matches.
+  const TrustRule& default_rule() const { return default_; }
+  std::size_t policy_rules() const { return rules_.size(); }
 
   // Every key file, once, in first-configured order (PROXY_SIGNATURE_KEYS, then the policy's),
   // for the start-up log line "trusted key <id> (<algorithm>) from <path>".

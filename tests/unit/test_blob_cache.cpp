@@ -103,8 +103,11 @@ const UsableCase kUsable[] = {
 BOOST_DATA_TEST_CASE(when_a_resolution_answers_without_the_registry, bdata::make(kUsable), c) {
   pp::test::TempDir dir;
   auto cache = open_cache(dir, 1 << 20, c.ttl);
-  const BlobCache::Resolution r{"sha256:" + std::string(64, 'a'), descriptor_of("x"),
-                                std::chrono::system_clock::now() - c.age};
+  const BlobCache::Resolution r{"sha256:" + std::string(64, 'a'),
+                                descriptor_of("x"),
+                                std::chrono::system_clock::now() - c.age,
+                                true,
+                                {}};
   BOOST_TEST(cache->usable(r, c.by_digest, c.registry_down) == c.usable);
 }
 
@@ -231,12 +234,44 @@ BOOST_AUTO_TEST_CASE(one_writer_per_digest_until_it_lets_go) {
   BOOST_TEST(other->try_lock(digest));
 }
 
+// The verdict goes with the resolution, for the keys it was reached with; a record with no verdict
+// (the proxy did not check signatures then) reads back without one.
+BOOST_AUTO_TEST_CASE(signature_verdicts_round_trip_with_their_resolution) {
+  pp::test::TempDir dir;
+  auto cache = open_cache(dir, 1 << 20);
+  const auto when = std::chrono::system_clock::time_point(std::chrono::seconds(1'700'000'000));
+  using Result = pp::trust::Verdict::Result;
+  for (const auto& verdict : {
+           pp::trust::Verdict{Result::verified, "a1b2c3d4e5f60718", "bundle", ""},
+           pp::trust::Verdict{Result::unsigned_module, "", "", "no signature found"},
+           pp::trust::Verdict{Result::invalid, "", "", "1 signature, none valid"},
+       }) {
+    BlobCache::Resolution r{"sha256:" + std::string(64, 'e'), descriptor_of("module"), when, true,
+                            pp::trust::CheckedSignature{verdict, "k1,k2", when}};
+    cache->remember("reg/app:v1", r);
+    const auto back = cache->resolution("reg/app:v1");
+    BOOST_TEST_REQUIRE(back.has_value());
+    BOOST_TEST_REQUIRE(back->signature.has_value());
+    BOOST_TEST((back->signature->verdict.result == verdict.result));
+    BOOST_TEST(back->signature->verdict.key_id == verdict.key_id);
+    BOOST_TEST(back->signature->verdict.format == verdict.format);
+    BOOST_TEST(back->signature->verdict.reason == verdict.reason);
+    BOOST_TEST(back->signature->keyset == "k1,k2");
+    BOOST_TEST((back->signature->checked_at == when));
+  }
+  cache->remember("reg/app:v1", {"sha256:" + std::string(64, 'e'), descriptor_of("module"), when,
+                                 true, std::nullopt});
+  const auto back = cache->resolution("reg/app:v1");
+  BOOST_TEST_REQUIRE(back.has_value());
+  BOOST_TEST(!back->signature.has_value());
+}
+
 BOOST_AUTO_TEST_CASE(resolutions_round_trip_and_damaged_records_are_ignored) {
   pp::test::TempDir dir;
   auto cache = open_cache(dir, 1 << 20);
   const auto when = std::chrono::system_clock::time_point(std::chrono::seconds(1'700'000'000));
-  const BlobCache::Resolution r{"sha256:" + std::string(64, 'e'), descriptor_of("module"), when,
-                                false};
+  const BlobCache::Resolution r{
+      "sha256:" + std::string(64, 'e'), descriptor_of("module"), when, false, {}};
   BOOST_TEST(!cache->resolution("reg/app:v1"));
   cache->remember("reg/app:v1", r);
   const auto back = cache->resolution("reg/app:v1");
@@ -410,8 +445,11 @@ BOOST_DATA_TEST_CASE(modules_and_records_stay_within_their_bounds, bdata::make(k
         BOOST_TEST(cache.find(descriptor_of(bytes)));
         break;
       case Op::resolve:
-        cache.remember(op.reference, {"sha256:" + std::string(64, 'f'), descriptor_of(bytes),
-                                      std::chrono::system_clock::now()});
+        cache.remember(op.reference, {"sha256:" + std::string(64, 'f'),
+                                      descriptor_of(bytes),
+                                      std::chrono::system_clock::now(),
+                                      true,
+                                      {}});
         cache.flush();  // the records' pass, when one is due
         break;
     }
@@ -520,11 +558,13 @@ BOOST_AUTO_TEST_CASE(a_record_rewritten_by_another_process_survives_the_eviction
   auto other = open_shared();
   const auto now = std::chrono::system_clock::now();
   put(*one, module_bytes('a'));
-  one->remember("reg/app:v1",
-                {"sha256:" + std::string(64, '1'), descriptor_of(module_bytes('a')), now});
+  one->remember(
+      "reg/app:v1",
+      {"sha256:" + std::string(64, '1'), descriptor_of(module_bytes('a')), now, true, {}});
   put(*other, module_bytes('b'));
-  other->remember("reg/app:v1",
-                  {"sha256:" + std::string(64, '2'), descriptor_of(module_bytes('b')), now});
+  other->remember(
+      "reg/app:v1",
+      {"sha256:" + std::string(64, '2'), descriptor_of(module_bytes('b')), now, true, {}});
   put(*one, module_bytes('c'));  // evicts a, and with it what one thinks resolves to a
   BOOST_TEST(!fs::exists(blob_path(dir, module_bytes('a'))));
   const auto r = other->resolution("reg/app:v1");
