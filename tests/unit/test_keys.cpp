@@ -105,6 +105,16 @@ trust::PublicKey load_public(EVP_PKEY* k) {
   return std::move(key).value();
 }
 
+std::string Signer::sign(std::string_view message) const {
+  return test::sign(pkey.get(), md, message);
+}
+
+Signer make_signer(const std::string& what) {
+  Pkey pkey = keygen(what);
+  trust::PublicKey key = load_public(pkey.get());
+  return Signer{std::move(pkey), std::move(key), what == "ED25519" ? nullptr : EVP_sha256()};
+}
+
 std::string base64(std::string_view bytes) {
   std::string out(4 * ((bytes.size() + 2) / 3) + 1, '\0');
   const int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),

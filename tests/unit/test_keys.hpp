@@ -27,6 +27,16 @@ std::string certificate_der(EVP_PKEY* k);
 std::string sign(EVP_PKEY* k, const EVP_MD* md, std::string_view message, bool pss = false);
 trust::PublicKey load_public(EVP_PKEY* k);
 
+// A key pair and the hash cosign signs with for it (SHA-256; none for Ed25519).
+struct Signer {
+  Pkey pkey;
+  trust::PublicKey key;
+  const EVP_MD* md;
+  std::string sign(std::string_view message) const;
+};
+// `what` as for keygen().
+Signer make_signer(const std::string& what);
+
 // Standard-alphabet, padded.
 std::string base64(std::string_view bytes);
 // The 32 raw bytes.

@@ -15,16 +15,15 @@
 #include <utility>
 #include <vector>
 
-#include "nodes/clients/oci/digest.hpp"
 #include "nodes/common/error.hpp"
 #include "nodes/trust/public_key.hpp"
 #include "nodes/trust/signature_check.hpp"
+#include "tests/unit/cosign_artifacts.hpp"
 #include "tests/unit/test_keys.hpp"
 
 namespace bdata = boost::unit_test::data;
 using nlohmann::json;
-using pp::test::base64;
-using pp::test::Pkey;
+using namespace pp::test;
 using pp::trust::Finding;
 using pp::trust::PublicKey;
 using pp::trust::Verdict;
@@ -47,12 +46,6 @@ bool has(const std::string& text, std::string_view part) {
   return text.find(part) != std::string::npos;
 }
 
-std::string digest_of(std::string_view bytes) {
-  pp::oci::Hasher h;
-  h.update(bytes);
-  return h.finish_digest();
-}
-
 // The module's manifest, and the digests a search is for: the manifest's, then an index's.
 const std::string manifest_bytes =
     R"({"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json"})";
@@ -62,23 +55,8 @@ const std::string other_digest = "sha256:" + std::string(64, 'b');
 const std::vector<std::string> digests = {module_digest, index_digest};
 const std::string another_manifest_digest = digest_of("another manifest");
 
-// A key pair, made once per process (RSA takes a while), and the hash cosign signs with for it.
-struct Signer {
-  Pkey pkey;
-  PublicKey key;
-  const EVP_MD* md;
-  std::string sign(std::string_view message) const {
-    return pp::test::sign(pkey.get(), md, message);
-  }
-};
-
-Signer make_signer(const std::string& what) {
-  Pkey pkey = pp::test::keygen(what);
-  PublicKey key = pp::test::load_public(pkey.get());
-  return Signer{std::move(pkey), std::move(key), what == "ED25519" ? nullptr : EVP_sha256()};
-}
-
-// "P-256", "P-384", "RSA2048", "ED25519"; "other": another P-256 key, trusted or not per case.
+// Made once per process (RSA takes a while). "P-256", "P-384", "RSA2048", "ED25519"; "other":
+// another P-256 key, trusted or not per case.
 const Signer& signer(const std::string& what) {
   static const Signer p256 = make_signer("P-256"), p384 = make_signer("P-384"),
                       rsa = make_signer("RSA2048"), ed25519 = make_signer("ED25519"),
@@ -117,21 +95,12 @@ void check_finding(const Finding& f, const char* format, const Want& want, const
 
 // ---- simple signing ----
 
-json simple_signing(const std::string& digest = module_digest,
-                    const std::string& type = "cosign container image signature") {
-  return {{"critical",
-           {{"identity", {{"docker-reference", "ghcr.io/acme/app"}}},
-            {"image", {{"docker-manifest-digest", digest}}},
-            {"type", type}}},
-          {"optional", nullptr}};
-}
-
 // `payload` as cosign writes it, signed by `s`, checked against `s` alone.
 Input signed_payload(const Signer& s, const std::string& payload) {
   return {payload, base64(s.sign(payload)), {s.key}};
 }
 
-Input signed_payload(const Signer& s, const json& payload = simple_signing()) {
+Input signed_payload(const Signer& s, const json& payload = simple_signing_payload(module_digest)) {
   return signed_payload(s, payload.dump());
 }
 
@@ -173,7 +142,7 @@ const SimpleCase simple_cases[] = {
      {Kind::verified, true, ""}},
     {"names the index's digest",
      "P-256",
-     [](const Signer& s) { return signed_payload(s, simple_signing(index_digest)); },
+     [](const Signer& s) { return signed_payload(s, simple_signing_payload(index_digest)); },
      {Kind::verified, true, ""}},
     {"url-safe base64 signature",
      "P-256",
@@ -202,12 +171,13 @@ const SimpleCase simple_cases[] = {
      {Kind::other_key, false, ""}},
     {"names another digest",
      "P-256",
-     [](const Signer& s) { return signed_payload(s, simple_signing(other_digest)); },
+     [](const Signer& s) { return signed_payload(s, simple_signing_payload(other_digest)); },
      {Kind::other_digest, true, other_digest.c_str()}},
     {"another type",
      "P-256",
      [](const Signer& s) {
-       return signed_payload(s, simple_signing(module_digest, "atomic container signature"));
+       return signed_payload(s,
+                             simple_signing_payload(module_digest, "atomic container signature"));
      },
      {Kind::malformed, false, "critical.type"}},
     {"payload not JSON",
@@ -234,7 +204,7 @@ const SimpleCase simple_cases[] = {
      "P-256",
      [](const Signer& s) {
        Input in = signed_payload(s);
-       in.signature = base64(s.sign(simple_signing(other_digest).dump()));
+       in.signature = base64(s.sign(simple_signing_payload(other_digest).dump()));
        return in;
      },
      {Kind::other_key, false, ""}},
@@ -243,7 +213,7 @@ const SimpleCase simple_cases[] = {
      "P-256",
      [](const Signer& s) {
        Input in = signed_payload(s);
-       in.text = simple_signing().dump(2);
+       in.text = simple_signing_payload(module_digest).dump(2);
        return in;
      },
      {Kind::other_key, false, ""}},
@@ -258,7 +228,7 @@ const SimpleCase simple_cases[] = {
     {"over 64 KiB",
      "P-256",
      [](const Signer& s) {
-       json payload = simple_signing();
+       json payload = simple_signing_payload(module_digest);
        payload["optional"] = {{"pad", std::string(pp::trust::max_signature_artifact_size, 'x')}};
        return signed_payload(s, payload);
      },
@@ -270,72 +240,14 @@ const SimpleCase simple_cases[] = {
 BOOST_DATA_TEST_CASE(check_simple_signing, bdata::make(simple_cases), c) {
   const Signer& s = signer(c.key);
   const Input in = c.input(s);
-  const Finding f = pp::trust::check_simple_signing(in.text, in.signature, in.keys, digests);
+  const Finding f =
+      pp::trust::check_simple_signing(in.text, in.signature, in.keys, digests);
   check_finding(f, "simplesigning", c.expected, s);
 }
 
 // ---- bundles ----
 
 namespace {
-
-// DSSE's pre-authentication encoding, written here from the spec rather than taken from dsse.hpp.
-std::string pae(const std::string& type, const std::string& body) {
-  return "DSSEv1 " + std::to_string(type.size()) + " " + type + " " + std::to_string(body.size()) +
-         " " + body;
-}
-
-const std::string in_toto = "application/vnd.in-toto+json";
-
-std::string statement(const std::vector<std::string>& subjects) {
-  json list = json::array();
-  for (const std::string& digest : subjects) {
-    list.push_back({{"name", "app"}, {"digest", {{"sha256", digest.substr(7)}}}});
-  }
-  return json{{"_type", "https://in-toto.io/Statement/v1"},
-              {"subject", list},
-              {"predicateType", "https://cosign.sigstore.dev/attestation/v1"},
-              {"predicate", json::object()}}
-      .dump();
-}
-
-json public_key_material(const std::string& hint = "") {
-  return {{"publicKey", {{"hint", hint}}}, {"tlogEntries", json::array()}};
-}
-
-json certificate_material(EVP_PKEY* k) {
-  return {{"certificate", {{"rawBytes", base64(pp::test::certificate_der(k))}}}};
-}
-
-json bundle(json material, const char* content, json value) {
-  return {{"mediaType", pp::trust::bundle_media_type},
-          {"verificationMaterial", std::move(material)},
-          {content, std::move(value)}};
-}
-
-json envelope(const std::string& payload, const std::string& type, json signatures) {
-  return {{"payload", base64(payload)}, {"payloadType", type}, {"signatures", signatures}};
-}
-
-json dsse_signature(const std::string& sig) {
-  return {{"sig", base64(sig)}, {"keyid", ""}};
-}
-
-// cosign attest: an in-toto statement for `subjects`, its PAE signed by `s`.
-json dsse_bundle(const Signer& s, const std::vector<std::string>& subjects = {module_digest},
-                 json material = public_key_material()) {
-  const std::string payload = statement(subjects);
-  return bundle(std::move(material), "dsseEnvelope",
-                envelope(payload, in_toto, {dsse_signature(s.sign(pae(in_toto, payload)))}));
-}
-
-// cosign sign (3.x): a signature over the manifest, and the manifest's SHA-256.
-json message_bundle(const Signer& s, const std::string& manifest = manifest_bytes,
-                    const char* algorithm = "SHA2_256") {
-  return bundle(public_key_material(), "messageSignature",
-                {{"messageDigest",
-                  {{"algorithm", algorithm}, {"digest", base64(pp::test::sha256_raw(manifest))}}},
-                 {"signature", base64(s.sign(manifest))}});
-}
 
 Input trusted(const Signer& s, const json& bundle) {
   return {bundle.dump(), {}, {s.key}};
@@ -361,19 +273,19 @@ std::ostream& operator<<(std::ostream& os, const BundleCase& c) {
 const BundleCase bundle_cases[] = {
     {"dsse, ecdsa p-256",
      "P-256",
-     [](const Signer& s) { return trusted(s, dsse_bundle(s)); },
+     [](const Signer& s) { return trusted(s, dsse_bundle(s, {module_digest})); },
      {Kind::verified, true, ""}},
     {"dsse, ecdsa p-384",
      "P-384",
-     [](const Signer& s) { return trusted(s, dsse_bundle(s)); },
+     [](const Signer& s) { return trusted(s, dsse_bundle(s, {module_digest})); },
      {Kind::verified, true, ""}},
     {"dsse, rsa",
      "RSA2048",
-     [](const Signer& s) { return trusted(s, dsse_bundle(s)); },
+     [](const Signer& s) { return trusted(s, dsse_bundle(s, {module_digest})); },
      {Kind::verified, true, ""}},
     {"dsse, ed25519",
      "ED25519",
-     [](const Signer& s) { return trusted(s, dsse_bundle(s)); },
+     [](const Signer& s) { return trusted(s, dsse_bundle(s, {module_digest})); },
      {Kind::verified, true, ""}},
     {"dsse, the second subject is the index",
      "P-256",
@@ -387,15 +299,15 @@ const BundleCase bundle_cases[] = {
      {Kind::other_digest, true, other_digest.c_str()}},
     {"dsse, another key",
      "P-256",
-     [](const Signer&) { return trusted(signer("P-256"), dsse_bundle(other())); },
+     [](const Signer&) { return trusted(signer("P-256"), dsse_bundle(other(), {module_digest})); },
      {Kind::other_key, false, ""}},
     {"dsse, the second signature is the trusted key's",
      "P-256",
      [](const Signer& s) {
-       const std::string payload = statement({module_digest});
-       const std::string signed_bytes = pae(in_toto, payload);
+       const std::string payload = in_toto_statement({module_digest});
+       const std::string signed_bytes = pae(in_toto_type, payload);
        return trusted(s, bundle(public_key_material(), "dsseEnvelope",
-                                envelope(payload, in_toto,
+                                envelope(payload, in_toto_type,
                                          {dsse_signature(other().sign(signed_bytes)),
                                           dsse_signature(s.sign(signed_bytes))})));
      },
@@ -404,15 +316,16 @@ const BundleCase bundle_cases[] = {
     {"dsse, signature over the bare payload",
      "P-256",
      [](const Signer& s) {
-       const std::string payload = statement({module_digest});
-       return trusted(s, bundle(public_key_material(), "dsseEnvelope",
-                                envelope(payload, in_toto, {dsse_signature(s.sign(payload))})));
+       const std::string payload = in_toto_statement({module_digest});
+       return trusted(s,
+                      bundle(public_key_material(), "dsseEnvelope",
+                             envelope(payload, in_toto_type, {dsse_signature(s.sign(payload))})));
      },
      {Kind::other_key, false, ""}},
     {"dsse, another payloadType",
      "P-256",
      [](const Signer& s) {
-       const std::string payload = statement({module_digest});
+       const std::string payload = in_toto_statement({module_digest});
        return trusted(s,
                       bundle(public_key_material(), "dsseEnvelope",
                              envelope(payload, "application/json",
@@ -423,34 +336,34 @@ const BundleCase bundle_cases[] = {
      "P-256",
      [](const Signer& s) {
        const std::string payload = R"({"_type":"something else"})";
-       return trusted(
-           s, bundle(public_key_material(), "dsseEnvelope",
-                     envelope(payload, in_toto, {dsse_signature(s.sign(pae(in_toto, payload)))})));
+       return trusted(s, bundle(public_key_material(), "dsseEnvelope",
+                                envelope(payload, in_toto_type,
+                                         {dsse_signature(s.sign(pae(in_toto_type, payload)))})));
      },
      {Kind::malformed, false, "in-toto statement"}},
     {"dsse, envelope without signatures",
      "P-256",
      [](const Signer& s) {
-       return trusted(s,
-                      with(dsse_bundle(s), "/dsseEnvelope/signatures"_json_pointer, json::array()));
+       return trusted(s, with(dsse_bundle(s, {module_digest}),
+                              "/dsseEnvelope/signatures"_json_pointer, json::array()));
      },
      {Kind::malformed, false, "DSSE envelope"}},
     {"message signature, ecdsa p-256",
      "P-256",
-     [](const Signer& s) { return trusted(s, message_bundle(s)); },
+     [](const Signer& s) { return trusted(s, message_bundle(s, manifest_bytes)); },
      {Kind::verified, true, ""}},
     {"message signature, ecdsa p-384",
      "P-384",
-     [](const Signer& s) { return trusted(s, message_bundle(s)); },
+     [](const Signer& s) { return trusted(s, message_bundle(s, manifest_bytes)); },
      {Kind::verified, true, ""}},
     {"message signature, rsa",
      "RSA2048",
-     [](const Signer& s) { return trusted(s, message_bundle(s)); },
+     [](const Signer& s) { return trusted(s, message_bundle(s, manifest_bytes)); },
      {Kind::verified, true, ""}},
     // Pure Ed25519 signs the message itself; a bundle only has its hash.
     {"message signature, ed25519",
      "ED25519",
-     [](const Signer& s) { return trusted(s, message_bundle(s)); },
+     [](const Signer& s) { return trusted(s, message_bundle(s, manifest_bytes)); },
      {Kind::other_key, false, ""}},
     {"message signature, another manifest",
      "P-256",
@@ -458,7 +371,9 @@ const BundleCase bundle_cases[] = {
      {Kind::other_digest, true, another_manifest_digest.c_str()}},
     {"message signature, another key",
      "P-256",
-     [](const Signer&) { return trusted(signer("P-256"), message_bundle(other())); },
+     [](const Signer&) {
+       return trusted(signer("P-256"), message_bundle(other(), manifest_bytes));
+     },
      {Kind::other_key, false, ""}},
     {"message signature, SHA2_384",
      "P-384",
@@ -468,14 +383,15 @@ const BundleCase bundle_cases[] = {
      "P-256",
      [](const Signer& s) {
        return trusted(s,
-                      with(message_bundle(s), "/messageSignature/messageDigest/digest"_json_pointer,
-                           base64("short")));
+                      with(message_bundle(s, manifest_bytes),
+                           "/messageSignature/messageDigest/digest"_json_pointer, base64("short")));
      },
      {Kind::malformed, false, "not base64"}},
     {"message signature, signature not base64",
      "P-256",
      [](const Signer& s) {
-       return trusted(s, with(message_bundle(s), "/messageSignature/signature"_json_pointer, "*"));
+       return trusted(s, with(message_bundle(s, manifest_bytes),
+                              "/messageSignature/signature"_json_pointer, "*"));
      },
      {Kind::malformed, false, "not base64"}},
     // The hint names a key, but only as a hint: every trusted key is tried.
@@ -547,7 +463,7 @@ const BundleCase bundle_cases[] = {
     {"no verification material",
      "P-256",
      [](const Signer& s) {
-       json b = dsse_bundle(s);
+       json b = dsse_bundle(s, {module_digest});
        b.erase("verificationMaterial");
        return trusted(s, b);
      },
@@ -561,7 +477,7 @@ const BundleCase bundle_cases[] = {
     {"neither envelope nor message signature",
      "P-256",
      [](const Signer& s) {
-       json b = dsse_bundle(s);
+       json b = dsse_bundle(s, {module_digest});
        b.erase("dsseEnvelope");
        return trusted(s, b);
      },
@@ -569,21 +485,21 @@ const BundleCase bundle_cases[] = {
     {"bundle v0.1",
      "P-256",
      [](const Signer& s) {
-       return trusted(s, with(dsse_bundle(s), "/mediaType"_json_pointer,
+       return trusted(s, with(dsse_bundle(s, {module_digest}), "/mediaType"_json_pointer,
                               "application/vnd.dev.sigstore.bundle+json;version=0.1"));
      },
      {Kind::verified, true, ""}},
     {"another mediaType",
      "P-256",
      [](const Signer& s) {
-       return trusted(s, with(dsse_bundle(s), "/mediaType"_json_pointer,
+       return trusted(s, with(dsse_bundle(s, {module_digest}), "/mediaType"_json_pointer,
                               "application/vnd.dev.sigstore.bundle.v0.4+json"));
      },
      {Kind::malformed, false, "mediaType is \"application/vnd.dev.sigstore.bundle.v0.4+json\""}},
     {"no mediaType",
      "P-256",
      [](const Signer& s) {
-       json b = dsse_bundle(s);
+       json b = dsse_bundle(s, {module_digest});
        b.erase("mediaType");
        return trusted(s, b);
      },
@@ -591,19 +507,19 @@ const BundleCase bundle_cases[] = {
     {"not JSON",
      "P-256",
      [](const Signer& s) {
-       Input in = trusted(s, dsse_bundle(s));
+       Input in = trusted(s, dsse_bundle(s, {module_digest}));
        in.text.pop_back();
        return in;
      },
      {Kind::malformed, false, "not a JSON object"}},
     {"a JSON array",
      "P-256",
-     [](const Signer& s) { return trusted(s, json::array({dsse_bundle(s)})); },
+     [](const Signer& s) { return trusted(s, json::array({dsse_bundle(s, {module_digest})})); },
      {Kind::malformed, false, "not a JSON object"}},
     {"over 64 KiB",
      "P-256",
      [](const Signer& s) {
-       return trusted(s, with(dsse_bundle(s), "/pad"_json_pointer,
+       return trusted(s, with(dsse_bundle(s, {module_digest}), "/pad"_json_pointer,
                               std::string(pp::trust::max_signature_artifact_size, 'x')));
      },
      {Kind::malformed, false, "64 KiB"}},
@@ -625,22 +541,12 @@ std::string blob_digest(char c) {
   return "sha256:" + std::string(64, c);
 }
 
-json descriptor(const std::string& media_type, char digest, json extra = json::object()) {
-  json d = {{"mediaType", media_type}, {"digest", blob_digest(digest)}, {"size", 100}};
-  d.update(extra);
-  return d;
+json layer(const std::string& media_type, char digest, json extra = json::object()) {
+  return descriptor(media_type, blob_digest(digest), 100, std::move(extra));
 }
 
 json signed_layer(char digest, const std::string& signature) {
-  return descriptor(std::string(pp::trust::simple_signing_media_type), digest,
-                    {{"annotations", {{pp::trust::cosign_signature_annotation, signature}}}});
-}
-
-json signature_manifest(json layers) {
-  return {{"schemaVersion", 2},
-          {"mediaType", "application/vnd.oci.image.manifest.v1+json"},
-          {"config", descriptor("application/vnd.oci.image.config.v1+json", 'f')},
-          {"layers", std::move(layers)}};
+  return pp::test::signed_layer(blob_digest(digest), 100, signature);
 }
 
 struct LayersCase {
@@ -663,10 +569,10 @@ const LayersCase layers_cases[] = {
     {"other layers and unsigned payloads are left out",
      [] {
        return signature_manifest(
-                  {descriptor("application/vnd.in-toto+json", '1'),
-                   descriptor(std::string(pp::trust::simple_signing_media_type), '2'),
-                   descriptor(std::string(pp::trust::simple_signing_media_type), '3',
-                              {{"annotations", {{pp::trust::cosign_signature_annotation, 7}}}}),
+                  {layer("application/vnd.in-toto+json", '1'),
+                   layer(std::string(pp::trust::simple_signing_media_type), '2'),
+                   layer(std::string(pp::trust::simple_signing_media_type), '3',
+                         {{"annotations", {{pp::trust::cosign_signature_annotation, 7}}}}),
                    signed_layer('4', "c2ln")})
            .dump();
      },
@@ -725,17 +631,6 @@ namespace {
 const std::string bundle_type(pp::trust::bundle_media_type);
 const std::string manifest_type = "application/vnd.oci.image.manifest.v1+json";
 
-json referrer(char digest, std::optional<std::string> artifact_type) {
-  return descriptor(manifest_type, digest,
-                    artifact_type ? json{{"artifactType", *artifact_type}} : json::object());
-}
-
-json referrers_index(json manifests) {
-  return {{"schemaVersion", 2},
-          {"mediaType", "application/vnd.oci.image.index.v1+json"},
-          {"manifests", std::move(manifests)}};
-}
-
 struct ReferrersCase {
   const char* name;
   std::function<std::string()> index;
@@ -749,8 +644,9 @@ std::ostream& operator<<(std::ostream& os, const ReferrersCase& c) {
 const ReferrersCase referrers_cases[] = {
     {"bundles, and referrers without artifactType; not an SBOM",
      [] {
-       return referrers_index({referrer('1', bundle_type), referrer('2', "application/spdx+json"),
-                               referrer('3', std::nullopt)})
+       return referrers_index({referrer(blob_digest('1'), 100, bundle_type),
+                               referrer(blob_digest('2'), 100, "application/spdx+json"),
+                               referrer(blob_digest('3'), 100, std::nullopt)})
            .dump();
      },
      std::vector<std::string>{blob_digest('1'), blob_digest('3')}},
@@ -762,7 +658,7 @@ const ReferrersCase referrers_cases[] = {
     {"not JSON", [] { return std::string("not json"); }, std::nullopt},
     {"an entry without a digest",
      [] {
-       json entry = referrer('1', bundle_type);
+       json entry = referrer(blob_digest('1'), 100, bundle_type);
        entry.erase("digest");
        return referrers_index({entry}).dump();
      },
@@ -788,13 +684,8 @@ namespace {
 
 const std::string subject = blob_digest('9');
 
-json bundle_manifest(json layers = {descriptor(bundle_type, '1')}) {
-  return {{"schemaVersion", 2},
-          {"mediaType", manifest_type},
-          {"artifactType", bundle_type},
-          {"config", descriptor("application/vnd.oci.empty.v1+json", 'e')},
-          {"layers", std::move(layers)},
-          {"subject", descriptor(manifest_type, '9')}};
+json bundle_manifest(json layers = {layer(bundle_type, '1')}) {
+  return pp::test::bundle_manifest(std::move(layers), subject);
 }
 
 json bundle_manifest_with(const json::json_pointer& at, json value) {
@@ -844,17 +735,17 @@ const BundleLayerCase bundle_layer_cases[] = {
      "missing"},
     {"two layers",
      [] {
-       return bundle_manifest({descriptor(bundle_type, '1'), descriptor(bundle_type, '2')});
+       return bundle_manifest({layer(bundle_type, '1'), layer(bundle_type, '2')});
      },
      LayerOutcome::refused, "exactly one layer"},
     {"no layers", [] { return bundle_manifest(json::array()); }, LayerOutcome::refused,
      "exactly one layer"},
     {"the layer is not a bundle",
-     [] { return bundle_manifest({descriptor("application/octet-stream", '1')}); },
+     [] { return bundle_manifest({layer("application/octet-stream", '1')}); },
      LayerOutcome::refused, "not a bundle"},
     {"the layer's size is negative",
      [] {
-       return bundle_manifest({descriptor(bundle_type, '1', {{"size", -1}})});
+       return bundle_manifest({layer(bundle_type, '1', {{"size", -1}})});
      },
      LayerOutcome::refused, "bundle manifest: "},
     {"not an object", [] { return json::array(); }, LayerOutcome::refused, "not a JSON object"},
