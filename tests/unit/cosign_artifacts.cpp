@@ -22,6 +22,16 @@ json descriptor(const std::string& media_type, const std::string& digest, std::s
   return d;
 }
 
+json with(json value, const json::json_pointer& at, json replacement) {
+  value[at] = std::move(replacement);
+  return value;
+}
+
+json without(json value, const char* key) {
+  value.erase(key);
+  return value;
+}
+
 json simple_signing_payload(const std::string& digest, const std::string& type) {
   return {{"critical",
            {{"identity", {{"docker-reference", "ghcr.io/acme/app"}}},

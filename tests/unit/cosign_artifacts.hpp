@@ -21,6 +21,11 @@ std::string digest_of(std::string_view bytes);
 nlohmann::json descriptor(const std::string& media_type, const std::string& digest,
                           std::size_t size = 100, nlohmann::json extra = nlohmann::json::object());
 
+// `value` with what is at `at` replaced, or with member `key` removed: one field broken.
+nlohmann::json with(nlohmann::json value, const nlohmann::json::json_pointer& at,
+                    nlohmann::json replacement);
+nlohmann::json without(nlohmann::json value, const char* key);
+
 // ---- simple signing ----
 nlohmann::json simple_signing_payload(const std::string& digest,
                                       const std::string& type = "cosign container image signature");

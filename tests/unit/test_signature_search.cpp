@@ -22,6 +22,7 @@
 #include "tests/unit/cosign_artifacts.hpp"
 #include "tests/unit/fake_registry.hpp"
 #include "tests/unit/test_keys.hpp"
+#include "tests/unit/verdict_print.hpp"
 
 namespace bdata = boost::unit_test::data;
 using nlohmann::json;
@@ -30,18 +31,7 @@ using pp::oci::DocumentKind;
 using pp::trust::Verdict;
 using namespace pp::test;
 
-namespace boost::test_tools::tt_detail {
-template <>
-struct print_log_value<Verdict::Result> {
-  void operator()(std::ostream& os, Verdict::Result r) { os << pp::trust::to_string(r); }
-};
-}  // namespace boost::test_tools::tt_detail
-
 namespace {
-
-bool has(const std::string& text, std::string_view part) {
-  return text.find(part) != std::string::npos;
-}
 
 const std::string repo = "acme/app";
 const std::string module_digest = "sha256:" + std::string(64, 'a');
