@@ -31,9 +31,11 @@
 #include "nodes/trust/public_key.hpp"
 #include "nodes/trust/signature_check.hpp"
 #include "nodes/trust/simple_signing.hpp"
+#include "tests/unit/openssl_write.hpp"
 
 namespace {
 
+using pp::test::base64;
 using pp::trust::Finding;
 using Kind = Finding::Kind;
 
@@ -68,26 +70,10 @@ const Trusted& trusted() {
   return t;
 }
 
-std::string base64(std::string_view bytes) {
-  std::string out(4 * ((bytes.size() + 2) / 3) + 1, '\0');
-  const int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                                reinterpret_cast<const unsigned char*>(bytes.data()),
-                                static_cast<int>(bytes.size()));
-  out.resize(static_cast<std::size_t>(n));
-  return out;
-}
-
 std::string sign(std::string_view message) {
-  std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx(EVP_MD_CTX_new(), &EVP_MD_CTX_free);
-  check(EVP_DigestSignInit(ctx.get(), nullptr, EVP_sha256(), nullptr, trusted().pkey.get()) == 1);
-  std::size_t len = 0;
-  const auto* in = reinterpret_cast<const unsigned char*>(message.data());
-  check(EVP_DigestSign(ctx.get(), nullptr, &len, in, message.size()) == 1);
-  std::string sig(len, '\0');
-  check(EVP_DigestSign(ctx.get(), reinterpret_cast<unsigned char*>(sig.data()), &len, in,
-                       message.size()) == 1);
-  sig.resize(len);
-  return sig;
+  auto sig = pp::test::signature_of(trusted().pkey.get(), EVP_sha256(), message);
+  check(sig.has_value());
+  return std::move(*sig);
 }
 
 bool listed(const std::string& digest) {

@@ -2,7 +2,6 @@
 
 #include <openssl/bio.h>
 #include <openssl/pem.h>
-#include <openssl/rsa.h>
 #include <openssl/x509.h>
 
 #include <boost/test/unit_test.hpp>
@@ -85,18 +84,9 @@ std::string certificate_der(EVP_PKEY* k) {
 }
 
 std::string sign(EVP_PKEY* k, const EVP_MD* md, std::string_view message, bool pss) {
-  std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx(EVP_MD_CTX_new(), &EVP_MD_CTX_free);
-  EVP_PKEY_CTX* pctx = nullptr;
-  BOOST_REQUIRE(EVP_DigestSignInit(ctx.get(), &pctx, md, nullptr, k) == 1);
-  if (pss) BOOST_REQUIRE(EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PSS_PADDING) == 1);
-  std::size_t len = 0;
-  const auto* in = reinterpret_cast<const unsigned char*>(message.data());
-  BOOST_REQUIRE(EVP_DigestSign(ctx.get(), nullptr, &len, in, message.size()) == 1);
-  std::string sig(len, '\0');
-  BOOST_REQUIRE(EVP_DigestSign(ctx.get(), reinterpret_cast<unsigned char*>(sig.data()), &len, in,
-                               message.size()) == 1);
-  sig.resize(len);
-  return sig;
+  auto sig = signature_of(k, md, message, pss);
+  BOOST_REQUIRE(sig.has_value());
+  return std::move(*sig);
 }
 
 trust::PublicKey load_public(EVP_PKEY* k) {
@@ -113,16 +103,6 @@ Signer make_signer(const std::string& what) {
   Pkey pkey = keygen(what);
   trust::PublicKey key = load_public(pkey.get());
   return Signer{std::move(pkey), std::move(key), what == "ED25519" ? nullptr : EVP_sha256()};
-}
-
-std::string base64(std::string_view bytes) {
-  std::string out(4 * ((bytes.size() + 2) / 3) + 1, '\0');
-  const int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                                reinterpret_cast<const unsigned char*>(bytes.data()),
-                                static_cast<int>(bytes.size()));
-  BOOST_REQUIRE(n >= 0);
-  out.resize(static_cast<std::size_t>(n));
-  return out;
 }
 
 std::string sha256_raw(std::string_view bytes) {

@@ -9,6 +9,7 @@
 #include <string_view>
 
 #include "nodes/trust/public_key.hpp"
+#include "tests/unit/openssl_write.hpp"
 
 namespace pp::test {
 
@@ -37,8 +38,6 @@ struct Signer {
 // `what` as for keygen().
 Signer make_signer(const std::string& what);
 
-// Standard-alphabet, padded.
-std::string base64(std::string_view bytes);
 // The 32 raw bytes.
 std::string sha256_raw(std::string_view bytes);
 

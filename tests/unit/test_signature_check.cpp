@@ -101,6 +101,15 @@ Input signed_payload(const Signer& s, const json& payload = simple_signing_paylo
   return signed_payload(s, payload.dump());
 }
 
+// A valid payload by the case's signer, then changed by `edit`.
+std::function<Input(const Signer&)> edited(void (*edit)(Input&, const Signer&)) {
+  return [edit](const Signer& s) {
+    Input in = signed_payload(s);
+    edit(in, s);
+    return in;
+  };
+}
+
 // An input, made with the case's signer, and what checking it must find.
 struct CheckCase {
   const char* name;
@@ -132,11 +141,9 @@ const CheckCase simple_cases[] = {
      {Kind::verified, true, ""}},
     {"the signer is the last of the trusted keys",
      "RSA2048",
-     [](const Signer& s) {
-       Input in = signed_payload(s);
+     edited([](Input& in, const Signer& s) {
        in.keys = {signer("P-256").key, other().key, s.key};
-       return in;
-     },
+     }),
      {Kind::verified, true, ""}},
     {"names the index's digest",
      "P-256",
@@ -144,28 +151,18 @@ const CheckCase simple_cases[] = {
      {Kind::verified, true, ""}},
     {"url-safe base64 signature",
      "P-256",
-     [](const Signer& s) {
-       Input in = signed_payload(s);
+     edited([](Input& in, const Signer&) {
        for (char& c : in.signature)
          c = c == '+' ? '-' : c == '/' ? '_' : c;
-       return in;
-     },
+     }),
      {Kind::verified, true, ""}},
     {"another key",
      "P-256",
-     [](const Signer& s) {
-       Input in = signed_payload(s);
-       in.keys = {other().key};
-       return in;
-     },
+     edited([](Input& in, const Signer&) { in.keys = {other().key}; }),
      {Kind::other_key, false, ""}},
     {"no trusted key at all",
      "P-256",
-     [](const Signer& s) {
-       Input in = signed_payload(s);
-       in.keys.clear();
-       return in;
-     },
+     edited([](Input& in, const Signer&) { in.keys.clear(); }),
      {Kind::other_key, false, ""}},
     {"names another digest",
      "P-256",
@@ -184,44 +181,27 @@ const CheckCase simple_cases[] = {
      {Kind::malformed, false, "not JSON"}},
     {"signature not base64",
      "P-256",
-     [](const Signer& s) {
-       Input in = signed_payload(s);
-       in.signature = "!" + in.signature;
-       return in;
-     },
+     edited([](Input& in, const Signer&) { in.signature = "!" + in.signature; }),
      {Kind::malformed, false, "not base64"}},
     {"signature empty",
      "P-256",
-     [](const Signer& s) {
-       Input in = signed_payload(s);
-       in.signature.clear();
-       return in;
-     },
+     edited([](Input& in, const Signer&) { in.signature.clear(); }),
      {Kind::malformed, false, "not base64"}},
     {"signature over other bytes",
      "P-256",
-     [](const Signer& s) {
-       Input in = signed_payload(s);
+     edited([](Input& in, const Signer& s) {
        in.signature = base64(s.sign(simple_signing_payload(other_digest).dump()));
-       return in;
-     },
+     }),
      {Kind::other_key, false, ""}},
     // The signature covers the bytes as stored: the same JSON written otherwise is not signed.
     {"whitespace changed",
      "P-256",
-     [](const Signer& s) {
-       Input in = signed_payload(s);
-       in.text = simple_signing_payload(module_digest).dump(2);
-       return in;
-     },
+     edited(
+         [](Input& in, const Signer&) { in.text = simple_signing_payload(module_digest).dump(2); }),
      {Kind::other_key, false, ""}},
     {"a trailing newline",
      "ED25519",
-     [](const Signer& s) {
-       Input in = signed_payload(s);
-       in.text += '\n';
-       return in;
-     },
+     edited([](Input& in, const Signer&) { in.text += '\n'; }),
      {Kind::other_key, false, ""}},
     {"over 64 KiB",
      "P-256",

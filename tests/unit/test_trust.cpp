@@ -24,13 +24,7 @@
 
 namespace bdata = boost::unit_test::data;
 using nlohmann::json;
-using pp::test::certificate_pem;
-using pp::test::keygen;
-using pp::test::load_public;
-using pp::test::Pkey;
-using pp::test::private_pem;
-using pp::test::public_pem;
-using pp::test::sign;
+using namespace pp::test;  // test_keys: keygen, sign, load_public and the PEM writers
 using pp::trust::PublicKey;
 
 namespace {
