@@ -186,16 +186,29 @@ void FakeRegistry::put_document(const std::string& repository, oci::DocumentKind
       oci::Document{std::move(body), std::move(content_type), std::move(digest)};
 }
 
+void FakeRegistry::fail_document(const std::string& repository, oci::DocumentKind kind,
+                                 const std::string& name, Error error) {
+  std::lock_guard lock(state_->mutex);
+  state_->failing_documents.insert_or_assign(document_key(repository, kind, name),
+                                             std::move(error));
+}
+
 void FakeRegistry::fetch_document(const oci::Reference& ref, oci::DocumentKind kind,
                                   const std::string& name, std::size_t max_bytes,
                                   DocumentCallback done) {
+  {
+    std::lock_guard lock(state_->mutex);
+    ++state_->document_gets[ref.repository];
+  }
   io_.post([&io = io_, state = state_, key = document_key(ref.repository, kind, name), kind, name,
             max_bytes, done = std::move(done)] {
     if (io.aborted()) return done(aborted());
     std::optional<Expected<oci::Document>> answer;
     {
       std::lock_guard lock(state->mutex);
-      if (auto d = state->documents.find(key); d != state->documents.end()) {
+      if (auto f = state->failing_documents.find(key); f != state->failing_documents.end()) {
+        answer.emplace(f->second);
+      } else if (auto d = state->documents.find(key); d != state->documents.end()) {
         answer.emplace(d->second);
       } else if (auto b = state->blobs.find(name);
                  kind == oci::DocumentKind::blob && b != state->blobs.end()) {
@@ -226,6 +239,12 @@ std::size_t FakeRegistry::blob_gets(const std::string& digest) const {
   std::lock_guard lock(state_->mutex);
   const auto it = state_->blob_gets.find(digest);
   return it == state_->blob_gets.end() ? 0 : it->second;
+}
+
+std::size_t FakeRegistry::document_gets(const std::string& repository) const {
+  std::lock_guard lock(state_->mutex);
+  const auto it = state_->document_gets.find(repository);
+  return it == state_->document_gets.end() ? 0 : it->second;
 }
 
 void FakeRegistry::fetch_manifest(const oci::Reference& ref, ManifestCallback done) {

@@ -41,11 +41,17 @@ class FakeRegistry : public oci::Registry {
   // Serves `body` to fetch_document(kind, name) for `repository` (blobs pushed are served too).
   void put_document(const std::string& repository, oci::DocumentKind kind, const std::string& name,
                     std::string body, std::string content_type = "application/json");
+  // fetch_document(kind, name) for `repository` ends with `error` (before any document is looked
+  // up).
+  void fail_document(const std::string& repository, oci::DocumentKind kind, const std::string& name,
+                     Error error);
   // Bytes per on_data call (the real client's receive buffer is at most 128 KiB).
   void set_slice(std::size_t bytes);
 
   std::size_t manifest_gets(const std::string& repository) const;
   std::size_t blob_gets(const std::string& digest) const;
+  // fetch_document calls of `repository`, all kinds and names.
+  std::size_t document_gets(const std::string& repository) const;
 
   const std::string& default_registry() const override { return host_; }
   oci::HttpIo& io() override { return io_; }
@@ -66,8 +72,10 @@ class FakeRegistry : public oci::Registry {
     std::set<std::string> corrupt;
     std::map<std::string, Error> failing_manifests;  // by repository
     std::map<std::string, Error> failing_blobs;
+    std::map<std::string, Error> failing_documents;    // "repo kind name"
     std::map<std::string, std::size_t> manifest_gets;  // by repository
     std::map<std::string, std::size_t> blob_gets;
+    std::map<std::string, std::size_t> document_gets;  // by repository
     std::size_t slice = 4096;
   };
 

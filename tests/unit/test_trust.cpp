@@ -1,9 +1,5 @@
 #define BOOST_TEST_MODULE trust
-#include <openssl/bio.h>
 #include <openssl/evp.h>
-#include <openssl/pem.h>
-#include <openssl/rsa.h>
-#include <openssl/x509.h>
 #include <unistd.h>
 
 #include <boost/test/data/monomorphic.hpp>
@@ -13,7 +9,6 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
-#include <memory>
 #include <nlohmann/json.hpp>
 #include <ostream>
 #include <string>
@@ -25,92 +20,14 @@
 #include "nodes/trust/dsse.hpp"
 #include "nodes/trust/public_key.hpp"
 #include "nodes/trust/simple_signing.hpp"
+#include "tests/unit/test_keys.hpp"
 
 namespace bdata = boost::unit_test::data;
 using nlohmann::json;
+using namespace pp::test;  // test_keys: keygen, sign, load_public and the PEM writers
 using pp::trust::PublicKey;
 
 namespace {
-
-// ---- OpenSSL helpers: keys are made here, so no key material is checked in ----
-
-using Pkey = std::unique_ptr<EVP_PKEY, decltype(&EVP_PKEY_free)>;
-
-Pkey keygen(const std::string& what) {
-  EVP_PKEY* k = nullptr;
-  if (what == "P-256" || what == "P-384" || what == "secp256k1") {
-    k = EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", what.c_str());
-  } else if (what == "RSA2048") {
-    k = EVP_PKEY_Q_keygen(nullptr, nullptr, "RSA", std::size_t{2048});
-  } else if (what == "RSA1024") {
-    k = EVP_PKEY_Q_keygen(nullptr, nullptr, "RSA", std::size_t{1024});
-  } else if (what == "ED25519") {
-    k = EVP_PKEY_Q_keygen(nullptr, nullptr, "ED25519");
-  }
-  BOOST_REQUIRE_MESSAGE(k != nullptr, "keygen " << what);
-  return Pkey(k, &EVP_PKEY_free);
-}
-
-std::string bio_text(BIO* bio) {
-  char* data = nullptr;
-  const long len = BIO_get_mem_data(bio, &data);
-  return std::string(data, static_cast<std::size_t>(len));
-}
-
-using Bio = std::unique_ptr<BIO, decltype(&BIO_free)>;
-
-std::string public_pem(EVP_PKEY* k) {
-  Bio bio(BIO_new(BIO_s_mem()), &BIO_free);
-  BOOST_REQUIRE(PEM_write_bio_PUBKEY(bio.get(), k) == 1);
-  return bio_text(bio.get());
-}
-
-std::string private_pem(EVP_PKEY* k) {
-  Bio bio(BIO_new(BIO_s_mem()), &BIO_free);
-  BOOST_REQUIRE(PEM_write_bio_PrivateKey(bio.get(), k, nullptr, nullptr, 0, nullptr, nullptr) == 1);
-  return bio_text(bio.get());
-}
-
-// A self-signed certificate for `k`: a PEM that holds the key, but not as a PUBLIC KEY block.
-std::string certificate_pem(EVP_PKEY* k) {
-  std::unique_ptr<X509, decltype(&X509_free)> cert(X509_new(), &X509_free);
-  BOOST_REQUIRE(cert);
-  X509_set_version(cert.get(), 2);
-  ASN1_INTEGER_set(X509_get_serialNumber(cert.get()), 1);
-  X509_gmtime_adj(X509_getm_notBefore(cert.get()), 0);
-  X509_gmtime_adj(X509_getm_notAfter(cert.get()), 3600);
-  X509_set_pubkey(cert.get(), k);
-  X509_NAME* name = X509_get_subject_name(cert.get());
-  X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
-                             reinterpret_cast<const unsigned char*>("test"), -1, -1, 0);
-  X509_set_issuer_name(cert.get(), name);
-  BOOST_REQUIRE(X509_sign(cert.get(), k, EVP_sha256()) > 0);
-  Bio bio(BIO_new(BIO_s_mem()), &BIO_free);
-  BOOST_REQUIRE(PEM_write_bio_X509(bio.get(), cert.get()) == 1);
-  return bio_text(bio.get());
-}
-
-// `md` nullptr for Ed25519; `pss` for an RSA-PSS signature.
-std::string sign(EVP_PKEY* k, const EVP_MD* md, std::string_view message, bool pss = false) {
-  std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx(EVP_MD_CTX_new(), &EVP_MD_CTX_free);
-  EVP_PKEY_CTX* pctx = nullptr;
-  BOOST_REQUIRE(EVP_DigestSignInit(ctx.get(), &pctx, md, nullptr, k) == 1);
-  if (pss) BOOST_REQUIRE(EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PSS_PADDING) == 1);
-  std::size_t len = 0;
-  const auto* in = reinterpret_cast<const unsigned char*>(message.data());
-  BOOST_REQUIRE(EVP_DigestSign(ctx.get(), nullptr, &len, in, message.size()) == 1);
-  std::string sig(len, '\0');
-  BOOST_REQUIRE(EVP_DigestSign(ctx.get(), reinterpret_cast<unsigned char*>(sig.data()), &len, in,
-                               message.size()) == 1);
-  sig.resize(len);
-  return sig;
-}
-
-PublicKey load_public(EVP_PKEY* k) {
-  auto key = PublicKey::from_pem(public_pem(k));
-  BOOST_REQUIRE_MESSAGE(key.ok(), (key.ok() ? "" : key.error().message));
-  return std::move(key).value();
-}
 
 bool is_hex16(const std::string& s) {
   if (s.size() != 16) return false;
