@@ -25,51 +25,16 @@
 #include "nodes/trust/dsse.hpp"
 #include "nodes/trust/public_key.hpp"
 #include "nodes/trust/simple_signing.hpp"
+#include "tests/unit/test_keys.hpp"
 
 namespace bdata = boost::unit_test::data;
 using nlohmann::json;
 using pp::trust::PublicKey;
+using namespace pp::test;
 
 namespace {
 
 // ---- OpenSSL helpers: keys are made here, so no key material is checked in ----
-
-using Pkey = std::unique_ptr<EVP_PKEY, decltype(&EVP_PKEY_free)>;
-
-Pkey keygen(const std::string& what) {
-  EVP_PKEY* k = nullptr;
-  if (what == "P-256" || what == "P-384" || what == "secp256k1") {
-    k = EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", what.c_str());
-  } else if (what == "RSA2048") {
-    k = EVP_PKEY_Q_keygen(nullptr, nullptr, "RSA", std::size_t{2048});
-  } else if (what == "RSA1024") {
-    k = EVP_PKEY_Q_keygen(nullptr, nullptr, "RSA", std::size_t{1024});
-  } else if (what == "ED25519") {
-    k = EVP_PKEY_Q_keygen(nullptr, nullptr, "ED25519");
-  }
-  BOOST_REQUIRE_MESSAGE(k != nullptr, "keygen " << what);
-  return Pkey(k, &EVP_PKEY_free);
-}
-
-std::string bio_text(BIO* bio) {
-  char* data = nullptr;
-  const long len = BIO_get_mem_data(bio, &data);
-  return std::string(data, static_cast<std::size_t>(len));
-}
-
-using Bio = std::unique_ptr<BIO, decltype(&BIO_free)>;
-
-std::string public_pem(EVP_PKEY* k) {
-  Bio bio(BIO_new(BIO_s_mem()), &BIO_free);
-  BOOST_REQUIRE(PEM_write_bio_PUBKEY(bio.get(), k) == 1);
-  return bio_text(bio.get());
-}
-
-std::string private_pem(EVP_PKEY* k) {
-  Bio bio(BIO_new(BIO_s_mem()), &BIO_free);
-  BOOST_REQUIRE(PEM_write_bio_PrivateKey(bio.get(), k, nullptr, nullptr, 0, nullptr, nullptr) == 1);
-  return bio_text(bio.get());
-}
 
 // A self-signed certificate for `k`: a PEM that holds the key, but not as a PUBLIC KEY block.
 std::string certificate_pem(EVP_PKEY* k) {
@@ -104,12 +69,6 @@ std::string sign(EVP_PKEY* k, const EVP_MD* md, std::string_view message, bool p
                                message.size()) == 1);
   sig.resize(len);
   return sig;
-}
-
-PublicKey load_public(EVP_PKEY* k) {
-  auto key = PublicKey::from_pem(public_pem(k));
-  BOOST_REQUIRE_MESSAGE(key.ok(), (key.ok() ? "" : key.error().message));
-  return std::move(key).value();
 }
 
 bool is_hex16(const std::string& s) {
