@@ -73,13 +73,20 @@ PrivateKey::PrivateKey(std::shared_ptr<evp_pkey_st> key, PublicKey public_key, s
     : key_(std::move(key)), public_(std::move(public_key)), hint_(std::move(hint)) {}
 
 Expected<PrivateKey> PrivateKey::from_pem(std::string_view pem) {
-  const bool labelled = std::any_of(std::begin(private_key_labels), std::end(private_key_labels),
-                                    [&](std::string_view l) { return pem.find(l) != pem.npos; });
+  // As read_key_file's limit: an RSA 4096 key is 3.3 KiB, and OpenSSL takes the length as an int.
+  if (pem.size() > 64 * 1024) {
+    return key_error("not a PEM private key: " + std::to_string(pem.size()) +
+                     " bytes, far more than a key");
+  }
+  // "-----BEGIN ENCRYPTED PRIVATE KEY-----", "Proc-Type: 4,ENCRYPTED", cosign's
+  // "ENCRYPTED SIGSTORE PRIVATE KEY": each would need a passphrase.
   if (pem.find("ENCRYPTED") != std::string_view::npos) {
     return key_error("an encrypted private key (" + pem_label(pem) +
                      "): only unencrypted PEM keys are read, as `openssl genpkey` writes them "
                      "(cosign's own key files are encrypted)");
   }
+  const bool labelled = std::any_of(std::begin(private_key_labels), std::end(private_key_labels),
+                                    [&](std::string_view l) { return pem.find(l) != pem.npos; });
   if (!labelled) {
     return key_error("not a PEM private key (found " + pem_label(pem) +
                      "; expected -----BEGIN PRIVATE KEY-----)");

@@ -175,6 +175,7 @@ const RefusedCase kRefusedCases[] = {
     {"public key", [] { return public_pem(keygen("P-256").get()); }, "found a PUBLIC KEY block"},
     {"encrypted", [] { return encrypted_pem(keygen("P-256").get()); }, "an encrypted private key"},
     {"not PEM", [] { return std::string("hello"); }, "found no PEM block"},
+    {"oversize", [] { return std::string(100 * 1024, 'A'); }, "far more than a key"},
     {"broken block",
      [] { return std::string("-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n"); },
      "does not parse"},
