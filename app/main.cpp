@@ -75,6 +75,11 @@ int main(int argc, char** argv) {
   std::string push_file, push_ref;
   push->add_option("FILE", push_file, "The .wasm file")->required();
   push->add_option("REF", push_ref, "Where to push it: [host[:port]/]repo[:tag]")->required();
+  std::string push_sign_key;
+  push->add_option("--sign-key", push_sign_key,
+                   "Sign it with this unencrypted PEM private key (ECDSA P-256, RSA or Ed25519), "
+                   "as cosign 3 does: a Sigstore bundle attached as an OCI 1.1 referrer")
+      ->type_name("KEY.pem");
 
   auto* pull =
       app.add_subcommand("pull", "Fetch a module through a running proxy, as a proplet does");
@@ -121,7 +126,7 @@ int main(int argc, char** argv) {
   if (command != pp::kServe) pthread_sigmask(SIG_UNBLOCK, &signals, nullptr);
   switch (command) {
     case pp::kPush:
-      return pp::run_push(*config, push_file, push_ref);
+      return pp::run_push(*config, push_file, push_ref, push_sign_key);
     case pp::kVerify:
       return pp::run_verify(*config, verify_ref);
     case pp::kPull:

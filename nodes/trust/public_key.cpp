@@ -20,22 +20,11 @@
 namespace pp::trust {
 namespace {
 
-// A PEM public key is under 1 KiB even for RSA 4096; a larger file is not one.
+// A PEM key is a few KiB at most (an RSA 4096 private key: 3.3 KiB); a larger file is not one.
 constexpr std::uintmax_t max_key_file_size = 64 * 1024;
 
 Error key_error(std::string message) {
   return Error{errc::proxy_error, std::move(message)};
-}
-
-// What a PEM text holds instead of a public key, for the error message: "a PRIVATE KEY block".
-std::string pem_label(std::string_view pem) {
-  constexpr std::string_view begin = "-----BEGIN ";
-  const std::size_t at = pem.find(begin);
-  if (at == std::string_view::npos) return "no PEM block";
-  const std::size_t from = at + begin.size();
-  const std::size_t end = pem.find("-----", from);
-  if (end == std::string_view::npos || end - from > 64) return "no PEM block";
-  return "a " + std::string(pem.substr(from, end - from)) + " block";
 }
 
 struct MdCtxFree {
@@ -143,19 +132,32 @@ Expected<PublicKey> PublicKey::accept(std::shared_ptr<evp_pkey_st> key) {
 }
 
 Expected<PublicKey> PublicKey::load(const std::string& path) {
+  return load_key_file<PublicKey>(path, "public key");
+}
+
+std::string pem_label(std::string_view pem) {
+  constexpr std::string_view begin = "-----BEGIN ";
+  const std::size_t at = pem.find(begin);
+  if (at == std::string_view::npos) return "no PEM block";
+  const std::size_t from = at + begin.size();
+  const std::size_t end = pem.find("-----", from);
+  if (end == std::string_view::npos || end - from > 64) return "no PEM block";
+  return "a " + std::string(pem.substr(from, end - from)) + " block";
+}
+
+Expected<std::string> read_key_file(const std::string& path, std::string_view what) {
+  const std::string named = std::string(what) + " " + path;
   std::error_code ec;
   const std::uintmax_t size = std::filesystem::file_size(path, ec);
-  if (ec) return key_error("public key " + path + " is unreadable: " + ec.message());
+  if (ec) return key_error(named + " is unreadable: " + ec.message());
   if (size > max_key_file_size) {
-    return key_error("public key " + path + " is not a PEM public key: " + std::to_string(size) +
+    return key_error(named + " is not a PEM " + std::string(what) + ": " + std::to_string(size) +
                      " bytes, far more than a key");
   }
   std::ifstream in(path, std::ios::binary);
   std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  if (!in && !in.eof()) return key_error("public key " + path + " is unreadable");
-  auto key = from_pem(text);
-  if (!key) return key_error("public key " + path + ": " + key.error().message);
-  return key;
+  if (!in && !in.eof()) return key_error(named + " is unreadable");
+  return text;
 }
 
 std::string PublicKey::id() const {

@@ -35,6 +35,8 @@ class PublicKey {
   // "ecdsa-p256", "ecdsa-p384", "rsa-<bits>" or "ed25519".
   std::string algorithm() const;
   Algorithm kind() const { return kind_; }
+  // The DER SubjectPublicKeyInfo.
+  const std::string& spki() const { return spki_; }
   // Same key: same DER SubjectPublicKeyInfo.
   bool operator==(const PublicKey& other) const { return spki_ == other.spki_; }
 
@@ -56,5 +58,22 @@ class PublicKey {
   int bits_;
   std::string spki_;  // DER
 };
+
+// What a PEM text holds, for an error message: "a PRIVATE KEY block", or "no PEM block".
+std::string pem_label(std::string_view pem);
+// A key file's text. proxy_error naming `what` and the file ("public key /etc/k.pem is
+// unreadable: …"), also past 64 KiB, refused unread: no PEM key is near that.
+Expected<std::string> read_key_file(const std::string& path, std::string_view what);
+
+// Key::from_pem() of a key file's text; every error names `what` and the file.
+template <typename Key>
+Expected<Key> load_key_file(const std::string& path, std::string_view what) {
+  auto text = read_key_file(path, what);
+  if (!text) return text.error();
+  auto key = Key::from_pem(*text);
+  if (!key)
+    return Error{key.error().code, std::string(what) + " " + path + ": " + key.error().message};
+  return key;
+}
 
 }  // namespace pp::trust

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "tests/integration/sigstore_fixture.hpp"
 #include "tests/support/print_optional.hpp"
 #include "tests/support/proplet_client.hpp"  // base64_encode, base64_decode_strict
 #include "tests/support/registry.hpp"
@@ -23,56 +24,10 @@ using namespace std::chrono_literals;
 
 namespace {
 
-constexpr auto kTimeout = 60s;
 constexpr std::string_view kBundleType = "application/vnd.dev.sigstore.bundle.v0.3+json";
 constexpr std::string_view kIndexType = "application/vnd.oci.image.index.v1+json";
 const std::string kUser = "signer";
 const std::string kPassword = "pw-sigstore-fixture";
-
-struct Run {
-  int code = -1;       // -1: still running at the deadline (then killed)
-  std::string output;  // stdout and stderr
-};
-
-// Runs `argv` to its end, with a deadline; the machine's HTTP proxy does not decide where the
-// fixture's requests go (npm's HTTP agent reads these variables).
-Run run(const TempDir& dir, std::vector<std::string> argv) {
-  static int runs = 0;
-  std::vector<std::string> env;
-  for (const char* name : {"http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "proxy",
-                           "PROXY", "no_proxy", "NO_PROXY"}) {
-    env.push_back(std::string("-") + name);
-  }
-  ChildProcess p(std::move(argv), env, dir.file("run-" + std::to_string(runs++) + ".log"));
-  const auto code = p.wait_exit(kTimeout);
-  return {code.value_or(-1), p.log()};
-}
-
-Run fixture(const TempDir& dir, std::vector<std::string> args) {
-  args.insert(args.begin(), {PP_NODE, PP_SIGSTORE_FIXTURE});
-  return run(dir, std::move(args));
-}
-
-// A private key made by OpenSSL at dir/<name>.key and its public key at dir/<name>.pub.
-void make_key(const TempDir& dir, const std::string& name, std::vector<std::string> genpkey) {
-  genpkey.insert(genpkey.begin(), {"openssl", "genpkey", "-out", dir.file(name + ".key")});
-  const Run gen = run(dir, genpkey);
-  BOOST_TEST_REQUIRE(gen.code == 0, gen.output);
-  const Run pub = run(dir, {"openssl", "pkey", "-in", dir.file(name + ".key"), "-pubout", "-out",
-                            dir.file(name + ".pub")});
-  BOOST_TEST_REQUIRE(pub.code == 0, pub.output);
-}
-
-const std::vector<std::string> kP256 = {"-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256"};
-
-// The fixture's npm packages: tests/run installs them.
-void require_node_modules() {
-  const auto modules =
-      std::filesystem::path(PP_SIGSTORE_FIXTURE).parent_path() / "node_modules" / "@sigstore";
-  BOOST_TEST_REQUIRE(std::filesystem::is_directory(modules),
-                     modules << " is missing: npm ci --prefix tests/support/sigstore (tests/run "
-                                "does it)");
-}
 
 // The statement inside a bundle's DSSE envelope.
 json statement_of(const json& bundle) {
@@ -198,8 +153,8 @@ BOOST_AUTO_TEST_CASE(each_key_algorithm_signs_and_verifies) {
   };
   const Case cases[] = {
       {"p256", kP256},
-      {"ed25519", {"-algorithm", "ED25519"}},
-      {"rsa", {"-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048"}},
+      {"ed25519", kEd25519},
+      {"rsa", kRsa2048},
   };
   const std::string digest = sha256_digest("a module");
   for (const Case& c : cases) {
@@ -220,7 +175,7 @@ BOOST_AUTO_TEST_CASE(each_key_algorithm_signs_and_verifies) {
       BOOST_TEST(other.code == 1, other.output);
     }
   }
-  make_key(dir, "p384", {"-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-384"});
+  make_key(dir, "p384", kP384);
   const Run p384 = fixture(dir, {"sign", "--key", dir.file("p384.key"), "--digest", digest, "--out",
                                  dir.file("p384.json")});
   BOOST_TEST(p384.code == 2, p384.output);

@@ -66,6 +66,21 @@ std::string private_pem(EVP_PKEY* k) {
   return bio_text(bio.get());
 }
 
+// PKCS#1 / SEC 1 ("RSA PRIVATE KEY", "EC PRIVATE KEY"): what older tools write.
+std::string traditional_pem(EVP_PKEY* k) {
+  Bio bio(BIO_new(BIO_s_mem()), &BIO_free);
+  BOOST_REQUIRE(PEM_write_bio_PrivateKey_traditional(bio.get(), k, nullptr, nullptr, 0, nullptr,
+                                                     nullptr) == 1);
+  return bio_text(bio.get());
+}
+
+std::string encrypted_pem(EVP_PKEY* k) {
+  Bio bio(BIO_new(BIO_s_mem()), &BIO_free);
+  BOOST_REQUIRE(PEM_write_bio_PKCS8PrivateKey(bio.get(), k, EVP_aes_256_cbc(), "pw", 2, nullptr,
+                                              nullptr) == 1);
+  return bio_text(bio.get());
+}
+
 std::string certificate_pem(EVP_PKEY* k) {
   const Certificate cert = self_signed(k);
   Bio bio(BIO_new(BIO_s_mem()), &BIO_free);

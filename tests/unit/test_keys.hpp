@@ -20,6 +20,10 @@ Pkey keygen(const std::string& what);
 
 std::string public_pem(EVP_PKEY* k);
 std::string private_pem(EVP_PKEY* k);
+// PKCS#1 / SEC 1 ("RSA PRIVATE KEY", "EC PRIVATE KEY"): what older tools write.
+std::string traditional_pem(EVP_PKEY* k);
+// PKCS#8, encrypted with the passphrase "pw".
+std::string encrypted_pem(EVP_PKEY* k);
 // A self-signed certificate for `k`, as PEM and as the DER a Sigstore bundle carries.
 std::string certificate_pem(EVP_PKEY* k);
 std::string certificate_der(EVP_PKEY* k);
