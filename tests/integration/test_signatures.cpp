@@ -330,3 +330,38 @@ BOOST_AUTO_TEST_CASE(verify_prints_the_verdict_and_bad_keys_stop_the_proxy) {
     BOOST_TEST(contains(serve.output, file), serve.output);
   }
 }
+
+// A refusal holds for PROXY_MANIFEST_TTL, then the registry is searched again: a signature pushed
+// after the image is found. A verdict holds for the keys it was reached with: a proxy trusting
+// other keys checks a cached module again.
+BOOST_AUTO_TEST_CASE(refusals_expire_and_verdicts_hold_for_their_keys_only) {
+  Keys keys({"release", "next"});
+  Stack s;
+  TempDir cache("pp-sig-cache-");
+  const std::string wasm = random_wasm(6'000, 1641);
+  const std::string digest = push_app(s.pusher, "late", "v1", wasm);
+  s.start_proxy({"PROXY_CACHE_DIR=" + cache.path(), "PROXY_MANIFEST_TTL=1s",
+                 "PROXY_SIGNATURE_KEYS=" + keys.pub("release")});
+  PropletClient client(s.broker.url(), s.channel);
+  const std::string app = s.ref("late", "v1");
+  refused(client, app, "unsigned");
+  sign_simple(keys, s, "late", digest, "release");
+  std::optional<json> status;
+  for (const auto deadline = std::chrono::steady_clock::now() + 30s;
+       std::chrono::steady_clock::now() < deadline;) {
+    client.forget(app);
+    client.request(app);
+    status = client.wait_status(app, kTimeout);
+    BOOST_TEST_REQUIRE(status.has_value(), "no final status for " << app);
+    if (status->value("state", "") == "completed") break;
+    BOOST_TEST(status->at("error").value("code", "") == "unsigned", status->dump());
+    std::this_thread::sleep_for(200ms);
+  }
+  BOOST_TEST_REQUIRE(status->value("state", "") == "completed", status->dump());
+  expect_verified(*status, keys.id("release"), "simplesigning");
+
+  // The digest's record says "verified" for the release key, which this proxy does not trust.
+  s.start_proxy({"PROXY_CACHE_DIR=" + cache.path(), "PROXY_SIGNATURE_KEYS=" + keys.pub("next")});
+  const json other = refused(client, s.registry.host() + "/late@" + digest, "signature_invalid");
+  BOOST_TEST(contains(other["error"].value("message", ""), keys.id("next")), other.dump());
+}
