@@ -7,6 +7,7 @@
 #include <utility>
 
 #include "app/config/values.hpp"
+#include "nodes/clients/oci/ascii.hpp"
 #include "nodes/clients/oci/registry_allow.hpp"
 
 namespace pp {
@@ -281,11 +282,10 @@ const std::vector<Setting>& settings() {
          std::size_t start = 0;
          while (start <= v.size()) {
            const std::size_t comma = std::min(v.find(',', start), v.size());
-           std::string path = v.substr(start, comma - start);
-           path.erase(0, path.find_first_not_of(" \t"));
-           path.erase(path.find_last_not_of(" \t") + 1);
+           const std::string_view path =
+               oci::ascii::trim(std::string_view(v).substr(start, comma - start));
            if (path.empty()) return "an empty key path in \"" + v + "\"";
-           c.signature_keys.push_back(std::move(path));
+           c.signature_keys.emplace_back(path);
            start = comma + 1;
          }
          return std::nullopt;

@@ -168,6 +168,10 @@ BOOST_AUTO_TEST_CASE(valid_values_are_applied) {
       {"PROXY_MANIFEST_TTL", "0s", [](const pp::Config& c) { return c.manifest_ttl_s == 0; }},
       {"PROXY_MANIFEST_TTL", "5m", [](const pp::Config& c) { return c.manifest_ttl_s == 300; }},
       {"PROXY_MANIFEST_TTL", "90", [](const pp::Config& c) { return c.manifest_ttl_s == 90; }},
+      {"PROXY_SIGNATURE_MODE", "off",
+       [](const pp::Config& c) {
+         return c.signature_mode == pp::trust::SignatureMode::off && !c.trust->enabled();
+       }},
   };
   for (const auto& k : cases) {
     BOOST_TEST_CONTEXT(k.var << "=" << k.value) {
@@ -230,6 +234,11 @@ BOOST_AUTO_TEST_CASE(invalid_values_name_their_variable) {
       {"PROXY_CACHE_MAX_BYTES", "-1", "PROXY_CACHE_MAX_BYTES:"},
       {"PROXY_MANIFEST_TTL", "2h", "PROXY_MANIFEST_TTL: \"2h\" is not between 0s and 1h"},
       {"PROXY_MANIFEST_TTL", "often", "PROXY_MANIFEST_TTL: \"often\" is not a duration"},
+      {"PROXY_SIGNATURE_MODE", "Enforce", "PROXY_SIGNATURE_MODE: \"Enforce\" is not a signature"},
+      {"PROXY_SIGNATURE_MODE", "enforce", "PROXY_SIGNATURE_MODE=enforce needs"},
+      {"PROXY_SIGNATURE_KEYS", "a.pub,,b.pub", "PROXY_SIGNATURE_KEYS: an empty key path"},
+      {"PROXY_SIGNATURE_KEYS", "/nonexistent/k.pub", "PROXY_SIGNATURE_KEYS"},
+      {"PROXY_SIGNATURE_POLICY", "/nonexistent/p", "PROXY_SIGNATURE_POLICY: cannot read"},
   };
   for (const auto& k : cases) {
     BOOST_TEST_CONTEXT(k.var << "=\"" << k.value << "\"") {
