@@ -108,9 +108,9 @@ int main(int argc, char** argv) {
     if (option->count() > 0) flags[env] = values[env];
   }
   const pp::Command command = push->parsed()     ? pp::kPush
-                             : pull->parsed()   ? pp::kPull
-                             : verify->parsed() ? pp::kVerify
-                                                : pp::kServe;
+                              : pull->parsed()   ? pp::kPull
+                              : verify->parsed() ? pp::kVerify
+                                                 : pp::kServe;
   const auto env = pp::process_environment();
   auto config = pp::load_config(env, flags, command);
   if (print_config) std::fputs(pp::describe_config(env, flags).c_str(), stdout);

@@ -47,8 +47,8 @@ int run_verify(const Config& config, const std::string& reference) {
 
   oci::HttpIo io(config.proxies);
   oci::RegistryClient client(io, registry_options(config));
-  auto manifest = wait<oci::ResolvedManifest>(
-      [&](auto done) { client.fetch_manifest(*ref, std::move(done)); });
+  auto manifest =
+      wait<oci::ResolvedManifest>([&](auto done) { client.fetch_manifest(*ref, std::move(done)); });
   if (!manifest) return fail(manifest.error().code + ": " + manifest.error().message, kExitFailure);
   std::vector<std::string> digests{manifest->digest};
   digests.insert(digests.end(), manifest->index_digests.begin(), manifest->index_digests.end());

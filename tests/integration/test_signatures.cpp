@@ -14,6 +14,7 @@
 #include "nodes/trust/public_key.hpp"
 #include "tests/integration/sigstore_fixture.hpp"
 #include "tests/integration/stack.hpp"
+#include "tests/support/fault_relay.hpp"
 #include "tests/support/metrics.hpp"
 
 using namespace pp::test;
@@ -364,4 +365,36 @@ BOOST_AUTO_TEST_CASE(refusals_expire_and_verdicts_hold_for_their_keys_only) {
   s.start_proxy({"PROXY_CACHE_DIR=" + cache.path(), "PROXY_SIGNATURE_KEYS=" + keys.pub("next")});
   const json other = refused(client, s.registry.host() + "/late@" + digest, "signature_invalid");
   BOOST_TEST(contains(other["error"].value("message", ""), keys.id("next")), other.dump());
+}
+
+// A request that joins a transfer under way shares its verdict: the relay holds the download back
+// until the second request has joined, and both requesters are told who signed what they got.
+BOOST_AUTO_TEST_CASE(a_request_that_joins_shares_the_verdict) {
+  constexpr std::size_t kChunk = 16384;
+  Keys keys({"release"});
+  Stack s;
+  const std::string wasm = random_wasm(1u << 20, 1651);
+  const std::string digest = push_app(s.pusher, "shared", "v1", wasm);
+  sign_simple(keys, s, "shared", digest, "release");
+  // The manifest and the signature artifacts are a few KiB: room for them and a few chunks.
+  FaultRelay relay({.target_port = s.registry.port(), .budget = 4 * kChunk + 64 * 1024});
+  s.start_proxy({"PROXY_REGISTRY_URL=http://" + relay.host(),
+                 "PROXY_CHUNK_SIZE=" + std::to_string(kChunk),
+                 "PROXY_SIGNATURE_KEYS=" + keys.pub("release")});
+  const std::string app = relay.host() + "/shared:v1";
+  auto clients = PropletClient::connect_many(s.broker.url(), {s.channel, s.channel});
+  clients[0]->request(app);
+  BOOST_TEST_REQUIRE(clients[0]->wait_message_count(2, kTimeout));
+  clients[1]->forget(app);
+  clients[1]->request(app);
+  BOOST_TEST_REQUIRE(s.proxy->wait_log("request joined a transfer under way", kTimeout));
+  relay.open();
+  for (auto& client : clients) {
+    BOOST_TEST((client->wait_complete(app, kTimeout) == std::optional<std::string>(wasm)));
+    const auto status = client->wait_status(app, kTimeout);
+    BOOST_TEST_REQUIRE(status.has_value());
+    expect_verified(*status, keys.id("release"), "simplesigning");
+  }
+  // One search, for both.
+  BOOST_TEST(metric(*s.proxy, R"(propeller_proxy_signature_checks_total{result="verified"})") == 1);
 }
