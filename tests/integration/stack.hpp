@@ -10,6 +10,7 @@
 #include <thread>
 #include <vector>
 
+#include "tests/support/metrics.hpp"
 #include "tests/support/mosquitto.hpp"
 #include "tests/support/proplet_client.hpp"
 #include "tests/support/proxy.hpp"
@@ -129,6 +130,37 @@ struct Stack {
 
   int markers_ = 0;
 };
+
+// Pushes `wasm` as repo:tag, laid out as `oras push` lays out a wasm artifact; the manifest's
+// digest.
+inline std::string push_app(RegistryPusher& pusher, const std::string& repo, const std::string& tag,
+                            const std::string& wasm) {
+  const Desc config = pusher.push_blob(repo, "{}", "application/vnd.wasm.config.v0+json");
+  Desc layer = pusher.push_blob(repo, wasm);
+  layer.media_type = "application/wasm";
+  return pusher.push_manifest(
+      repo, tag, RegistryPusher::manifest_json(config, {layer}, kOciManifest), kOciManifest);
+}
+
+// Asks for `app` afresh and checks the module arrives whole; returns the final status message,
+// which must be `completed`.
+inline nlohmann::json fetch(PropletClient& client, const std::string& app, const std::string& wasm,
+                            std::chrono::milliseconds timeout = std::chrono::seconds(60)) {
+  client.forget(app);
+  client.request(app);
+  BOOST_TEST((client.wait_complete(app, timeout) == std::optional<std::string>(wasm)),
+             "no complete module for " << app);
+  const auto status = client.wait_status(app, timeout);
+  BOOST_TEST_REQUIRE(status.has_value(), "no final status for " << app);
+  BOOST_TEST(status->value("state", "") == "completed", status->dump());
+  return *status;
+}
+
+// The value of the series `name` on `proxy`'s /metrics (-1 when it has none).
+inline double metric(ProxyProcess& proxy, const std::string& name) {
+  const std::string url = "http://127.0.0.1:" + std::to_string(proxy.http_port()) + "/metrics";
+  return series(http_get(url, {}, std::chrono::seconds(30)).body, name);
+}
 
 // Waits for the final status of `app_name` and checks that it is a failure with `code` whose
 // message holds `fragment`.

@@ -71,18 +71,6 @@ int blob_gets(const Registry& registry, const std::string& digest) {
   return registry.count_requests("GET", "/blobs/" + digest);
 }
 
-// Asks for `app` afresh and checks the module arrives whole; returns the final status message.
-nlohmann::json fetch(PropletClient& client, const std::string& app, const std::string& wasm) {
-  client.forget(app);
-  client.request(app);
-  BOOST_TEST((client.wait_complete(app, kTimeout) == std::optional<std::string>(wasm)),
-             "no complete module for " << app);
-  const auto status = client.wait_status(app, kTimeout);
-  BOOST_TEST_REQUIRE(status.has_value(), "no final status for " << app);
-  BOOST_TEST(status->value("state", "") == "completed", status->dump());
-  return *status;
-}
-
 // Asks for `app` and returns its final status message, expected to be a failure.
 nlohmann::json fetch_failure(PropletClient& client, const std::string& app) {
   client.forget(app);
@@ -91,21 +79,6 @@ nlohmann::json fetch_failure(PropletClient& client, const std::string& app) {
   BOOST_TEST_REQUIRE(status.has_value(), "no final status for " << app);
   BOOST_TEST(status->value("state", "") == "failed", status->dump());
   return *status;
-}
-
-std::uint64_t metric(ProxyProcess& proxy, const std::string& name) {
-  const std::string url = "http://127.0.0.1:" + std::to_string(proxy.http_port()) + "/metrics";
-  return series(http_get(url, {}, 30s).body, name);
-}
-
-// Pushes `wasm` as repo:tag and returns the manifest's digest.
-std::string push_app(RegistryPusher& pusher, const std::string& repo, const std::string& tag,
-                     const std::string& wasm) {
-  const Desc config = pusher.push_blob(repo, "{}", "application/vnd.wasm.config.v0+json");
-  Desc layer = pusher.push_blob(repo, wasm);
-  layer.media_type = "application/wasm";
-  return pusher.push_manifest(
-      repo, tag, RegistryPusher::manifest_json(config, {layer}, kOciManifest), kOciManifest);
 }
 
 }  // namespace

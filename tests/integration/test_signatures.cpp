@@ -49,16 +49,6 @@ struct Keys {
   }
 };
 
-// Pushes `wasm` as repo:tag (a wasm artifact, as `oras push` makes it); the manifest's digest.
-std::string push_app(RegistryPusher& pusher, const std::string& repo, const std::string& tag,
-                     const std::string& wasm) {
-  const Desc config = pusher.push_blob(repo, "{}", "application/vnd.wasm.config.v0+json");
-  Desc layer = pusher.push_blob(repo, wasm);
-  layer.media_type = "application/wasm";
-  return pusher.push_manifest(
-      repo, tag, RegistryPusher::manifest_json(config, {layer}, kOciManifest), kOciManifest);
-}
-
 std::string tag_of(const std::string& digest) {
   return "sha256-" + digest.substr(7);
 }
@@ -120,18 +110,6 @@ void sign_bundle(const Keys& keys, Stack& s, const std::string& repo, const std:
   BOOST_TEST_REQUIRE(attach.code == 0, attach.output);
 }
 
-// Asks for `app` afresh; the final status, which must be `completed` with the module whole.
-json fetch(PropletClient& client, const std::string& app, const std::string& wasm) {
-  client.forget(app);
-  client.request(app);
-  BOOST_TEST((client.wait_complete(app, kTimeout) == std::optional<std::string>(wasm)),
-             "no complete module for " << app);
-  const auto status = client.wait_status(app, kTimeout);
-  BOOST_TEST_REQUIRE(status.has_value(), "no final status for " << app);
-  BOOST_TEST(status->value("state", "") == "completed", status->dump());
-  return *status;
-}
-
 // Asks for `app` afresh; the final status, which must be `failed` with `code` and no chunk sent.
 json refused(PropletClient& client, const std::string& app, const std::string& code) {
   client.forget(app);
@@ -152,11 +130,6 @@ void expect_verified(const json& status, const std::string& key_id, const std::s
 
 bool contains(const std::string& text, const std::string& part) {
   return text.find(part) != std::string::npos;
-}
-
-double metric(ProxyProcess& proxy, const std::string& name) {
-  const std::string url = "http://127.0.0.1:" + std::to_string(proxy.http_port()) + "/metrics";
-  return series(http_get(url, {}, 30s).body, name);
 }
 
 }  // namespace
