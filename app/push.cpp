@@ -12,7 +12,6 @@
 #include <ctime>
 #include <filesystem>
 #include <fstream>
-#include <future>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <utility>
@@ -20,6 +19,7 @@
 
 #include "app/commands.hpp"
 #include "app/config/sources.hpp"
+#include "app/io_wait.hpp"
 #include "nodes/clients/oci/digest.hpp"
 #include "nodes/clients/oci/http_io.hpp"
 #include "nodes/clients/oci/registry_client.hpp"
@@ -61,16 +61,6 @@ Expected<std::string> created_rfc3339() {
   return std::string(buf);
 }
 
-// Runs one asynchronous registry operation on the I/O thread, where the client's callbacks run,
-// and waits for its result (the CLI has nothing else to do).
-template <typename Result, typename Start>
-Result wait(oci::HttpIo& io, Start start) {
-  std::promise<Result> promise;
-  auto result = promise.get_future();
-  io.post([&] { start([&promise](Result r) { promise.set_value(std::move(r)); }); });
-  return result.get();
-}
-
 using Step = std::optional<Error>;
 using Blobs = std::vector<std::pair<std::string, std::string>>;  // (digest, bytes)
 
@@ -78,7 +68,7 @@ using Blobs = std::vector<std::pair<std::string, std::string>>;  // (digest, byt
 Step push_blobs(oci::RegistryClient& client, oci::HttpIo& io, const oci::Reference& ref,
                 Blobs blobs) {
   for (auto& [digest, bytes] : blobs) {
-    if (Step e = wait<Step>(io, [&](auto done) {
+    if (Step e = wait_on_io<Step>(io, [&](auto done) {
           client.push_blob(ref, digest, std::move(bytes), std::move(done));
         })) {
       return e;
@@ -89,7 +79,7 @@ Step push_blobs(oci::RegistryClient& client, oci::HttpIo& io, const oci::Referen
 
 Step push_manifest(oci::RegistryClient& client, oci::HttpIo& io, const oci::Reference& ref,
                    std::string body, const std::string& media_type) {
-  return wait<Step>(io, [&](auto done) {
+  return wait_on_io<Step>(io, [&](auto done) {
     client.push_manifest(ref, std::move(body), media_type, std::move(done));
   });
 }
@@ -127,7 +117,7 @@ Expected<std::string> attach_signature(oci::RegistryClient& client, oci::HttpIo&
 
   // A registry with the referrers API lists the referrer itself; the others (404, as Debian's
   // docker-registry 2.8) need the fallback index, which readers look at when the API is absent.
-  auto listing = wait<Expected<oci::Document>>(io, [&](auto done) {
+  auto listing = wait_on_io<Expected<oci::Document>>(io, [&](auto done) {
     client.fetch_document(ref, oci::DocumentKind::referrers, subject.digest, kMaxFallbackIndex,
                           std::move(done));
   });
@@ -137,7 +127,7 @@ Expected<std::string> attach_signature(oci::RegistryClient& client, oci::HttpIo&
   oci::Reference tag = ref;
   tag.digest.clear();
   tag.tag = trust::digest_tag(subject.digest);
-  auto current = wait<Expected<oci::Document>>(io, [&](auto done) {
+  auto current = wait_on_io<Expected<oci::Document>>(io, [&](auto done) {
     client.fetch_document(ref, oci::DocumentKind::manifest, tag.tag, kMaxFallbackIndex,
                           std::move(done));
   });

@@ -5,10 +5,10 @@
 // be asked, 2 for a bad reference or configuration.
 
 #include <cstdio>
-#include <future>
 
 #include "app/commands.hpp"
 #include "app/config/sources.hpp"
+#include "app/io_wait.hpp"
 #include "nodes/clients/oci/http_io.hpp"
 #include "nodes/clients/oci/registry_client.hpp"
 #include "nodes/stages/signature.hpp"
@@ -21,15 +21,6 @@ namespace {
 int fail(const std::string& message, int status) {
   std::fprintf(stderr, "propeller-proxy verify: %s\n", message.c_str());
   return status;
-}
-
-// Runs one asynchronous registry operation to completion (the CLI has nothing else to do).
-template <class T, class Start>
-Expected<T> wait(Start&& start) {
-  std::promise<Expected<T>> promise;
-  auto result = promise.get_future();
-  start([&promise](Expected<T> r) { promise.set_value(std::move(r)); });
-  return result.get();
 }
 
 }  // namespace
@@ -47,12 +38,12 @@ int run_verify(const Config& config, const std::string& reference) {
 
   oci::HttpIo io(config.proxies);
   oci::RegistryClient client(io, registry_options(config));
-  auto manifest =
-      wait<oci::ResolvedManifest>([&](auto done) { client.fetch_manifest(*ref, std::move(done)); });
+  auto manifest = wait_on_io<Expected<oci::ResolvedManifest>>(
+      io, [&](auto done) { client.fetch_manifest(*ref, std::move(done)); });
   if (!manifest) return fail(manifest.error().code + ": " + manifest.error().message, kExitFailure);
   std::vector<std::string> digests{manifest->digest};
   digests.insert(digests.end(), manifest->index_digests.begin(), manifest->index_digests.end());
-  auto verdict = wait<trust::Verdict>([&](auto done) {
+  auto verdict = wait_on_io<Expected<trust::Verdict>>(io, [&](auto done) {
     trust::search_signatures(client, *ref, digests, rule.keys, std::move(done));
   });
   if (!verdict) return fail(verdict.error().code + ": " + verdict.error().message, kExitFailure);
