@@ -280,6 +280,7 @@ void Pipeline::flush_logs() {
   const auto now = RefusalLog::Clock::now();
   graph_->tracker.flush_log(now);
   graph_->intake.flush_log(now);
+  graph_->signature_stage.flush_log(now);
 }
 
 void Pipeline::cancel_all(const Error& error) {

@@ -116,6 +116,13 @@ void SignatureStage::judged(ManifestResolved& m, const trust::TrustRule& rule,
   note(m, rule, std::move(result));
 }
 
+void SignatureStage::flush_log(RefusalLog::Clock::time_point now) {
+  for (const auto& s : audit_log_.flush(now)) {
+    log::warn("modules delivered without a verified signature, without a line of their own",
+              {log::if_set("repository", s.channel), {"held_back", s.held_back.describe()}});
+  }
+}
+
 void SignatureStage::note(ManifestResolved& m, const trust::TrustRule& rule,
                           trust::CheckedSignature verdict) {
   // The transfer is this stage's until it replies.

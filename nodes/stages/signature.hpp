@@ -39,6 +39,9 @@ class SignatureStage {
   // `reply` gets `m` back (at once when there is nothing to check, else on the I/O thread), its
   // transfer's `signature` set, or with the error that refuses the module in its place.
   void check(ManifestResolved m, std::function<void(ManifestResolved)> reply);
+  // Logs what the audit warnings held back (see RefusalLog), and forgets the repositories that
+  // held back nothing, so that what the log keeps stays bounded; call about once a second.
+  void flush_log(RefusalLog::Clock::time_point now);
 
  private:
   void judged(ManifestResolved& m, const trust::TrustRule& rule, Expected<trust::Verdict> verdict,
